@@ -1,0 +1,57 @@
+//! `local-api`: every route of the users API in one process, for local development.
+//!
+//! It serves the very same [`shared::transport::Api`] as the Lambda functions, so what works here
+//! works deployed.
+
+mod server;
+
+use std::net::IpAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use shared::config::StoreConfig;
+use shared::telemetry::{self, LogFormat};
+use shared::transport::Api;
+use tokio::net::TcpListener;
+
+/// The users API on one local port.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to bind. Loopback by default, so nothing outside this machine can reach it.
+    #[arg(long, default_value = "127.0.0.1")]
+    host: IpAddr,
+    /// Port to listen on (0 picks a free one; the address is printed on stdout).
+    #[arg(long, env = "PORT", default_value_t = 3000)]
+    port: u16,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Args::parse();
+    telemetry::init(LogFormat::from_env());
+    match run(args).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(error = %error, "local-api stopped");
+            eprintln!("local-api: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let config = StoreConfig::from_env();
+    let api = Api::all_routes(config.build().await?);
+    let listener = TcpListener::bind((args.host, args.port))
+        .await
+        .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
+    let address = listener.local_addr()?;
+    // Tests and scripts read this line to find the port when started with --port 0.
+    println!(
+        "local-api listening on http://{address} (store: {})",
+        config.backend_name()
+    );
+    server::serve(listener, api, server::shutdown_signal()).await;
+    Ok(())
+}

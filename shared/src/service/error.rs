@@ -1,0 +1,56 @@
+use std::error::Error as StdError;
+
+use super::{InvalidUserId, UserId, ValidationError};
+use crate::store::StoreError;
+
+/// Everything an operation can fail with, in terms a client can act on.
+///
+/// Infrastructure failures keep their cause as `source` so the logs can show it; `Display` never
+/// includes it, so the client-facing message stays generic.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The request is wrong and retrying it unchanged will not help.
+    #[error("{0}")]
+    InvalidArgument(String),
+    #[error("user {0} not found")]
+    NotFound(UserId),
+    #[error("email is already taken")]
+    EmailTaken,
+    /// The store could not be reached or is shedding load: worth retrying later.
+    #[error("the user store is temporarily unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// A bug or corrupted data: not the client's fault, not worth retrying.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl ServiceError {
+    pub(crate) fn invalid(message: &str) -> Self {
+        Self::InvalidArgument(message.to_owned())
+    }
+
+    /// Translates a store failure; `id` is the user the operation was about, if any.
+    pub(crate) fn from_store(error: StoreError, id: Option<UserId>) -> Self {
+        match (error, id) {
+            (StoreError::NotFound, Some(id)) => Self::NotFound(id),
+            (StoreError::EmailTaken, _) => Self::EmailTaken,
+            (StoreError::Unavailable(source), _) => Self::Unavailable(source),
+            (StoreError::Internal(source), _) => Self::Internal(source),
+            (StoreError::NotFound, None) => {
+                Self::Internal("store reported a missing user for an operation on no user".into())
+            }
+        }
+    }
+}
+
+impl From<ValidationError> for ServiceError {
+    fn from(error: ValidationError) -> Self {
+        Self::InvalidArgument(error.0)
+    }
+}
+
+impl From<InvalidUserId> for ServiceError {
+    fn from(error: InvalidUserId) -> Self {
+        Self::InvalidArgument(error.to_string())
+    }
+}

@@ -1,0 +1,133 @@
+//! The business operations. Each takes only the store capability it needs, so "get" cannot write
+//! by construction, mirroring the per-function IAM policies.
+
+mod error;
+mod user;
+
+use crate::store::{Page, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
+
+pub use error::ServiceError;
+pub use user::{
+    AGE_MAX, EMAIL_MAX_CHARS, InvalidUserId, NAME_MAX_CHARS, NewUser, User, UserChanges, UserId,
+    ValidationError, email_key, validate_age, validate_email, validate_name,
+};
+
+/// Fields of a create request as the client sent them; absent fields are `None`.
+#[derive(Default)]
+pub struct CreateUserInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub age: Option<i64>,
+}
+
+/// Fields of a partial update as the client sent them; absent fields stay unchanged.
+#[derive(Default)]
+pub struct UpdateUserInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub age: Option<i64>,
+}
+
+/// Default and bounds of a page, shared by every listing entry point.
+pub const DEFAULT_PAGE_LIMIT: u32 = 10;
+pub const MAX_PAGE_LIMIT: u32 = 100;
+
+/// A page size that is known to be within `1..=MAX_PAGE_LIMIT`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageLimit(u32);
+
+impl PageLimit {
+    /// Checks a client-supplied limit.
+    pub fn new(limit: u32) -> Result<Self, ServiceError> {
+        if (1..=MAX_PAGE_LIMIT).contains(&limit) {
+            Ok(Self(limit))
+        } else {
+            Err(ServiceError::InvalidArgument(format!(
+                "limit must be an integer from 1 to {MAX_PAGE_LIMIT}"
+            )))
+        }
+    }
+
+    pub fn get(self) -> u32 {
+        self.0
+    }
+}
+
+impl Default for PageLimit {
+    fn default() -> Self {
+        Self(DEFAULT_PAGE_LIMIT)
+    }
+}
+
+/// Validates and creates a user; the store assigns the id and enforces email uniqueness.
+pub async fn create_user(
+    store: &dyn StoreCreate,
+    input: CreateUserInput,
+) -> Result<User, ServiceError> {
+    let name = input
+        .name
+        .ok_or_else(|| ServiceError::invalid("name is required"))?;
+    let email = input
+        .email
+        .ok_or_else(|| ServiceError::invalid("email is required"))?;
+    let new_user = NewUser {
+        name: validate_name(&name)?,
+        email: validate_email(&email)?,
+        age: input.age.map(validate_age).transpose()?.unwrap_or(0),
+    };
+    store
+        .create(new_user)
+        .await
+        .map_err(|e| ServiceError::from_store(e, None))
+}
+
+/// Reads one user.
+pub async fn get_user(store: &dyn StoreGet, id: UserId) -> Result<User, ServiceError> {
+    match store.get(id).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ServiceError::NotFound(id)),
+        Err(e) => Err(ServiceError::from_store(e, Some(id))),
+    }
+}
+
+/// Changes the fields present in `input`, leaving the rest as they are.
+pub async fn update_user(
+    store: &dyn StoreUpdate,
+    id: UserId,
+    input: UpdateUserInput,
+) -> Result<User, ServiceError> {
+    let changes = UserChanges {
+        name: input.name.as_deref().map(validate_name).transpose()?,
+        email: input.email.as_deref().map(validate_email).transpose()?,
+        age: input.age.map(validate_age).transpose()?,
+    };
+    if changes == UserChanges::default() {
+        return Err(ServiceError::invalid(
+            "at least one of name, email or age is required",
+        ));
+    }
+    store
+        .update(id, changes)
+        .await
+        .map_err(|e| ServiceError::from_store(e, Some(id)))
+}
+
+/// Removes a user and frees its email for reuse.
+pub async fn delete_user(store: &dyn StoreDelete, id: UserId) -> Result<(), ServiceError> {
+    store
+        .delete(id)
+        .await
+        .map_err(|e| ServiceError::from_store(e, Some(id)))
+}
+
+/// One page of users in id order.
+pub async fn list_users(
+    store: &dyn StoreList,
+    start: PageStart,
+    limit: PageLimit,
+) -> Result<Page, ServiceError> {
+    store
+        .list(start, limit)
+        .await
+        .map_err(|e| ServiceError::from_store(e, None))
+}

@@ -1,0 +1,109 @@
+//! Persistence behind capability traits.
+//!
+//! Each operation is its own trait (`StoreGet`, `StoreCreate`, ...) so a handler asks for exactly
+//! what it uses, as the functions' IAM policies do; [`UserStore`] is all of them, for the code that
+//! builds a backend. The traits use `async_trait` rather than native `async fn` because they must be
+//! object-safe: backends and middleware decorators are chosen at run time from configuration and
+//! passed around as `Arc<dyn UserStore>`. The boxed future costs one allocation per store call,
+//! which is noise next to a DynamoDB round trip.
+//!
+//! Contract every backend keeps (checked by the conformance suite in `tests/`):
+//! - `create` assigns a fresh id greater than any it assigned before and writes the user and its
+//!   email claim atomically: of two racing creates with one email (in any case), exactly one wins.
+//! - `update` and `delete` are conditional on the user existing and never leave the user and its
+//!   email claim out of step.
+//! - `list` returns users in ascending id order.
+
+mod memory;
+
+use std::error::Error as StdError;
+
+use async_trait::async_trait;
+
+use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
+
+pub use memory::MemoryStore;
+
+/// Failures a backend reports; the service maps them onto client-facing errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("no such user")]
+    NotFound,
+    #[error("email is already taken")]
+    EmailTaken,
+    /// Transient: timeouts, throttling, the service being down. A retry later may succeed.
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    /// Permanent: a bug, a malformed item, a misconfiguration (missing table, denied access).
+    #[error("store failure")]
+    Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// Where a page begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageStart {
+    /// The lowest ids.
+    First,
+    /// Just after this id: keyset pagination, O(page) whatever the table size.
+    After(UserId),
+    /// After skipping this many users: offset pagination for `?page=P`, O(offset + page).
+    Skip(u64),
+}
+
+/// One page of users and whether more follow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub users: Vec<User>,
+    /// The id to continue after, when there are more users beyond this page.
+    pub next_after: Option<UserId>,
+}
+
+impl Page {
+    /// Builds a page from up to `limit + 1` users in id order: the extra one only tells that the
+    /// listing goes on, so backends fetch one more than asked instead of a second round trip.
+    pub fn from_lookahead(mut users: Vec<User>, limit: PageLimit) -> Self {
+        let limit = limit.get() as usize;
+        let next_after = if users.len() > limit {
+            users.truncate(limit);
+            users.last().map(|u| u.id)
+        } else {
+            None
+        };
+        Self { users, next_after }
+    }
+}
+
+/// Reads one user by id.
+#[async_trait]
+pub trait StoreGet: Send + Sync {
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
+}
+
+/// Creates a user with a fresh id; `EmailTaken` if another user has the email in any case.
+#[async_trait]
+pub trait StoreCreate: Send + Sync {
+    async fn create(&self, user: NewUser) -> Result<User, StoreError>;
+}
+
+/// Applies a partial update; `NotFound` or `EmailTaken` leave the user untouched.
+#[async_trait]
+pub trait StoreUpdate: Send + Sync {
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError>;
+}
+
+/// Removes a user and its email claim; `NotFound` if there was none.
+#[async_trait]
+pub trait StoreDelete: Send + Sync {
+    async fn delete(&self, id: UserId) -> Result<(), StoreError>;
+}
+
+/// Lists users in ascending id order.
+#[async_trait]
+pub trait StoreList: Send + Sync {
+    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError>;
+}
+
+/// Every capability: what a backend implements and what configuration hands out.
+pub trait UserStore: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList {}
+
+impl<T: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + ?Sized> UserStore for T {}

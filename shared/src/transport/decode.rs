@@ -1,0 +1,211 @@
+//! Turning requests into service inputs. Everything a client can get wrong about the shape of a
+//! request is caught here and reported as a 400 (or 413), before the service is called.
+
+use lambda_http::Body;
+use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+
+use super::cursor::decode_cursor;
+use super::error::ApiError;
+use crate::service::{CreateUserInput, PageLimit, ServiceError, UpdateUserInput, UserId};
+use crate::store::PageStart;
+
+/// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
+/// generous whitespace while keeping a hostile body from costing memory or CPU.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserBody {
+    #[serde(default, deserialize_with = "non_null")]
+    name: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    email: Option<String>,
+    #[serde(default, deserialize_with = "non_null")]
+    age: Option<i64>,
+}
+
+/// A field that is present must have a value: `null` is refused rather than read as "absent",
+/// so `{"age": null}` cannot silently mean "leave age alone".
+fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    T::deserialize(deserializer).map(Some)
+}
+
+pub(super) fn create_input(body: &Body) -> Result<CreateUserInput, ApiError> {
+    let UserBody { name, email, age } = json(body)?;
+    Ok(CreateUserInput { name, email, age })
+}
+
+pub(super) fn update_input(body: &Body) -> Result<UpdateUserInput, ApiError> {
+    let UserBody { name, email, age } = json(body)?;
+    Ok(UpdateUserInput { name, email, age })
+}
+
+fn json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
+    let bytes = body_bytes(body)?;
+    // serde would also read a struct from a JSON array; the contract speaks only of objects.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(ApiError::InvalidJson(
+            "request body must be a JSON object".into(),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::InvalidJson(format!("invalid JSON body: {e}")))
+}
+
+/// The body's bytes, refusing anything over [`MAX_BODY_BYTES`].
+pub(super) fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
+    let bytes: &[u8] = body.as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(ApiError::PayloadTooLarge);
+    }
+    Ok(bytes)
+}
+
+pub(super) fn user_id(raw: Option<&str>) -> Result<UserId, ApiError> {
+    let raw = raw.unwrap_or_default();
+    Ok(raw.parse::<UserId>().map_err(ServiceError::from)?)
+}
+
+/// Reads `page`, `limit` and `cursor` from a query string; other parameters are ignored.
+pub(super) fn list_query(query: Option<&str>) -> Result<(PageStart, PageLimit), ApiError> {
+    let (mut page, mut limit, mut cursor) = (None, None, None);
+    for (key, value) in form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+        let slot = match key.as_ref() {
+            "page" => &mut page,
+            "limit" => &mut limit,
+            "cursor" => &mut cursor,
+            _ => continue,
+        };
+        if slot.replace(value.into_owned()).is_some() {
+            return Err(invalid(format!(
+                "query parameter {key} is given more than once"
+            )));
+        }
+    }
+    let limit = match limit {
+        None => PageLimit::default(),
+        // Anything that is not a small integer gets the same out-of-range message as 0 would.
+        Some(raw) => PageLimit::new(
+            digits(&raw)
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(0),
+        )?,
+    };
+    let start = match (page, cursor) {
+        (Some(_), Some(_)) => return Err(invalid("use either page or cursor, not both".into())),
+        (None, Some(cursor)) => PageStart::After(decode_cursor(&cursor)?),
+        (Some(raw), None) => {
+            let page = digits(&raw)
+                .filter(|p| *p >= 1)
+                .ok_or_else(|| invalid("page must be an integer of at least 1".into()))?;
+            match (page - 1).saturating_mul(u64::from(limit.get())) {
+                0 => PageStart::First,
+                skip => PageStart::Skip(skip),
+            }
+        }
+        (None, None) => PageStart::First,
+    };
+    Ok((start, limit))
+}
+
+fn digits(raw: &str) -> Option<u64> {
+    if raw.is_empty() || !raw.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    raw.parse().ok()
+}
+
+fn invalid(message: String) -> ApiError {
+    ApiError::Service(ServiceError::InvalidArgument(message))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(text: &str) -> Body {
+        Body::Text(text.to_owned())
+    }
+
+    #[test]
+    fn wrong_types_nulls_and_unknown_fields_are_refused() {
+        for bad in [
+            r#"{"name": 5, "email": "a@b.c"}"#,
+            r#"{"name": "A", "email": "a@b.c", "age": "30"}"#,
+            r#"{"name": "A", "email": "a@b.c", "age": 30.5}"#,
+            r#"{"name": "A", "email": "a@b.c", "age": null}"#,
+            r#"{"name": "A", "email": "a@b.c", "age": true}"#,
+            r#"{"name": "A", "email": "a@b.c", "age": 1e400}"#,
+            r#"{"name": "A", "email": "a@b.c", "role": "admin"}"#,
+            r#"{"name": "A", "name": "B", "email": "a@b.c"}"#,
+            r#"["A", "a@b.c"]"#,
+            r#""text""#,
+            "{",
+            "",
+            "  ",
+        ] {
+            assert!(
+                matches!(create_input(&body(bad)), Err(ApiError::InvalidJson(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn out_of_range_ages_reach_validation_as_integers() {
+        let input = create_input(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
+        assert_eq!(input.age, Some(-4));
+    }
+
+    #[test]
+    fn bodies_over_the_limit_are_refused() {
+        let fields = r#"{"name": "A", "email": "a@b.c"}"#;
+        let just_fits = format!("{fields}{}", " ".repeat(MAX_BODY_BYTES - fields.len()));
+        assert_eq!(just_fits.len(), MAX_BODY_BYTES);
+        assert!(create_input(&body(&just_fits)).is_ok());
+        let too_big = Body::Binary(vec![b' '; MAX_BODY_BYTES + 1]);
+        assert!(matches!(
+            create_input(&too_big),
+            Err(ApiError::PayloadTooLarge)
+        ));
+    }
+
+    #[test]
+    fn listing_defaults_and_bounds() {
+        assert_eq!(
+            list_query(None).unwrap(),
+            (PageStart::First, PageLimit::new(10).unwrap())
+        );
+        assert_eq!(
+            list_query(Some("page=3&limit=20&sort=name")).unwrap(),
+            (PageStart::Skip(40), PageLimit::new(20).unwrap())
+        );
+        assert_eq!(
+            list_query(Some("page=18446744073709551615&limit=100"))
+                .unwrap()
+                .0,
+            PageStart::Skip(u64::MAX)
+        );
+        for bad in [
+            "page=0",
+            "page=-1",
+            "page=x",
+            "page=",
+            "page=1.5",
+            "limit=0",
+            "limit=101",
+            "limit=abc",
+            "limit=-5",
+            "limit=99999999999",
+            "limit=1&limit=2",
+            "cursor=zzz",
+            "page=1&cursor=djE6MQ",
+        ] {
+            assert!(list_query(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}

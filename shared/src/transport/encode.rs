@@ -1,0 +1,68 @@
+//! Turning results into JSON responses.
+
+use http::{HeaderValue, StatusCode, header};
+use lambda_http::{Body, Response};
+use serde::Serialize;
+
+use super::cursor::encode_cursor;
+use crate::service::User;
+use crate::store::Page;
+
+/// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
+/// still gets a well-formed 500 rather than a panic.
+pub(super) fn json_response(status: StatusCode, value: &impl Serialize) -> Response<Body> {
+    let (status, text) = match serde_json::to_string(value) {
+        Ok(text) => (status, text),
+        Err(_) => (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            r#"{"error":"internal error","code":"internal"}"#.to_owned(),
+        ),
+    };
+    let mut response = Response::new(Body::Text(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+#[derive(Serialize)]
+struct UserEnvelope<'a> {
+    user: &'a User,
+}
+
+#[derive(Serialize)]
+struct PageEnvelope<'a> {
+    users: &'a [User],
+    next_cursor: Option<String>,
+}
+
+pub(super) fn user(status: StatusCode, user: &User) -> Response<Body> {
+    json_response(status, &UserEnvelope { user })
+}
+
+/// 201 with the new user and where to find it.
+pub(super) fn created(user: &User) -> Response<Body> {
+    let mut response = self::user(StatusCode::CREATED, user);
+    if let Ok(location) = HeaderValue::from_str(&format!("/users/{}", user.id)) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    response
+}
+
+pub(super) fn page(page: &Page) -> Response<Body> {
+    json_response(
+        StatusCode::OK,
+        &PageEnvelope {
+            users: &page.users,
+            next_cursor: page.next_after.map(encode_cursor),
+        },
+    )
+}
+
+pub(super) fn no_content() -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NO_CONTENT;
+    response
+}

@@ -1,0 +1,16 @@
+//! The HTTP contract, in one place: which routes exist, how requests are decoded, how results and
+//! errors are encoded. It works on `lambda_http::Request` (an `http::Request`), so the Lambda
+//! functions and `local-api` run exactly the same code.
+
+mod cursor;
+mod decode;
+mod encode;
+mod error;
+mod handler;
+mod routes;
+
+pub use cursor::{decode_cursor, encode_cursor};
+pub use decode::MAX_BODY_BYTES;
+pub use error::{ApiError, RETRY_AFTER_SECONDS};
+pub use handler::Api;
+pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};

@@ -1,0 +1,190 @@
+//! The route table: the single source of truth for which (method, path) pairs exist.
+//!
+//! Ids are taken from the path itself rather than API Gateway's `pathParameters`, which do not
+//! exist behind a function URL or `cargo lambda watch`.
+
+use http::Method;
+
+/// The five operations of the API; each is one Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operation {
+    CreateUser,
+    GetUser,
+    UpdateUser,
+    DeleteUser,
+    ListUsers,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::CreateUser,
+        Operation::GetUser,
+        Operation::UpdateUser,
+        Operation::DeleteUser,
+        Operation::ListUsers,
+    ];
+
+    /// The operation's name, which is also its function's binary and folder name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Operation::CreateUser => "create-user",
+            Operation::GetUser => "get-user",
+            Operation::UpdateUser => "update-user",
+            Operation::DeleteUser => "delete-user",
+            Operation::ListUsers => "list-users",
+        }
+    }
+}
+
+/// One row of the route table. `path` uses `{id}` for the user id segment, as API Gateway does.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    pub path: &'static str,
+    pub operation: Operation,
+}
+
+const COLLECTION: &str = "/users";
+const ITEM: &str = "/users/{id}";
+
+/// Every route of the API. `template.yaml` is tested against this table.
+pub const ROUTES: &[Route] = &[
+    Route {
+        method: Method::POST,
+        path: COLLECTION,
+        operation: Operation::CreateUser,
+    },
+    Route {
+        method: Method::GET,
+        path: COLLECTION,
+        operation: Operation::ListUsers,
+    },
+    Route {
+        method: Method::GET,
+        path: ITEM,
+        operation: Operation::GetUser,
+    },
+    Route {
+        method: Method::PUT,
+        path: ITEM,
+        operation: Operation::UpdateUser,
+    },
+    Route {
+        method: Method::PATCH,
+        path: ITEM,
+        operation: Operation::UpdateUser,
+    },
+    Route {
+        method: Method::DELETE,
+        path: ITEM,
+        operation: Operation::DeleteUser,
+    },
+];
+
+/// What the route table says about a request.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RouteMatch<'a> {
+    /// A route matched; `id` is the raw `{id}` segment, still to be validated.
+    Found {
+        operation: Operation,
+        id: Option<&'a str>,
+    },
+    /// The path exists but not with this method; `allow` lists the methods it has.
+    MethodNotAllowed {
+        allow: Vec<Method>,
+    },
+    NotFound,
+}
+
+/// Matches a request path (without query string) against [`ROUTES`]. One trailing slash is
+/// tolerated, since clients add it casually.
+pub fn match_route<'a>(method: &Method, path: &'a str) -> RouteMatch<'a> {
+    let path = match path.strip_suffix('/') {
+        Some(trimmed) if !trimmed.is_empty() => trimmed,
+        _ => path,
+    };
+    let (pattern, id) = if path == COLLECTION {
+        (COLLECTION, None)
+    } else if let Some(id) = path.strip_prefix("/users/").filter(|id| !id.contains('/')) {
+        (ITEM, Some(id))
+    } else {
+        return RouteMatch::NotFound;
+    };
+    let mut allow = Vec::new();
+    for route in ROUTES.iter().filter(|r| r.path == pattern) {
+        if route.method == *method {
+            return RouteMatch::Found {
+                operation: route.operation,
+                id,
+            };
+        }
+        allow.push(route.method.clone());
+    }
+    RouteMatch::MethodNotAllowed { allow }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_route_matches_itself() {
+        for route in ROUTES {
+            let path = route.path.replace("{id}", "7");
+            let RouteMatch::Found { operation, id } = match_route(&route.method, &path) else {
+                panic!("{route:?} did not match");
+            };
+            assert_eq!(operation, route.operation);
+            assert_eq!(id.is_some(), route.path.contains("{id}"));
+        }
+    }
+
+    #[test]
+    fn ids_come_from_the_path() {
+        assert_eq!(
+            match_route(&Method::GET, "/users/42/"),
+            RouteMatch::Found {
+                operation: Operation::GetUser,
+                id: Some("42")
+            }
+        );
+        // An empty id segment is a bad id (400), not an unknown route.
+        assert_eq!(
+            match_route(&Method::GET, "/users//"),
+            RouteMatch::Found {
+                operation: Operation::GetUser,
+                id: Some("")
+            }
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/users/abc"),
+            RouteMatch::Found {
+                operation: Operation::GetUser,
+                id: Some("abc")
+            }
+        );
+    }
+
+    #[test]
+    fn unknown_paths_and_methods_are_told_apart() {
+        for path in ["/", "", "/user", "/users/1/2", "/userss", "/users///"] {
+            assert_eq!(
+                match_route(&Method::GET, path),
+                RouteMatch::NotFound,
+                "{path}"
+            );
+        }
+        assert_eq!(
+            match_route(&Method::DELETE, "/users"),
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::POST, Method::GET]
+            }
+        );
+        assert_eq!(
+            match_route(&Method::POST, "/users/1"),
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::GET, Method::PUT, Method::PATCH, Method::DELETE]
+            }
+        );
+    }
+}
