@@ -1,1 +1,70 @@
+//! Test support shared by the integration tests: ways to send a request to the API (through
+//! lambda_http in-process, to a real `local-api` over TCP, to a real function binary through a
+//! Lambda Runtime API), the contract every one of them must satisfy, and process helpers.
 
+pub mod contract;
+pub mod http_client;
+pub mod lambda_target;
+pub mod processes;
+pub mod runtime_api;
+
+use http::{HeaderMap, Method};
+use serde_json::Value;
+
+/// A request as a client writes it; targets turn it into their own wire form.
+#[derive(Debug, Clone)]
+pub struct TestRequest {
+    pub method: Method,
+    /// Path and query string, e.g. `/users?limit=5`.
+    pub target: String,
+    pub body: Option<Vec<u8>>,
+}
+
+impl TestRequest {
+    pub fn new(method: Method, target: impl Into<String>) -> Self {
+        Self {
+            method,
+            target: target.into(),
+            body: None,
+        }
+    }
+
+    pub fn json(mut self, body: &Value) -> Self {
+        self.body = Some(serde_json::to_vec(body).expect("JSON values serialise"));
+        self
+    }
+
+    pub fn raw(mut self, body: impl Into<Vec<u8>>) -> Self {
+        self.body = Some(body.into());
+        self
+    }
+}
+
+/// What came back.
+#[derive(Debug, Clone)]
+pub struct Reply {
+    pub status: u16,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    /// The body as JSON; panics with the raw body if it is not JSON, which is a contract breach.
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!(
+                "body is not JSON ({e}): {:?}",
+                String::from_utf8_lossy(&self.body)
+            )
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Anything the contract can be run against.
+pub trait Target: Sync {
+    fn send(&self, request: TestRequest) -> impl std::future::Future<Output = Reply> + Send;
+}

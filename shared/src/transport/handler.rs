@@ -3,7 +3,8 @@
 
 use std::sync::Arc;
 
-use lambda_http::{Body, Request, Response};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::error::ApiError;
 use super::routes::{Operation, RouteMatch, match_route};
@@ -48,7 +49,7 @@ impl Api {
     }
 
     async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        match match_route(request.method(), request.uri().path()) {
+        match match_route(request.method(), routing_path(request)) {
             RouteMatch::Found { operation, id }
                 if self.only.is_none_or(|only| only == operation) =>
             {
@@ -73,6 +74,24 @@ impl Api {
             Operation::DeleteUser => delete_user(store, decode::user_id(id)?).await,
             Operation::ListUsers => list_users(store, request).await,
         }
+    }
+}
+
+/// The path to route on. Under an API Gateway stage other than `$default`, lambda_http puts the
+/// stage in front of the path (`/prod/users`); routes are defined without it.
+fn routing_path(request: &Request) -> &str {
+    let path = request.uri().path();
+    let stage = match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => context.stage.as_deref(),
+        _ => None,
+    };
+    match stage {
+        Some(stage) if stage != "$default" => path
+            .strip_prefix('/')
+            .and_then(|rest| rest.strip_prefix(stage))
+            .filter(|rest| rest.starts_with('/'))
+            .unwrap_or(path),
+        _ => path,
     }
 }
 

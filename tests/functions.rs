@@ -1,0 +1,113 @@
+//! The five function binaries as real processes, each fed API Gateway HTTP API fixture events
+//! through a loopback Lambda Runtime API, exactly as the Lambda service drives them.
+
+use integration_tests::Reply;
+use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
+use integration_tests::runtime_api::FunctionProcess;
+use serde_json::json;
+
+async fn invoke(function: &FunctionProcess, fixture_name: &str) -> Reply {
+    reply_from_gateway_response(&function.runtime.invoke(fixture(fixture_name)).await)
+}
+
+fn assert_code(reply: &Reply, status: u16, code: &str) {
+    assert_eq!(
+        reply.status,
+        status,
+        "{:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["code"], code);
+}
+
+#[tokio::test]
+async fn create_user_binary_creates_from_text_and_base64_bodies() {
+    let function = FunctionProcess::start("create-user", &[]).await;
+    let created = invoke(&function, "create-user.json").await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.header("content-type"), Some("application/json"));
+    assert_eq!(created.header("location"), Some("/users/1"));
+    assert_eq!(
+        created.json(),
+        json!({"user": {"id": 1, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36}})
+    );
+    let second = invoke(&function, "create-user-base64.json").await;
+    assert_eq!(second.status, 201);
+    assert_eq!(second.json()["user"]["name"], "Grace Hopper");
+    assert_code(
+        &invoke(&function, "create-user.json").await,
+        409,
+        "email_taken",
+    );
+    // A function serves its own operation only, even if sent another route's event.
+    assert_code(
+        &invoke(&function, "get-user.json").await,
+        404,
+        "route_not_found",
+    );
+}
+
+#[tokio::test]
+async fn get_user_binary_routes_by_path_with_or_without_a_named_stage() {
+    let function = FunctionProcess::start("get-user", &[]).await;
+    // Each function process has its own in-memory store, so the user is not there: but the
+    // answer is "no such user", proving the route (and the stage prefix) was understood.
+    assert_code(
+        &invoke(&function, "get-user.json").await,
+        404,
+        "user_not_found",
+    );
+    assert_code(
+        &invoke(&function, "get-user-named-stage.json").await,
+        404,
+        "user_not_found",
+    );
+    assert_code(
+        &invoke(&function, "list-users.json").await,
+        404,
+        "route_not_found",
+    );
+}
+
+#[tokio::test]
+async fn update_and_delete_binaries_answer_their_routes() {
+    let update = FunctionProcess::start("update-user", &[]).await;
+    assert_code(
+        &invoke(&update, "update-user.json").await,
+        404,
+        "user_not_found",
+    );
+    let delete = FunctionProcess::start("delete-user", &[]).await;
+    assert_code(
+        &invoke(&delete, "delete-user.json").await,
+        404,
+        "user_not_found",
+    );
+    assert_code(
+        &invoke(&delete, "create-user.json").await,
+        404,
+        "route_not_found",
+    );
+}
+
+#[tokio::test]
+async fn list_users_binary_lists() {
+    let function = FunctionProcess::start("list-users", &[]).await;
+    let reply = invoke(&function, "list-users.json").await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json(), json!({"users": [], "next_cursor": null}));
+}
+
+#[tokio::test]
+async fn a_warm_function_serves_many_invocations() {
+    let function = FunctionProcess::start("create-user", &[]).await;
+    for i in 0..50 {
+        let mut event = fixture("create-user.json");
+        event["body"] = json!({"name": "Warm", "email": format!("warm{i}@example.com")})
+            .to_string()
+            .into();
+        let reply = reply_from_gateway_response(&function.runtime.invoke(event).await);
+        assert_eq!(reply.status, 201);
+        assert_eq!(reply.json()["user"]["id"], i + 1);
+    }
+}

@@ -1,0 +1,105 @@
+//! How store failures reach clients: 503 with Retry-After when the store is unavailable, 500
+//! otherwise, and never a word of the underlying cause.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use http::Method;
+use integration_tests::contract::assert_error;
+use integration_tests::lambda_target::LambdaTarget;
+use integration_tests::{Target, TestRequest};
+use serde_json::json;
+use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use shared::store::{
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StoreUpdate,
+};
+
+const SECRET: &str = "arn:aws:dynamodb:eu-west-1:123456789012:table/users ThrottlingException";
+
+/// A store whose every call fails the same way.
+struct BrokenStore {
+    unavailable: bool,
+}
+
+impl BrokenStore {
+    fn error(&self) -> StoreError {
+        if self.unavailable {
+            StoreError::Unavailable(SECRET.into())
+        } else {
+            StoreError::Internal(SECRET.into())
+        }
+    }
+}
+
+#[async_trait]
+impl StoreGet for BrokenStore {
+    async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
+        Err(self.error())
+    }
+}
+#[async_trait]
+impl StoreCreate for BrokenStore {
+    async fn create(&self, _: NewUser) -> Result<User, StoreError> {
+        Err(self.error())
+    }
+}
+#[async_trait]
+impl StoreUpdate for BrokenStore {
+    async fn update(&self, _: UserId, _: UserChanges) -> Result<User, StoreError> {
+        Err(self.error())
+    }
+}
+#[async_trait]
+impl StoreDelete for BrokenStore {
+    async fn delete(&self, _: UserId) -> Result<(), StoreError> {
+        Err(self.error())
+    }
+}
+#[async_trait]
+impl StoreList for BrokenStore {
+    async fn list(&self, _: PageStart, _: PageLimit) -> Result<Page, StoreError> {
+        Err(self.error())
+    }
+}
+
+fn every_operation() -> Vec<TestRequest> {
+    let user = json!({"name": "Ann", "email": "ann@example.com"});
+    vec![
+        TestRequest::new(Method::POST, "/users").json(&user),
+        TestRequest::new(Method::GET, "/users/1"),
+        TestRequest::new(Method::PUT, "/users/1").json(&json!({"age": 3})),
+        TestRequest::new(Method::DELETE, "/users/1"),
+        TestRequest::new(Method::GET, "/users"),
+    ]
+}
+
+#[tokio::test]
+async fn an_unavailable_store_is_503_with_retry_after() {
+    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: true }));
+    for request in every_operation() {
+        let reply = target.send(request).await;
+        assert_error(&reply, 503, "unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert!(!String::from_utf8_lossy(&reply.body).contains("Throttling"));
+    }
+}
+
+#[tokio::test]
+async fn a_broken_store_is_500_with_a_generic_message() {
+    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: false }));
+    for request in every_operation() {
+        let reply = target.send(request).await;
+        assert_error(&reply, 500, "internal");
+        assert_eq!(reply.json()["error"], "internal error");
+        assert!(!String::from_utf8_lossy(&reply.body).contains("arn:aws"));
+    }
+}
+
+#[tokio::test]
+async fn validation_still_comes_first_when_the_store_is_down() {
+    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: true }));
+    let reply = target
+        .send(TestRequest::new(Method::POST, "/users").json(&json!({"name": ""})))
+        .await;
+    assert_error(&reply, 400, "invalid_argument");
+}

@@ -1,0 +1,633 @@
+//! The HTTP contract of the users API as executable cases. Each case is generic over the
+//! [`Target`] it runs against and starts from an empty store; [`contract_tests!`] turns the whole
+//! list into `#[tokio::test]`s for one target, so every runtime is held to the same cases.
+
+use std::collections::BTreeSet;
+
+use http::Method;
+use serde_json::{Value, json};
+
+use crate::{Reply, Target, TestRequest};
+
+/// Expands to one test per contract case, each on a fresh target built by `$make` (an async
+/// expression). Listing the cases here keeps every target on the full contract.
+#[macro_export]
+macro_rules! contract_tests {
+    ($make:expr) => {
+        $crate::contract_tests!(@cases $make;
+            create_returns_201_location_and_the_user,
+            create_defaults_age_and_trims_fields,
+            create_requires_name_and_email,
+            create_validates_every_field,
+            create_counts_name_length_in_characters,
+            wrong_types_and_malformed_json_are_400,
+            duplicate_email_is_409_ignoring_case,
+            bodies_over_64_kib_are_413,
+            get_returns_the_user_or_404,
+            bad_ids_are_400_on_every_item_route,
+            put_changes_only_present_fields,
+            patch_is_an_alias_of_put,
+            invalid_updates_are_400_and_change_nothing,
+            update_to_a_taken_email_is_409,
+            update_of_a_missing_user_is_404,
+            delete_is_204_then_404_and_frees_the_email,
+            list_defaults_to_page_1_limit_10_in_id_order,
+            list_pages_by_number_and_limit,
+            list_rejects_bad_parameters,
+            cursor_walk_sees_every_stable_user_once_despite_churn,
+            unknown_routes_are_404,
+            wrong_methods_are_405_with_allow,
+            ids_increase,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $case() {
+                let target = $make;
+                $crate::contract::$case(&target).await;
+            }
+        )*
+    };
+}
+
+// ---- helpers -------------------------------------------------------------------------------
+
+pub async fn post(target: &impl Target, body: Value) -> Reply {
+    target
+        .send(TestRequest::new(Method::POST, "/users").json(&body))
+        .await
+}
+
+pub async fn get(target: &impl Target, path: &str) -> Reply {
+    target.send(TestRequest::new(Method::GET, path)).await
+}
+
+/// Creates a user that must be accepted and returns its JSON.
+pub async fn create(target: &impl Target, name: &str, email: &str, age: u64) -> Value {
+    let reply = post(target, json!({"name": name, "email": email, "age": age})).await;
+    assert_eq!(
+        reply.status,
+        201,
+        "create {email}: {:?}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply.json()["user"].clone()
+}
+
+/// Asserts a contract error: status, `code`, a non-empty message, JSON content type, and nothing
+/// beyond `error` and `code` in the body (no internals leak).
+pub fn assert_error(reply: &Reply, status: u16, code: &str) {
+    let body = reply.json();
+    assert_eq!(reply.status, status, "expected {status} {code}, got {body}");
+    assert_eq!(body["code"], code, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    assert_eq!(
+        body.as_object().map(|o| o.len()),
+        Some(2),
+        "only error and code: {body}"
+    );
+    assert_json(reply);
+}
+
+pub fn assert_json(reply: &Reply) {
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+}
+
+/// Every user in the store, by walking cursors from the first page.
+pub async fn all_users(target: &impl Target) -> Vec<Value> {
+    let mut users = Vec::new();
+    let mut path = "/users?limit=100".to_owned();
+    loop {
+        let reply = get(target, &path).await;
+        assert_eq!(reply.status, 200);
+        let body = reply.json();
+        users.extend(body["users"].as_array().unwrap().iter().cloned());
+        match body["next_cursor"].as_str() {
+            Some(cursor) => path = format!("/users?limit=100&cursor={cursor}"),
+            None => return users,
+        }
+    }
+}
+
+// ---- create --------------------------------------------------------------------------------
+
+pub async fn create_returns_201_location_and_the_user(target: &impl Target) {
+    let reply = post(
+        target,
+        json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36}),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    assert_json(&reply);
+    let body = reply.json();
+    let user = &body["user"];
+    let id = user["id"].as_u64().expect("numeric id");
+    assert!(id >= 1);
+    assert_eq!(
+        user,
+        &json!({"id": id, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36})
+    );
+    assert_eq!(
+        body.as_object().unwrap().len(),
+        1,
+        "only the user envelope: {body}"
+    );
+    assert_eq!(
+        reply.header("location"),
+        Some(format!("/users/{id}").as_str())
+    );
+    let fetched = get(target, &format!("/users/{id}")).await;
+    assert_eq!(fetched.json()["user"], *user);
+}
+
+pub async fn create_defaults_age_and_trims_fields(target: &impl Target) {
+    let reply = post(
+        target,
+        json!({"name": "  Grace Hopper  ", "email": " Grace@Example.com\t"}),
+    )
+    .await;
+    assert_eq!(reply.status, 201);
+    let user = &reply.json()["user"];
+    assert_eq!(user["name"], "Grace Hopper");
+    assert_eq!(
+        user["email"], "Grace@Example.com",
+        "the user's spelling is kept"
+    );
+    assert_eq!(user["age"], 0);
+}
+
+pub async fn create_requires_name_and_email(target: &impl Target) {
+    for body in [
+        json!({"email": "a@example.com", "age": 3}),
+        json!({"name": "A", "age": 3}),
+        json!({}),
+    ] {
+        assert_error(&post(target, body).await, 400, "invalid_argument");
+    }
+    assert!(
+        all_users(target).await.is_empty(),
+        "failed creates leave nothing behind"
+    );
+}
+
+pub async fn create_validates_every_field(target: &impl Target) {
+    let long_email = format!("{}@{}.com", "a".repeat(64), "b".repeat(186));
+    assert_eq!(long_email.chars().count(), 255);
+    for body in [
+        json!({"name": "", "email": "a@example.com"}),
+        json!({"name": "   ", "email": "a@example.com"}),
+        json!({"name": "a".repeat(101), "email": "a@example.com"}),
+        json!({"name": "Ann\u{0007}", "email": "a@example.com"}),
+        json!({"name": "Ann", "email": "not-an-email"}),
+        json!({"name": "Ann", "email": "ann@"}),
+        json!({"name": "Ann", "email": "Ann <ann@example.com>"}),
+        json!({"name": "Ann", "email": long_email}),
+        json!({"name": "Ann", "email": "a@example.com", "age": -1}),
+        json!({"name": "Ann", "email": "a@example.com", "age": 151}),
+        json!({"name": "Ann", "email": "a@example.com", "age": 4294967296u64}),
+    ] {
+        let reply = post(target, body.clone()).await;
+        assert_eq!(reply.status, 400, "{body} was accepted");
+        assert_error(&reply, 400, "invalid_argument");
+    }
+    assert!(all_users(target).await.is_empty());
+    // The boundaries themselves are accepted.
+    create(target, &"a".repeat(100), "edge@example.com", 150).await;
+    create(target, "Zero", "zero@example.com", 0).await;
+}
+
+pub async fn create_counts_name_length_in_characters(target: &impl Target) {
+    let name = "é".repeat(100); // 200 bytes, 100 characters
+    let user = create(target, &name, "accent@example.com", 20).await;
+    assert_eq!(user["name"], name);
+    let too_long = post(
+        target,
+        json!({"name": "é".repeat(101), "email": "b@example.com"}),
+    )
+    .await;
+    assert_error(&too_long, 400, "invalid_argument");
+}
+
+pub async fn wrong_types_and_malformed_json_are_400(target: &impl Target) {
+    let user = create(target, "Typed", "typed@example.com", 30).await;
+    let item = format!("/users/{}", user["id"]);
+    let bad_bodies: [&[u8]; 12] = [
+        br#"{"name": 12, "email": "x@example.com"}"#,
+        br#"{"name": "X", "email": ["x@example.com"]}"#,
+        br#"{"name": "X", "email": "x@example.com", "age": "30"}"#,
+        br#"{"name": "X", "email": "x@example.com", "age": 30.5}"#,
+        br#"{"name": "X", "email": "x@example.com", "age": null}"#,
+        br#"{"name": "X", "email": "x@example.com", "admin": true}"#,
+        br#"{"name": "X", "email": "x@example.com""#,
+        br#"[{"name": "X", "email": "x@example.com"}]"#,
+        b"name=X&email=x@example.com",
+        b"",
+        b"null",
+        b"\xff\xfe{}",
+    ];
+    for body in bad_bodies {
+        let created = target
+            .send(TestRequest::new(Method::POST, "/users").raw(body))
+            .await;
+        assert_error(&created, 400, "invalid_json");
+        let updated = target
+            .send(TestRequest::new(Method::PUT, &item).raw(body))
+            .await;
+        assert_error(&updated, 400, "invalid_json");
+    }
+    assert_eq!(
+        all_users(target).await,
+        vec![user],
+        "nothing was created or changed"
+    );
+}
+
+pub async fn duplicate_email_is_409_ignoring_case(target: &impl Target) {
+    let first = create(target, "First", "Dup@Example.com", 1).await;
+    for email in [
+        "Dup@Example.com",
+        "dup@example.com",
+        "DUP@EXAMPLE.COM",
+        "  dup@example.com ",
+    ] {
+        let reply = post(target, json!({"name": "Second", "email": email})).await;
+        assert_error(&reply, 409, "email_taken");
+    }
+    assert_eq!(all_users(target).await, vec![first]);
+}
+
+pub async fn bodies_over_64_kib_are_413(target: &impl Target) {
+    let padding = " ".repeat(64 * 1024);
+    let body = format!(r#"{{"name": "Big", "email": "big@example.com"{padding}}}"#);
+    let reply = target
+        .send(TestRequest::new(Method::POST, "/users").raw(body.clone()))
+        .await;
+    assert_error(&reply, 413, "payload_too_large");
+    let user = create(target, "Small", "small@example.com", 5).await;
+    let item = format!("/users/{}", user["id"]);
+    let update = target
+        .send(TestRequest::new(Method::PUT, &item).raw(body))
+        .await;
+    assert_error(&update, 413, "payload_too_large");
+    assert_eq!(all_users(target).await, vec![user]);
+}
+
+// ---- get -----------------------------------------------------------------------------------
+
+pub async fn get_returns_the_user_or_404(target: &impl Target) {
+    let user = create(target, "Readable", "read@example.com", 44).await;
+    let reply = get(target, &format!("/users/{}", user["id"])).await;
+    assert_eq!(reply.status, 200);
+    assert_json(&reply);
+    assert_eq!(reply.json(), json!({"user": user}));
+    let missing = get(
+        target,
+        &format!("/users/{}", user["id"].as_u64().unwrap() + 1000),
+    )
+    .await;
+    assert_error(&missing, 404, "user_not_found");
+}
+
+pub async fn bad_ids_are_400_on_every_item_route(target: &impl Target) {
+    let user = create(target, "Kept", "kept@example.com", 9).await;
+    for id in [
+        "abc",
+        "0",
+        "-1",
+        "1.5",
+        "+1",
+        "1e3",
+        "18446744073709551616",
+        "%20",
+        "0x1",
+    ] {
+        let path = format!("/users/{id}");
+        for method in [Method::GET, Method::PUT, Method::PATCH, Method::DELETE] {
+            let mut request = TestRequest::new(method.clone(), &path);
+            if method == Method::PUT || method == Method::PATCH {
+                request = request.json(&json!({"age": 10}));
+            }
+            assert_error(&target.send(request).await, 400, "invalid_argument");
+        }
+    }
+    assert_eq!(all_users(target).await, vec![user]);
+}
+
+// ---- update --------------------------------------------------------------------------------
+
+async fn update(target: &impl Target, method: Method, id: &Value, body: Value) -> Reply {
+    target
+        .send(TestRequest::new(method, format!("/users/{id}")).json(&body))
+        .await
+}
+
+pub async fn put_changes_only_present_fields(target: &impl Target) {
+    let user = create(target, "Before", "before@example.com", 20).await;
+    let id = &user["id"];
+    let reply = update(target, Method::PUT, id, json!({"age": 21})).await;
+    assert_eq!(reply.status, 200);
+    assert_json(&reply);
+    let expected = json!({"id": id, "name": "Before", "email": "before@example.com", "age": 21});
+    assert_eq!(reply.json(), json!({"user": expected}));
+
+    let reply = update(
+        target,
+        Method::PUT,
+        id,
+        json!({"name": " After ", "email": "after@example.com"}),
+    )
+    .await;
+    let expected = json!({"id": id, "name": "After", "email": "after@example.com", "age": 21});
+    assert_eq!(reply.json()["user"], expected);
+    assert_eq!(
+        get(target, &format!("/users/{id}")).await.json()["user"],
+        expected
+    );
+    // The old email is free again; the new one is taken.
+    create(target, "Reuse", "before@example.com", 1).await;
+    assert_error(
+        &post(target, json!({"name": "X", "email": "AFTER@example.com"})).await,
+        409,
+        "email_taken",
+    );
+}
+
+pub async fn patch_is_an_alias_of_put(target: &impl Target) {
+    let user = create(target, "Patchy", "patchy@example.com", 50).await;
+    let reply = update(
+        target,
+        Method::PATCH,
+        &user["id"],
+        json!({"name": "Patched"}),
+    )
+    .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.json()["user"]["name"], "Patched");
+    assert_eq!(reply.json()["user"]["age"], 50);
+}
+
+pub async fn invalid_updates_are_400_and_change_nothing(target: &impl Target) {
+    let user = create(target, "Stable", "stable@example.com", 33).await;
+    for body in [
+        json!({}),
+        json!({"name": ""}),
+        json!({"name": "x".repeat(101)}),
+        json!({"email": "nope"}),
+        json!({"age": 151}),
+        json!({"age": -3}),
+        // One bad field spoils the whole update: the valid ones are not applied either.
+        json!({"name": "Changed", "age": 200}),
+        json!({"age": 40, "email": "bad@"}),
+    ] {
+        let reply = update(target, Method::PUT, &user["id"], body.clone()).await;
+        assert_eq!(reply.status, 400, "{body} was accepted");
+        assert_error(&reply, 400, "invalid_argument");
+    }
+    assert_eq!(all_users(target).await, vec![user]);
+}
+
+pub async fn update_to_a_taken_email_is_409(target: &impl Target) {
+    let ann = create(target, "Ann", "ann@example.com", 1).await;
+    let bob = create(target, "Bob", "bob@example.com", 2).await;
+    let reply = update(
+        target,
+        Method::PUT,
+        &bob["id"],
+        json!({"email": "ANN@example.com", "age": 99}),
+    )
+    .await;
+    assert_error(&reply, 409, "email_taken");
+    assert_eq!(all_users(target).await, vec![ann.clone(), bob]);
+    // Changing only the case of one's own email is not a conflict.
+    let respelled = update(
+        target,
+        Method::PUT,
+        &ann["id"],
+        json!({"email": "Ann@Example.com"}),
+    )
+    .await;
+    assert_eq!(respelled.status, 200);
+    assert_eq!(respelled.json()["user"]["email"], "Ann@Example.com");
+}
+
+pub async fn update_of_a_missing_user_is_404(target: &impl Target) {
+    let reply = update(target, Method::PUT, &json!(424242), json!({"age": 1})).await;
+    assert_error(&reply, 404, "user_not_found");
+    assert!(
+        all_users(target).await.is_empty(),
+        "an update never creates"
+    );
+}
+
+// ---- delete --------------------------------------------------------------------------------
+
+pub async fn delete_is_204_then_404_and_frees_the_email(target: &impl Target) {
+    let gone = create(target, "Gone", "gone@example.com", 70).await;
+    let kept = create(target, "Kept", "kept@example.com", 71).await;
+    let path = format!("/users/{}", gone["id"]);
+    let reply = target.send(TestRequest::new(Method::DELETE, &path)).await;
+    assert_eq!(reply.status, 204);
+    assert!(reply.body.is_empty(), "204 has no body");
+    assert_error(&get(target, &path).await, 404, "user_not_found");
+    assert_error(
+        &target.send(TestRequest::new(Method::DELETE, &path)).await,
+        404,
+        "user_not_found",
+    );
+    assert_eq!(all_users(target).await, vec![kept]);
+    create(target, "Again", "GONE@example.com", 1).await;
+}
+
+// ---- list ----------------------------------------------------------------------------------
+
+fn ids(users: &Value) -> Vec<u64> {
+    users
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["id"].as_u64().unwrap())
+        .collect()
+}
+
+pub async fn list_defaults_to_page_1_limit_10_in_id_order(target: &impl Target) {
+    let empty = get(target, "/users").await;
+    assert_eq!(empty.status, 200);
+    assert_json(&empty);
+    assert_eq!(empty.json(), json!({"users": [], "next_cursor": null}));
+    let mut created = Vec::new();
+    for i in 0..12 {
+        created.push(
+            create(
+                target,
+                &format!("User {i}"),
+                &format!("user{i}@example.com"),
+                i,
+            )
+            .await,
+        );
+    }
+    let body = get(target, "/users").await.json();
+    assert_eq!(body["users"], Value::from(created[..10].to_vec()));
+    assert!(body["next_cursor"].is_string());
+    let mut sorted = ids(&body["users"]);
+    sorted.sort_unstable();
+    assert_eq!(ids(&body["users"]), sorted);
+}
+
+pub async fn list_pages_by_number_and_limit(target: &impl Target) {
+    let mut created = Vec::new();
+    for i in 0..7 {
+        created.push(
+            create(target, &format!("P{i}"), &format!("p{i}@example.com"), i).await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    let page = |n: u32| format!("/users?page={n}&limit=3");
+    assert_eq!(
+        ids(&get(target, &page(1)).await.json()["users"]),
+        created[0..3]
+    );
+    assert_eq!(
+        ids(&get(target, &page(2)).await.json()["users"]),
+        created[3..6]
+    );
+    let last = get(target, &page(3)).await.json();
+    assert_eq!(ids(&last["users"]), created[6..7]);
+    assert_eq!(last["next_cursor"], Value::Null);
+    assert_eq!(
+        get(target, &page(4)).await.json(),
+        json!({"users": [], "next_cursor": null})
+    );
+    let exact = get(target, "/users?limit=7").await.json();
+    assert_eq!(ids(&exact["users"]), created);
+    assert_eq!(
+        exact["next_cursor"],
+        Value::Null,
+        "no cursor when nothing follows"
+    );
+    assert_eq!(
+        ids(&get(target, "/users?limit=100").await.json()["users"]),
+        created
+    );
+    assert_eq!(
+        get(target, "/users?limit=1").await.json()["users"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+pub async fn list_rejects_bad_parameters(target: &impl Target) {
+    create(target, "Listed", "listed@example.com", 1).await;
+    for query in [
+        "page=0",
+        "page=-1",
+        "page=abc",
+        "page=1.5",
+        "page=",
+        "limit=0",
+        "limit=101",
+        "limit=-1",
+        "limit=ten",
+        "limit=",
+        "cursor=not-a-cursor",
+        "cursor=",
+        "page=1&cursor=djE6MQ",
+        "limit=5&limit=6",
+    ] {
+        assert_error(
+            &get(target, &format!("/users?{query}")).await,
+            400,
+            "invalid_argument",
+        );
+    }
+}
+
+pub async fn cursor_walk_sees_every_stable_user_once_despite_churn(target: &impl Target) {
+    let mut stable = BTreeSet::new();
+    let mut doomed = Vec::new();
+    for i in 0..25 {
+        let user = create(target, &format!("W{i}"), &format!("w{i}@example.com"), 1).await;
+        if i % 5 == 2 {
+            doomed.push(user["id"].as_u64().unwrap());
+        } else {
+            stable.insert(user["id"].as_u64().unwrap());
+        }
+    }
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut round = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/users?limit=4&cursor={c}"),
+            None => "/users?limit=4".to_owned(),
+        };
+        let body = get(target, &path).await.json();
+        seen.extend(ids(&body["users"]));
+        // Churn between pages: delete users not yet reached and add new ones.
+        if let Some(id) = doomed.pop() {
+            let reply = target
+                .send(TestRequest::new(Method::DELETE, format!("/users/{id}")))
+                .await;
+            assert_eq!(reply.status, 204);
+        }
+        create(target, "Late", &format!("late{round}@example.com"), 1).await;
+        round += 1;
+        match body["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+        assert!(round < 100, "walk does not end");
+    }
+    let seen_set: BTreeSet<u64> = seen.iter().copied().collect();
+    assert_eq!(
+        seen.len(),
+        seen_set.len(),
+        "no user is seen twice: {seen:?}"
+    );
+    assert!(
+        stable.is_subset(&seen_set),
+        "every stable user is seen: {seen:?}"
+    );
+    let mut sorted = seen.clone();
+    sorted.sort_unstable();
+    assert_eq!(seen, sorted, "ascending id order across pages");
+}
+
+// ---- routing -------------------------------------------------------------------------------
+
+pub async fn unknown_routes_are_404(target: &impl Target) {
+    for path in ["/", "/user", "/users/1/friends", "/health-check", "/USERS"] {
+        assert_error(&get(target, path).await, 404, "route_not_found");
+    }
+}
+
+pub async fn wrong_methods_are_405_with_allow(target: &impl Target) {
+    let collection = target
+        .send(TestRequest::new(Method::DELETE, "/users"))
+        .await;
+    assert_error(&collection, 405, "method_not_allowed");
+    assert_eq!(collection.header("allow"), Some("POST, GET"));
+    let item = target
+        .send(TestRequest::new(Method::POST, "/users/1"))
+        .await;
+    assert_error(&item, 405, "method_not_allowed");
+    assert_eq!(item.header("allow"), Some("GET, PUT, PATCH, DELETE"));
+}
+
+pub async fn ids_increase(target: &impl Target) {
+    let mut last = 0;
+    for i in 0..5 {
+        let id = create(target, "Counter", &format!("c{i}@example.com"), 1).await["id"]
+            .as_u64()
+            .unwrap();
+        assert!(id > last, "{id} after {last}");
+        last = id;
+    }
+}

@@ -1,0 +1,96 @@
+//! Finding and running the workspace's binaries as real processes.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::http_client::HttpClient;
+use crate::{Reply, Target, TestRequest};
+
+/// Path of a workspace binary in the same target directory as the running test. The test command
+/// builds every binary first (`cargo build --workspace`), so a missing one is a loud failure.
+pub fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.exists(),
+        "binary {} not found: build the workspace first (cargo build --workspace)",
+        path.display()
+    );
+    path
+}
+
+/// A running `local-api` on a free loopback port, killed when dropped.
+pub struct LocalApi {
+    child: Child,
+    pub client: HttpClient,
+}
+
+impl LocalApi {
+    /// Starts `local-api --port 0` with `env` added, and waits for its address line.
+    pub async fn start(env: &[(&str, &str)]) -> Self {
+        Self::launch(env, &["--port", "0"]).await
+    }
+
+    /// Starts `local-api` with exactly `args` (plus `env`) and waits for its address line.
+    pub async fn launch(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let mut command = Command::new(binary("local-api"));
+        command
+            .args(args)
+            .env_remove("USERS_TABLE")
+            .env_remove("PORT")
+            .envs(env.iter().copied())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true);
+        let mut child = command.spawn().expect("spawn local-api");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("local-api printed no address within 60 s")
+            .expect("read local-api stdout")
+            .expect("local-api exited before listening");
+        let url = line
+            .split_whitespace()
+            .find(|word| word.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no URL in {line:?}"))
+            .to_owned();
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Self {
+            child,
+            client: HttpClient::new(url),
+        }
+    }
+
+    /// Sends SIGTERM and waits for a clean exit, as a process manager would.
+    pub async fn terminate(mut self) -> std::process::ExitStatus {
+        let pid = self.child.id().expect("running child").to_string();
+        let sent = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .await
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM {pid} failed");
+        tokio::time::timeout(Duration::from_secs(15), self.child.wait())
+            .await
+            .expect("local-api did not exit within 15 s of SIGTERM")
+            .expect("wait for local-api")
+    }
+}
+
+impl Target for LocalApi {
+    async fn send(&self, request: TestRequest) -> Reply {
+        self.client.send(request).await
+    }
+}
