@@ -10,8 +10,9 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use shared::config::StoreConfig;
+use shared::store::dynamodb::schema;
 use shared::telemetry::{self, LogFormat};
-use shared::transport::Api;
+use shared::transport::{Api, ErrorChain};
 use tokio::net::TcpListener;
 
 /// The users API on one local port.
@@ -24,6 +25,9 @@ struct Args {
     /// Port to listen on (0 picks a free one; the address is printed on stdout).
     #[arg(long, env = "PORT", default_value_t = 3000)]
     port: u16,
+    /// Create the DynamoDB table named by USERS_TABLE if it does not exist, then serve.
+    #[arg(long)]
+    create_table: bool,
 }
 
 #[tokio::main]
@@ -41,8 +45,20 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let config = StoreConfig::from_env();
-    let api = Api::all_routes(config.build().await?);
+    let config = StoreConfig::from_env()?;
+    if args.create_table {
+        let StoreConfig::DynamoDb { table, .. } = &config else {
+            return Err(
+                "--create-table needs USERS_TABLE: the in-memory store has no table".into(),
+            );
+        };
+        let client = shared::config::dynamodb_client().await;
+        let outcome = schema::create_table(&client, table)
+            .await
+            .map_err(|e| format!("cannot create table {table}: {}", ErrorChain(e.as_ref())))?;
+        tracing::info!(table = %table, ?outcome, "table ready");
+    }
+    let api = Api::all_routes(config.build().await);
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;

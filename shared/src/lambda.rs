@@ -12,8 +12,8 @@ use crate::transport::{Api, Operation};
 /// runtime stops the process.
 pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env());
-    let config = StoreConfig::from_env();
-    let api = Api::single(operation, config.build().await?);
+    let config = StoreConfig::from_env()?;
+    let api = Api::single(operation, config.build().await);
     lambda_http::run(service_fn(move |request: Request| {
         let api = api.clone();
         async move { Ok::<_, Infallible>(api.handle(request).await) }

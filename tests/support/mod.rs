@@ -2,7 +2,9 @@
 //! lambda_http in-process, to a real `local-api` over TCP, to a real function binary through a
 //! Lambda Runtime API), the contract every one of them must satisfy, and process helpers.
 
+pub mod conformance;
 pub mod contract;
+pub mod dynamo;
 pub mod http_client;
 pub mod lambda_target;
 pub mod processes;

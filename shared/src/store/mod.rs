@@ -14,6 +14,7 @@
 //!   email claim out of step.
 //! - `list` returns users in ascending id order.
 
+pub mod dynamodb;
 mod memory;
 
 use std::error::Error as StdError;
@@ -22,6 +23,7 @@ use async_trait::async_trait;
 
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 
+pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 
 /// Failures a backend reports; the service maps them onto client-facing errors.

@@ -12,5 +12,5 @@ mod routes;
 pub use cursor::{decode_cursor, encode_cursor};
 pub use decode::MAX_BODY_BYTES;
 pub use error::{ApiError, RETRY_AFTER_SECONDS};
-pub use handler::Api;
+pub use handler::{Api, ErrorChain};
 pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};

@@ -1,0 +1,125 @@
+//! Items as stored, converted with serde_dynamo rather than hand-written attribute maps.
+
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use serde::{Deserialize, Serialize};
+use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
+
+use super::errors::internal;
+use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, USER_PARTITION};
+use crate::service::{User, UserId, email_key};
+use crate::store::StoreError;
+
+pub(super) type Item = HashMap<String, AttributeValue>;
+
+/// A user as stored. `email_key` is the normalised email the claim item is keyed by; `version`
+/// counts updates so a transaction can insist nothing changed since it read the user.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(super) struct UserItem {
+    pub pk: String,
+    pub sk: u64,
+    pub name: String,
+    pub email: String,
+    pub email_key: String,
+    pub age: u8,
+    pub version: u64,
+}
+
+impl UserItem {
+    pub fn new(user: &User, version: u64) -> Self {
+        Self {
+            pk: USER_PARTITION.to_owned(),
+            sk: user.id.get(),
+            name: user.name.clone(),
+            email: user.email.clone(),
+            email_key: email_key(&user.email),
+            age: user.age,
+            version,
+        }
+    }
+
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        from_item(item).map_err(internal)
+    }
+
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        to_item(self).map_err(internal)
+    }
+
+    pub fn to_user(&self) -> Result<User, StoreError> {
+        let id = UserId::new(self.sk)
+            .ok_or_else(|| StoreError::Internal("user item with id 0".into()))?;
+        Ok(User {
+            id,
+            name: self.name.clone(),
+            email: self.email.clone(),
+            age: self.age,
+        })
+    }
+}
+
+/// Just the sort key of a user item, for key-only queries.
+#[derive(Debug, Deserialize)]
+pub(super) struct UserKey {
+    pub sk: u64,
+}
+
+impl UserKey {
+    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
+        from_item(item.clone()).map_err(internal)
+    }
+}
+
+/// The item that reserves an email: its existence is what makes an email taken.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct EmailClaim {
+    pub pk: String,
+    pub sk: u64,
+    pub user_id: u64,
+}
+
+impl EmailClaim {
+    pub fn new(email_key: &str, user_id: UserId) -> Self {
+        Self {
+            pk: claim_partition(email_key),
+            sk: 0,
+            user_id: user_id.get(),
+        }
+    }
+
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        to_item(self).map_err(internal)
+    }
+}
+
+#[derive(Serialize)]
+struct Key<'a> {
+    pk: &'a str,
+    sk: u64,
+}
+
+fn key(pk: &str, sk: u64) -> Result<Item, StoreError> {
+    to_item(Key { pk, sk }).map_err(internal)
+}
+
+pub(super) fn user_key(id: UserId) -> Result<Item, StoreError> {
+    key(USER_PARTITION, id.get())
+}
+
+pub(super) fn claim_key(email_key: &str) -> Result<Item, StoreError> {
+    key(&claim_partition(email_key), 0)
+}
+
+pub(super) fn counter_key() -> Result<Item, StoreError> {
+    key(COUNTER_PARTITION, 0)
+}
+
+fn claim_partition(email_key: &str) -> String {
+    format!("{EMAIL_PREFIX}{email_key}")
+}
+
+/// Any serialisable value as an attribute value, for expression parameters.
+pub(super) fn value(value: impl Serialize) -> Result<AttributeValue, StoreError> {
+    to_attribute_value(value).map_err(internal)
+}

@@ -1,0 +1,474 @@
+//! The DynamoDB backend: the production store, correct under any number of concurrent Lambda
+//! instances because every invariant is enforced by DynamoDB conditions, never by a read followed
+//! by a write.
+//!
+//! Round trips per operation (all reads strongly consistent, so a client reads its own writes):
+//!
+//! | operation | calls |
+//! |---|---|
+//! | get | 1 `GetItem` |
+//! | create | 1 `TransactWriteItems` (user + email claim), plus 1 `UpdateItem` on the counter once per id block |
+//! | update without email | 1 `UpdateItem` |
+//! | update with email | 1 `GetItem` + 1 `UpdateItem` (same email, new spelling) or 1 `TransactWriteItems` (user + old claim + new claim) |
+//! | delete | 1 `GetItem` + 1 `TransactWriteItems` (user + claim) |
+//! | list by cursor | 1 `Query` of `limit + 1` items |
+//! | list by `page=P` | ceil((P-1) x limit / 1000) key-only `Query`s to skip, then 1 `Query` |
+
+mod errors;
+mod ids;
+mod items;
+pub mod schema;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+
+use self::errors::{classify, classify_service, internal};
+use self::ids::IdAllocator;
+use self::items::{EmailClaim, Item, UserItem, UserKey, claim_key, user_key, value};
+use self::schema::USER_PARTITION;
+use super::{
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StoreUpdate,
+};
+use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
+
+/// Default ids reserved per counter update; see [`ids`](self::ids) for the trade-off.
+pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
+
+/// How often an operation that lost a race (a concurrent update, a transaction conflict) is
+/// re-run from a fresh read before giving up with `Unavailable`.
+const MAX_ATTEMPTS: u32 = 4;
+
+/// Largest page of keys read while skipping for `?page=P`.
+const SKIP_QUERY_LIMIT: u64 = 1000;
+
+/// Users in a DynamoDB table laid out as [`schema`] describes.
+#[derive(Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    ids: IdAllocator,
+}
+
+impl DynamoStore {
+    /// A store over `table`. The client is built once per process and shared by every request.
+    pub fn new(client: Client, table: impl Into<String>, id_block_size: u64) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            ids: IdAllocator::new(id_block_size),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    async fn read(&self, id: UserId) -> Result<Option<UserItem>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)?))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        output.item.map(UserItem::from_item).transpose()
+    }
+
+    /// Runs a transaction and reports which items' conditions failed, if any.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Transaction::Committed),
+            Err(SdkError::ServiceError(service)) => match service.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                    let codes = cancelled
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|reason| reason.code().filter(|c| *c != "None").map(str::to_owned))
+                        .collect::<Vec<_>>();
+                    if codes.iter().flatten().any(|c| c == "TransactionConflict") {
+                        return Ok(Transaction::Conflict);
+                    }
+                    Ok(Transaction::Cancelled(codes))
+                }
+                other => Err(classify_service(other)),
+            },
+            Err(other) => Err(classify(other)),
+        }
+    }
+
+    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(condition)
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().put(put).build())
+    }
+
+    fn delete_claim(
+        &self,
+        email_key: &str,
+        owner: UserId,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(email_key)?))
+            .condition_expression("user_id = :owner")
+            .expression_attribute_values(":owner", value(owner.get())?)
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    async fn try_create(&self, user: &User) -> Result<Attempt<()>, StoreError> {
+        let claim = EmailClaim::new(&email_key(&user.email), user.id);
+        let outcome = self
+            .transact(vec![
+                self.put(
+                    UserItem::new(user, 1).to_item()?,
+                    "attribute_not_exists(pk)",
+                )?,
+                self.put(claim.to_item()?, "attribute_not_exists(pk)")?,
+            ])
+            .await?;
+        match outcome {
+            Transaction::Committed => Ok(Attempt::Done(())),
+            Transaction::Conflict => Ok(Attempt::Retry),
+            Transaction::Cancelled(codes) => match codes.as_slice() {
+                [_, Some(_)] => Err(StoreError::EmailTaken),
+                _ => Err(out_of_step(user.id, &codes)),
+            },
+        }
+    }
+
+    async fn try_update(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+    ) -> Result<Attempt<User>, StoreError> {
+        let Some(email) = changes.email.as_deref() else {
+            return self.update_in_place(id, changes, None).await;
+        };
+        let Some(current) = self.read(id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let new_key = email_key(email);
+        if new_key == current.email_key {
+            return self
+                .update_in_place(id, changes, Some(current.version))
+                .await;
+        }
+        let mut updated = current.to_user()?;
+        changes.apply_to(&mut updated);
+        let update = UpdateExpression::new(changes, Some(current.version))?;
+        let outcome = self
+            .transact(vec![
+                update.transact_item(&self.table, id)?,
+                self.delete_claim(&current.email_key, id)?,
+                self.put(
+                    EmailClaim::new(&new_key, id).to_item()?,
+                    "attribute_not_exists(pk)",
+                )?,
+            ])
+            .await?;
+        match outcome {
+            Transaction::Committed => Ok(Attempt::Done(updated)),
+            Transaction::Conflict => Ok(Attempt::Retry),
+            Transaction::Cancelled(codes) => match codes.as_slice() {
+                [_, _, Some(_)] => Err(StoreError::EmailTaken),
+                // The user changed or vanished since we read it: read again.
+                [Some(_), _, _] => Ok(Attempt::Retry),
+                _ => Err(out_of_step(id, &codes)),
+            },
+        }
+    }
+
+    /// One `UpdateItem` that cannot touch the email claim: no email change, or a change of case only.
+    async fn update_in_place(
+        &self,
+        id: UserId,
+        changes: &UserChanges,
+        expected_version: Option<u64>,
+    ) -> Result<Attempt<User>, StoreError> {
+        let update = UpdateExpression::new(changes, expected_version)?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)?))
+            .update_expression(&update.expression)
+            .condition_expression(&update.condition)
+            .set_expression_attribute_names(Some(update.names.clone()))
+            .set_expression_attribute_values(Some(update.values.clone()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(output) => {
+                let item = output
+                    .attributes
+                    .ok_or_else(|| StoreError::Internal("update returned no item".into()))?;
+                Ok(Attempt::Done(UserItem::from_item(item)?.to_user()?))
+            }
+            Err(SdkError::ServiceError(service))
+                if service.err().is_conditional_check_failed_exception() =>
+            {
+                match expected_version {
+                    None => Err(StoreError::NotFound),
+                    Some(_) => Ok(Attempt::Retry),
+                }
+            }
+            Err(other) => Err(classify(other)),
+        }
+    }
+
+    async fn try_delete(&self, id: UserId) -> Result<Attempt<()>, StoreError> {
+        let Some(current) = self.read(id).await? else {
+            return Err(StoreError::NotFound);
+        };
+        let delete_user = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(user_key(id)?))
+            .condition_expression("version = :version")
+            .expression_attribute_values(":version", value(current.version)?)
+            .build()
+            .map_err(internal)?;
+        let outcome = self
+            .transact(vec![
+                TransactWriteItem::builder().delete(delete_user).build(),
+                self.delete_claim(&current.email_key, id)?,
+            ])
+            .await?;
+        match outcome {
+            Transaction::Committed => Ok(Attempt::Done(())),
+            Transaction::Conflict => Ok(Attempt::Retry),
+            Transaction::Cancelled(codes) => match codes.as_slice() {
+                [Some(_), _] => Ok(Attempt::Retry),
+                _ => Err(out_of_step(id, &codes)),
+            },
+        }
+    }
+
+    /// Up to `limit` items of the user partition after `after`, in id order, following DynamoDB's
+    /// pages when its 1 MB cap cuts one short.
+    async fn query(
+        &self,
+        after: Option<UserId>,
+        limit: u64,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = after.map(user_key).transpose()?;
+        loop {
+            let want = limit - items.len() as u64;
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", value(USER_PARTITION)?)
+                .consistent_read(true)
+                .limit(i32::try_from(want).unwrap_or(i32::MAX))
+                .set_projection_expression(projection.map(str::to_owned))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(classify)?;
+            items.extend(output.items.unwrap_or_default());
+            match output.last_evaluated_key {
+                Some(key) if (items.len() as u64) < limit => start = Some(key),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The id after which a page that skips `count` users starts, reading keys only; `None` when
+    /// the table ends first.
+    async fn skip(&self, mut count: u64) -> Result<Option<UserId>, StoreError> {
+        let mut after = None;
+        while count > 0 {
+            let batch = count.min(SKIP_QUERY_LIMIT);
+            let keys = self.query(after, batch, Some("sk")).await?;
+            count -= keys.len() as u64;
+            match keys.last().map(UserKey::from_item).transpose()? {
+                Some(last) if keys.len() as u64 == batch => after = UserId::new(last.sk),
+                _ => return Ok(None),
+            }
+        }
+        Ok(after)
+    }
+}
+
+/// How a transaction ended.
+enum Transaction {
+    Committed,
+    /// Another transaction held one of the items: worth retrying at once.
+    Conflict,
+    /// A condition failed: one code per item, `None` for items whose condition held.
+    Cancelled(Vec<Option<String>>),
+}
+
+fn out_of_step(id: UserId, codes: &[Option<String>]) -> StoreError {
+    StoreError::Internal(format!("user {id} and its email claim are out of step: {codes:?}").into())
+}
+
+/// The outcome of one optimistic attempt.
+enum Attempt<T> {
+    Done(T),
+    Retry,
+}
+
+/// Re-runs `attempt` while it lost a race, a bounded number of times.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Attempt<T>, StoreError>>,
+{
+    for round in 0..MAX_ATTEMPTS {
+        match attempt().await? {
+            Attempt::Done(value) => return Ok(value),
+            Attempt::Retry => tokio::time::sleep(Duration::from_millis(5 << round)).await,
+        }
+    }
+    Err(StoreError::Unavailable(
+        "too much contention on one user; try again".into(),
+    ))
+}
+
+/// `SET` for the changed fields plus a version bump, conditional on the user existing (and, when
+/// given, still being at the version that was read).
+struct UpdateExpression {
+    expression: String,
+    condition: String,
+    names: std::collections::HashMap<String, String>,
+    values: Item,
+}
+
+impl UpdateExpression {
+    fn new(changes: &UserChanges, expected_version: Option<u64>) -> Result<Self, StoreError> {
+        let mut this = Self {
+            expression: String::new(),
+            condition: "attribute_exists(pk)".to_owned(),
+            names: Default::default(),
+            values: Default::default(),
+        };
+        let mut sets = Vec::new();
+        if let Some(name) = &changes.name {
+            sets.push(this.bind("name", value(name)?));
+        }
+        if let Some(email) = &changes.email {
+            sets.push(this.bind("email", value(email)?));
+            sets.push(this.bind("email_key", value(email_key(email))?));
+        }
+        if let Some(age) = changes.age {
+            sets.push(this.bind("age", value(age)?));
+        }
+        this.values.insert(":one".into(), value(1u64)?);
+        this.names.insert("#version".into(), "version".into());
+        this.expression = if sets.is_empty() {
+            "ADD #version :one".to_owned()
+        } else {
+            format!("SET {} ADD #version :one", sets.join(", "))
+        };
+        if let Some(version) = expected_version {
+            this.values
+                .insert(":expected_version".into(), value(version)?);
+            this.condition = "#version = :expected_version".to_owned();
+        }
+        Ok(this)
+    }
+
+    fn bind(&mut self, attribute: &str, value: aws_sdk_dynamodb::types::AttributeValue) -> String {
+        self.names
+            .insert(format!("#{attribute}"), attribute.to_owned());
+        self.values.insert(format!(":{attribute}"), value);
+        format!("#{attribute} = :{attribute}")
+    }
+
+    fn transact_item(self, table: &str, id: UserId) -> Result<TransactWriteItem, StoreError> {
+        let update = Update::builder()
+            .table_name(table)
+            .set_key(Some(user_key(id)?))
+            .update_expression(self.expression)
+            .condition_expression(self.condition)
+            .set_expression_attribute_names(Some(self.names))
+            .set_expression_attribute_values(Some(self.values))
+            .build()
+            .map_err(internal)?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[async_trait]
+impl StoreGet for DynamoStore {
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.read(id).await?.map(|item| item.to_user()).transpose()
+    }
+}
+
+#[async_trait]
+impl StoreCreate for DynamoStore {
+    async fn create(&self, new_user: NewUser) -> Result<User, StoreError> {
+        let id = self.ids.next(&self.client, &self.table).await?;
+        let user = new_user.with_id(id);
+        with_retries(|| self.try_create(&user)).await?;
+        Ok(user)
+    }
+}
+
+#[async_trait]
+impl StoreUpdate for DynamoStore {
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+        with_retries(|| self.try_update(id, &changes)).await
+    }
+}
+
+#[async_trait]
+impl StoreDelete for DynamoStore {
+    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+        with_retries(|| self.try_delete(id)).await
+    }
+}
+
+#[async_trait]
+impl StoreList for DynamoStore {
+    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        let after = match start {
+            PageStart::First => None,
+            PageStart::After(id) => Some(id),
+            PageStart::Skip(count) => match self.skip(count).await? {
+                Some(after) => Some(after),
+                None => {
+                    return Ok(Page {
+                        users: Vec::new(),
+                        next_after: None,
+                    });
+                }
+            },
+        };
+        let items = self.query(after, u64::from(limit.get()) + 1, None).await?;
+        let users = items
+            .into_iter()
+            .map(|item| UserItem::from_item(item)?.to_user())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_lookahead(users, limit))
+    }
+}

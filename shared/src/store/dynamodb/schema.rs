@@ -1,0 +1,101 @@
+//! The table layout, defined once: `--create-table` builds it, and a test holds `template.yaml`
+//! to the same definition.
+//!
+//! One table, three item types, all under a composite key `(pk: S, sk: N)`:
+//!
+//! | item | `pk` | `sk` | other attributes |
+//! |---|---|---|---|
+//! | user | `USER` | the user id | `name`, `email`, `email_key`, `age`, `version` |
+//! | email claim | `EMAIL#<lower-cased email>` | `0` | `user_id` |
+//! | id counter | `COUNTER` | `0` | `last_id` |
+//!
+//! All users share one partition key so a page is a single `Query` in id order (no `Scan`, no
+//! index). The price is that every user write lands on that one partition: see the README for the
+//! resulting write ceiling.
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::client::Waiters;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+};
+
+/// Partition key attribute.
+pub const PARTITION_KEY: &str = "pk";
+/// Sort key attribute.
+pub const SORT_KEY: &str = "sk";
+/// Partition of every user item.
+pub const USER_PARTITION: &str = "USER";
+/// Prefix of email-claim partition keys.
+pub const EMAIL_PREFIX: &str = "EMAIL#";
+/// Partition of the id counter.
+pub const COUNTER_PARTITION: &str = "COUNTER";
+
+/// The table definition in the terms CloudFormation and CreateTable share.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableDefinition {
+    /// `(attribute, type)` pairs: `S`, `N` or `B`.
+    pub attributes: Vec<(&'static str, &'static str)>,
+    /// `(attribute, HASH | RANGE)` in order.
+    pub key_schema: Vec<(&'static str, &'static str)>,
+    pub billing_mode: &'static str,
+    /// Names of global secondary indexes (none: listing uses the base table's sort key).
+    pub global_secondary_indexes: Vec<&'static str>,
+}
+
+/// The users table.
+pub fn table_definition() -> TableDefinition {
+    TableDefinition {
+        attributes: vec![(PARTITION_KEY, "S"), (SORT_KEY, "N")],
+        key_schema: vec![(PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE")],
+        billing_mode: "PAY_PER_REQUEST",
+        global_secondary_indexes: vec![],
+    }
+}
+
+/// What [`create_table`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TableCreation {
+    Created,
+    AlreadyExisted,
+}
+
+/// Creates the table if it is missing and waits until it is usable.
+pub async fn create_table(
+    client: &Client,
+    table: &str,
+) -> Result<TableCreation, Box<dyn std::error::Error + Send + Sync>> {
+    let definition = table_definition();
+    let mut request = client
+        .create_table()
+        .table_name(table)
+        .billing_mode(BillingMode::from(definition.billing_mode));
+    for (name, kind) in &definition.attributes {
+        request = request.attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(*name)
+                .attribute_type(ScalarAttributeType::from(*kind))
+                .build()?,
+        );
+    }
+    for (name, kind) in &definition.key_schema {
+        request = request.key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(*name)
+                .key_type(KeyType::from(*kind))
+                .build()?,
+        );
+    }
+    let outcome = match request.send().await {
+        Ok(_) => TableCreation::Created,
+        Err(error) => match error.into_service_error() {
+            e if e.is_resource_in_use_exception() => TableCreation::AlreadyExisted,
+            e => return Err(Box::new(e)),
+        },
+    };
+    client
+        .wait_until_table_exists()
+        .table_name(table)
+        .wait(std::time::Duration::from_secs(60))
+        .await?;
+    Ok(outcome)
+}

@@ -1,0 +1,375 @@
+//! The `UserStore` contract as executable cases, run against every backend by
+//! [`conformance_tests!`]: the same cases, the same expectations.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::store::{PageStart, StoreError, UserStore};
+
+/// Expands to one test per case, each on a fresh store built by `$make` (an async expression
+/// yielding something that is a `UserStore`).
+#[macro_export]
+macro_rules! conformance_tests {
+    ($make:expr) => {
+        $crate::conformance_tests!(@cases $make;
+            create_assigns_fresh_increasing_ids,
+            get_of_a_missing_user_is_none,
+            emails_are_unique_ignoring_case,
+            racing_creates_of_one_email_have_one_winner,
+            concurrent_creates_get_distinct_ids,
+            update_changes_present_fields_only,
+            update_moves_the_email_claim,
+            update_to_a_taken_email_changes_nothing,
+            update_and_delete_of_missing_users_are_not_found,
+            racing_updates_to_one_email_have_one_winner,
+            delete_frees_the_email,
+            racing_deletes_have_one_winner,
+            list_pages_in_id_order_with_lookahead,
+            list_after_a_deleted_id_continues,
+            list_skips_by_offset,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let store = std::sync::Arc::new($make);
+                $crate::conformance::$case(store).await;
+            }
+        )*
+    };
+}
+
+fn user(name: &str, email: &str) -> NewUser {
+    NewUser {
+        name: name.into(),
+        email: email.into(),
+        age: 30,
+    }
+}
+
+fn limit(n: u32) -> PageLimit {
+    PageLimit::new(n).unwrap()
+}
+
+fn email(address: &str) -> UserChanges {
+    UserChanges {
+        email: Some(address.into()),
+        ..Default::default()
+    }
+}
+
+async fn ids(store: &dyn UserStore) -> Vec<u64> {
+    let page = store.list(PageStart::First, limit(100)).await.unwrap();
+    page.users.iter().map(|u| u.id.get()).collect()
+}
+
+pub async fn create_assigns_fresh_increasing_ids(store: Arc<impl UserStore>) {
+    let mut last = 0;
+    for i in 0..7 {
+        let created = store
+            .create(user("Ann", &format!("a{i}@example.com")))
+            .await
+            .unwrap();
+        assert!(created.id.get() > last);
+        last = created.id.get();
+        assert_eq!(store.get(created.id).await.unwrap(), Some(created));
+    }
+}
+
+pub async fn get_of_a_missing_user_is_none(store: Arc<impl UserStore>) {
+    assert_eq!(
+        store.get(UserId::new(987_654).unwrap()).await.unwrap(),
+        None
+    );
+}
+
+pub async fn emails_are_unique_ignoring_case(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "Ann@Example.com")).await.unwrap();
+    assert_eq!(ann.email, "Ann@Example.com");
+    for spelling in ["Ann@Example.com", "ann@example.com", "ANN@EXAMPLE.COM"] {
+        assert!(matches!(
+            store.create(user("Other", spelling)).await,
+            Err(StoreError::EmailTaken)
+        ));
+    }
+    assert_eq!(ids(&*store).await, vec![ann.id.get()]);
+}
+
+pub async fn racing_creates_of_one_email_have_one_winner(store: Arc<impl UserStore + 'static>) {
+    let tasks: Vec<_> = (0..16)
+        .map(|i| {
+            let store = store.clone();
+            let spelling = if i % 2 == 0 {
+                "race@example.com"
+            } else {
+                "RACE@example.com"
+            };
+            tokio::spawn(async move { store.create(user("Racer", spelling)).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => winners += 1,
+            Err(StoreError::EmailTaken) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    assert_eq!(ids(&*store).await.len(), 1);
+}
+
+pub async fn concurrent_creates_get_distinct_ids(store: Arc<impl UserStore + 'static>) {
+    let tasks: Vec<_> = (0..40)
+        .map(|i| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create(user("Many", &format!("m{i}@example.com")))
+                    .await
+            })
+        })
+        .collect();
+    let mut seen = HashSet::new();
+    for task in tasks {
+        assert!(seen.insert(task.await.unwrap().unwrap().id));
+    }
+    assert_eq!(ids(&*store).await.len(), 40);
+}
+
+pub async fn update_changes_present_fields_only(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let changes = UserChanges {
+        age: Some(31),
+        ..Default::default()
+    };
+    let updated = store.update(ann.id, changes).await.unwrap();
+    assert_eq!(
+        (updated.name.as_str(), updated.email.as_str(), updated.age),
+        ("Ann", "ann@example.com", 31)
+    );
+    let changes = UserChanges {
+        name: Some("Annie".into()),
+        ..Default::default()
+    };
+    let updated = store.update(ann.id, changes).await.unwrap();
+    assert_eq!((updated.name.as_str(), updated.age), ("Annie", 31));
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(updated));
+}
+
+pub async fn update_moves_the_email_claim(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let respelled = store
+        .update(ann.id, email("ANN@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(respelled.email, "ANN@example.com");
+    let moved = store
+        .update(ann.id, email("new@example.com"))
+        .await
+        .unwrap();
+    assert_eq!(moved.email, "new@example.com");
+    assert!(matches!(
+        store.create(user("X", "New@example.com")).await,
+        Err(StoreError::EmailTaken)
+    ));
+    store
+        .create(user("Reuse", "ann@example.com"))
+        .await
+        .expect("old email is free");
+}
+
+pub async fn update_to_a_taken_email_changes_nothing(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let bob = store.create(user("Bob", "bob@example.com")).await.unwrap();
+    let changes = UserChanges {
+        email: Some("Ann@example.com".into()),
+        age: Some(99),
+        name: None,
+    };
+    assert!(matches!(
+        store.update(bob.id, changes).await,
+        Err(StoreError::EmailTaken)
+    ));
+    assert_eq!(store.get(bob.id).await.unwrap(), Some(bob));
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(ann));
+    store
+        .create(user("Bob2", "BOB@example.com"))
+        .await
+        .expect_err("bob keeps his email");
+}
+
+pub async fn update_and_delete_of_missing_users_are_not_found(store: Arc<impl UserStore>) {
+    let missing = UserId::new(424_242).unwrap();
+    assert!(matches!(
+        store.update(missing, email("x@example.com")).await,
+        Err(StoreError::NotFound)
+    ));
+    let age = UserChanges {
+        age: Some(1),
+        ..Default::default()
+    };
+    assert!(matches!(
+        store.update(missing, age).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(matches!(
+        store.delete(missing).await,
+        Err(StoreError::NotFound)
+    ));
+    assert!(ids(&*store).await.is_empty(), "update never creates");
+    store
+        .create(user("X", "x@example.com"))
+        .await
+        .expect("a failed update claims nothing");
+}
+
+pub async fn racing_updates_to_one_email_have_one_winner(store: Arc<impl UserStore + 'static>) {
+    let mut users = Vec::new();
+    for i in 0..8 {
+        users.push(
+            store
+                .create(user("U", &format!("u{i}@example.com")))
+                .await
+                .unwrap(),
+        );
+    }
+    let tasks: Vec<_> = users
+        .iter()
+        .map(|u| {
+            let (store, id) = (store.clone(), u.id);
+            tokio::spawn(async move { store.update(id, email("prize@example.com")).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => winners += 1,
+            Err(StoreError::EmailTaken) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let page = store.list(PageStart::First, limit(100)).await.unwrap();
+    assert_eq!(
+        page.users
+            .iter()
+            .filter(|u| u.email == "prize@example.com")
+            .count(),
+        1
+    );
+    // Losers keep their own email, still claimed.
+    for u in page.users.iter().filter(|u| u.email != "prize@example.com") {
+        assert!(matches!(
+            store.create(user("Copy", &u.email)).await,
+            Err(StoreError::EmailTaken)
+        ));
+    }
+}
+
+pub async fn delete_frees_the_email(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    store.delete(ann.id).await.unwrap();
+    assert_eq!(store.get(ann.id).await.unwrap(), None);
+    assert!(matches!(
+        store.delete(ann.id).await,
+        Err(StoreError::NotFound)
+    ));
+    let again = store.create(user("Ann", "ANN@example.com")).await.unwrap();
+    assert!(again.id > ann.id, "ids are never reused");
+}
+
+pub async fn racing_deletes_have_one_winner(store: Arc<impl UserStore + 'static>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move { store.delete(ann.id).await })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(()) => winners += 1,
+            Err(StoreError::NotFound) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+pub async fn list_pages_in_id_order_with_lookahead(store: Arc<impl UserStore>) {
+    let empty = store.list(PageStart::First, limit(10)).await.unwrap();
+    assert!(empty.users.is_empty() && empty.next_after.is_none());
+    let mut created = Vec::new();
+    for i in 0..5 {
+        created.push(
+            store
+                .create(user("L", &format!("l{i}@example.com")))
+                .await
+                .unwrap(),
+        );
+    }
+    let first = store.list(PageStart::First, limit(2)).await.unwrap();
+    assert_eq!(first.users, created[0..2]);
+    assert_eq!(first.next_after, Some(created[1].id));
+    let second = store
+        .list(PageStart::After(created[1].id), limit(2))
+        .await
+        .unwrap();
+    assert_eq!(second.users, created[2..4]);
+    let last = store
+        .list(PageStart::After(created[3].id), limit(2))
+        .await
+        .unwrap();
+    assert_eq!(last.users, created[4..5]);
+    assert_eq!(last.next_after, None);
+    let exact = store.list(PageStart::First, limit(5)).await.unwrap();
+    assert_eq!(exact.users, created);
+    assert_eq!(exact.next_after, None, "no cursor when nothing follows");
+}
+
+pub async fn list_after_a_deleted_id_continues(store: Arc<impl UserStore>) {
+    let mut created = Vec::new();
+    for i in 0..4 {
+        created.push(
+            store
+                .create(user("D", &format!("d{i}@example.com")))
+                .await
+                .unwrap(),
+        );
+    }
+    store.delete(created[1].id).await.unwrap();
+    let page = store
+        .list(PageStart::After(created[1].id), limit(10))
+        .await
+        .unwrap();
+    assert_eq!(page.users, created[2..4]);
+}
+
+pub async fn list_skips_by_offset(store: Arc<impl UserStore>) {
+    let mut created = Vec::new();
+    for i in 0..6 {
+        created.push(
+            store
+                .create(user("S", &format!("s{i}@example.com")))
+                .await
+                .unwrap(),
+        );
+    }
+    let page = store.list(PageStart::Skip(2), limit(3)).await.unwrap();
+    assert_eq!(page.users, created[2..5]);
+    assert_eq!(page.next_after, Some(created[4].id));
+    let tail = store.list(PageStart::Skip(5), limit(3)).await.unwrap();
+    assert_eq!(tail.users, created[5..6]);
+    assert_eq!(tail.next_after, None);
+    for beyond in [6, 7, 1_000_000] {
+        let page = store.list(PageStart::Skip(beyond), limit(3)).await.unwrap();
+        assert!(
+            page.users.is_empty() && page.next_after.is_none(),
+            "skip {beyond}"
+        );
+    }
+}

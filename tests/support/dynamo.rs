@@ -1,0 +1,152 @@
+//! The DynamoDB-compatible server the test command starts (moto), and helpers over it.
+//!
+//! `./scripts/test` starts the server and exports its URL as `MOTO_ENDPOINT`. A test that needs
+//! it and finds no server fails loudly: DynamoDB tests are never silently skipped.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
+use aws_sdk_dynamodb::types::AttributeValue;
+use shared::store::DynamoStore;
+use shared::store::dynamodb::schema::{self, TableCreation};
+
+/// The server's URL.
+pub fn endpoint() -> String {
+    std::env::var("MOTO_ENDPOINT").unwrap_or_else(|_| {
+        panic!(
+            "MOTO_ENDPOINT is not set: DynamoDB tests need the server that ./scripts/test starts \
+             (run ./scripts/test, or start moto_server yourself and export MOTO_ENDPOINT)"
+        )
+    })
+}
+
+/// A table name no other test uses, so tests run in parallel on one server.
+pub fn unique_table(purpose: &str) -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!(
+        "{purpose}-{}-{}-{nanos}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The environment a process needs to use `table` on the test server: only the SDK's standard
+/// variables and `USERS_TABLE`.
+pub fn process_env(table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("USERS_TABLE", table.to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint()),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+    ]
+}
+
+/// Borrowed form of [`process_env`] for the process helpers.
+pub fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A client for the test server, configured explicitly rather than through process variables.
+pub fn client() -> Client {
+    client_for(&endpoint())
+}
+
+/// A client for any endpoint (a closed port, a server that will be killed...).
+pub fn client_for(endpoint: &str) -> Client {
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::for_tests())
+        .endpoint_url(endpoint)
+        .http_client(shared::config::http_client())
+        .build();
+    Client::from_conf(config)
+}
+
+/// A fresh table on the test server.
+pub async fn fresh_table(purpose: &str) -> String {
+    let table = unique_table(purpose);
+    let created = schema::create_table(&client(), &table)
+        .await
+        .unwrap_or_else(|e| panic!("create table {table} on {}: {e}", endpoint()));
+    assert_eq!(created, TableCreation::Created);
+    table
+}
+
+/// A store over a fresh table.
+pub async fn fresh_store(id_block_size: u64) -> DynamoStore {
+    DynamoStore::new(client(), fresh_table("store").await, id_block_size)
+}
+
+/// Every item of a table, for checking invariants behind the API's back.
+pub async fn scan(table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let output = client()
+            .scan()
+            .table_name(table)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .expect("scan");
+        items.extend(output.items.unwrap_or_default());
+        match output.last_evaluated_key {
+            Some(key) => start = Some(key),
+            None => return items,
+        }
+    }
+}
+
+/// Asserts the table's core invariant: each user has exactly one email claim pointing back at it
+/// under its normalised email, and each claim belongs to an existing user. Returns the user count.
+pub async fn assert_users_and_claims_agree(table: &str) -> usize {
+    let items = scan(table).await;
+    let text = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let number = |item: &HashMap<String, AttributeValue>, name: &str| {
+        item.get(name)
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let mut users = HashMap::new();
+    let mut claims = HashMap::new();
+    for item in &items {
+        let pk = text(item, "pk");
+        if pk == "USER" {
+            users.insert(number(item, "sk"), text(item, "email_key"));
+        } else if let Some(email) = pk.strip_prefix("EMAIL#") {
+            claims.insert(email.to_owned(), number(item, "user_id"));
+        } else {
+            assert_eq!(pk, "COUNTER", "unexpected item {item:?}");
+        }
+    }
+    for (id, email_key) in &users {
+        assert_eq!(email_key, &email_key.to_lowercase());
+        assert_eq!(
+            claims.get(email_key),
+            Some(id),
+            "user {id} has no claim on its email"
+        );
+    }
+    for (email, owner) in &claims {
+        assert_eq!(
+            users.get(owner),
+            Some(email),
+            "claim on {email} belongs to no user"
+        );
+    }
+    users.len()
+}
