@@ -120,6 +120,21 @@ async fn ids_come_from_the_counter_a_block_at_a_time() {
 }
 
 #[tokio::test]
+async fn the_documented_local_command_needs_only_table_and_endpoint() {
+    // `USERS_TABLE=... AWS_ENDPOINT_URL=http://127.0.0.1:PORT local-api --create-table`: no
+    // region or credentials are needed for a loopback endpoint.
+    let table = unique_table("readme");
+    let env = [
+        ("USERS_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", &dynamo::endpoint()),
+    ];
+    let api = LocalApi::launch_clean(&env, &["--port", "0", "--create-table"]).await;
+    let user = create(&api, "Readme", "readme@example.com", 1).await;
+    assert_eq!(user["id"], 1);
+    assert_eq!(assert_users_and_claims_agree(&table).await, 1);
+}
+
+#[tokio::test]
 async fn an_unreachable_server_is_a_503_without_details() {
     let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

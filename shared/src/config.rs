@@ -10,7 +10,7 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::SharedHttpClient;
+use aws_sdk_dynamodb::config::{Credentials, Region, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
 use crate::store::dynamodb::DEFAULT_ID_BLOCK_SIZE;
@@ -88,6 +88,26 @@ impl StoreConfig {
     }
 }
 
+/// Whether the SDK's endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`)
+/// points at this machine.
+fn endpoint_is_loopback() -> bool {
+    let endpoint =
+        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+    let Ok(endpoint) = endpoint else { return false };
+    let Ok(uri) = endpoint.parse::<http::Uri>() else {
+        return false;
+    };
+    match uri.host() {
+        Some("localhost") => true,
+        Some(host) => host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        None => false,
+    }
+}
+
 /// The HTTP client under the SDK: rustls with the *ring* provider, system trust roots.
 pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
@@ -103,7 +123,29 @@ pub fn http_client() -> SharedHttpClient {
 /// 2 s and the whole call at 5 s, far inside a Lambda's timeout, so a hung connection becomes a
 /// 503 instead of a timed-out invocation.
 pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let sdk_config = aws_config::defaults(BehaviorVersion::latest())
+    let mut loader = aws_config::defaults(BehaviorVersion::latest());
+    if endpoint_is_loopback() {
+        // A local DynamoDB-compatible server ignores region and credentials, but the SDK still
+        // needs both, and would otherwise look for them on the EC2 metadata service (slow, and
+        // absent on a laptop). Explicit settings still win.
+        if std::env::var_os("AWS_REGION").is_none()
+            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+        {
+            loader = loader.region(Region::from_static("us-east-1"));
+        }
+        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+            && std::env::var_os("AWS_PROFILE").is_none()
+        {
+            loader = loader.credentials_provider(Credentials::new(
+                "local",
+                "local",
+                None,
+                None,
+                "local-endpoint",
+            ));
+        }
+    }
+    let sdk_config = loader
         .http_client(http_client())
         .retry_config(RetryConfig::standard().with_max_attempts(3))
         .timeout_config(

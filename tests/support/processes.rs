@@ -43,10 +43,22 @@ impl LocalApi {
     /// Starts `local-api` with exactly `args` (plus `env`) and waits for its address line.
     pub async fn launch(env: &[(&str, &str)], args: &[&str]) -> Self {
         let mut command = Command::new(binary("local-api"));
+        command.env_remove("USERS_TABLE").env_remove("PORT");
+        Self::spawn(command, env, args).await
+    }
+
+    /// Like [`launch`](Self::launch), with an environment holding nothing but `PATH` and `env`.
+    pub async fn launch_clean(env: &[(&str, &str)], args: &[&str]) -> Self {
+        let mut command = Command::new(binary("local-api"));
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default());
+        Self::spawn(command, env, args).await
+    }
+
+    async fn spawn(mut command: Command, env: &[(&str, &str)], args: &[&str]) -> Self {
         command
             .args(args)
-            .env_remove("USERS_TABLE")
-            .env_remove("PORT")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
