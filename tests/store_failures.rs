@@ -11,7 +11,8 @@ use integration_tests::{Target, TestRequest};
 use serde_json::json;
 use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use shared::store::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StoreUpdate,
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
+    StoreUpdate,
 };
 
 const SECRET: &str = "arn:aws:dynamodb:eu-west-1:123456789012:table/users ThrottlingException";
@@ -58,6 +59,16 @@ impl StoreDelete for BrokenStore {
 #[async_trait]
 impl StoreList for BrokenStore {
     async fn list(&self, _: PageStart, _: PageLimit) -> Result<Page, StoreError> {
+        Err(self.error())
+    }
+}
+
+#[async_trait]
+impl StorePing for BrokenStore {
+    fn backend(&self) -> &'static str {
+        "broken"
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
         Err(self.error())
     }
 }

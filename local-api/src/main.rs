@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
-use shared::config::StoreConfig;
+use metrics_exporter_prometheus::PrometheusBuilder;
+use shared::config::{Config, StoreConfig};
+use shared::middleware::observe;
 use shared::store::dynamodb::schema;
 use shared::telemetry::{self, LogFormat};
 use shared::transport::{Api, ErrorChain};
@@ -45,20 +47,22 @@ async fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    let config = StoreConfig::from_env()?;
+    let config = Config::from_env()?;
     if args.create_table {
-        let StoreConfig::DynamoDb { table, .. } = &config else {
+        let StoreConfig::DynamoDb { table, .. } = &config.store else {
             return Err(
                 "--create-table needs USERS_TABLE: the in-memory store has no table".into(),
             );
         };
-        let client = shared::config::dynamodb_client().await;
+        let client = config.dynamodb_client().await;
         let outcome = schema::create_table(&client, table)
             .await
             .map_err(|e| format!("cannot create table {table}: {}", ErrorChain(e.as_ref())))?;
         tracing::info!(table = %table, ?outcome, "table ready");
     }
-    let api = Api::all_routes(config.build().await);
+    let metrics = PrometheusBuilder::new().install_recorder()?;
+    observe::describe_metrics();
+    let api = Api::all_routes(config.build_store().await);
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
@@ -66,8 +70,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     // Tests and scripts read this line to find the port when started with --port 0.
     println!(
         "local-api listening on http://{address} (store: {})",
-        config.backend_name()
+        config.store.backend_name()
     );
-    server::serve(listener, api, server::shutdown_signal()).await;
+    server::serve(listener, api, metrics, server::shutdown_signal()).await;
     Ok(())
 }

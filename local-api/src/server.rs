@@ -5,13 +5,16 @@ use std::future::Future;
 use std::time::Duration;
 
 use bytes::Bytes;
+use http::{HeaderValue, Method};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
-use lambda_http::{Body, Request};
+use lambda_http::{Body, Request, Response};
+use metrics_exporter_prometheus::PrometheusHandle;
+use shared::middleware::observe::RequestId;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
 
@@ -19,7 +22,12 @@ use tokio::net::TcpListener;
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Accepts connections until `shutdown` completes, then lets open requests finish.
-pub async fn serve(listener: TcpListener, api: Api, shutdown: impl Future<Output = ()>) {
+pub async fn serve(
+    listener: TcpListener,
+    api: Api,
+    metrics: PrometheusHandle,
+    shutdown: impl Future<Output = ()>,
+) {
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -35,10 +43,10 @@ pub async fn serve(listener: TcpListener, api: Api, shutdown: impl Future<Output
             },
             () = &mut shutdown => break,
         };
-        let api = api.clone();
+        let (api, metrics) = (api.clone(), metrics.clone());
         let service = service_fn(move |request| {
-            let api = api.clone();
-            async move { Ok::<_, std::convert::Infallible>(answer(&api, request).await) }
+            let (api, metrics) = (api.clone(), metrics.clone());
+            async move { Ok::<_, std::convert::Infallible>(answer(&api, &metrics, request).await) }
         });
         let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -58,10 +66,29 @@ pub async fn serve(listener: TcpListener, api: Api, shutdown: impl Future<Output
     }
 }
 
-async fn answer(api: &Api, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-    let response = match into_lambda_request(request).await {
-        Ok(request) => api.handle(request).await,
-        Err(error) => error.into_response(),
+/// The local API's own endpoints, beside the users routes.
+const METRICS_PATH: &str = "/metrics";
+const HEALTH_PATH: &str = "/health";
+
+async fn answer(
+    api: &Api,
+    metrics: &PrometheusHandle,
+    request: hyper::Request<Incoming>,
+) -> hyper::Response<Full<Bytes>> {
+    let response = match (request.method(), request.uri().path()) {
+        (&Method::GET, METRICS_PATH) => {
+            let mut response = Response::new(Body::Text(metrics.render()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("text/plain; version=0.0.4"),
+            );
+            response
+        }
+        (&Method::GET, HEALTH_PATH) => api.health().await,
+        _ => match into_lambda_request(request).await {
+            Ok(request) => api.handle(request).await,
+            Err(error) => error.into_response(),
+        },
     };
     let (parts, body) = response.into_parts();
     let bytes = match body {
@@ -93,7 +120,21 @@ async fn into_lambda_request(request: hyper::Request<Incoming>) -> Result<Reques
     } else {
         Body::Binary(bytes.to_vec())
     };
-    Ok(Request::from_parts(parts, body))
+    let mut request = Request::from_parts(parts, body);
+    request.extensions_mut().insert(RequestId(new_request_id()));
+    Ok(request)
+}
+
+/// A request id unique within this process and unlikely to repeat across runs: a random
+/// per-process prefix (from the standard library's hash seed) and a counter.
+fn new_request_id() -> String {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<u32> = OnceLock::new();
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let prefix = PREFIX.get_or_init(|| RandomState::new().hash_one(std::process::id()) as u32);
+    format!("{prefix:08x}-{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, the signals a terminal and a process manager send.

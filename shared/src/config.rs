@@ -13,12 +13,155 @@ use aws_config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::config::{Credentials, Region, SharedHttpClient};
 use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 
+use crate::middleware::breaker::BreakerConfig;
+use crate::middleware::{GuardedStore, ResilienceConfig};
 use crate::store::dynamodb::DEFAULT_ID_BLOCK_SIZE;
 use crate::store::{DynamoStore, MemoryStore, UserStore};
 
 /// Names of the variables read here, for documentation and tests.
 pub const USERS_TABLE: &str = "USERS_TABLE";
 pub const USER_ID_BLOCK_SIZE: &str = "USER_ID_BLOCK_SIZE";
+pub const STORE_TIMEOUT_MS: &str = "STORE_TIMEOUT_MS";
+pub const DYNAMODB_MAX_ATTEMPTS: &str = "DYNAMODB_MAX_ATTEMPTS";
+pub const BREAKER_FAILURE_RATIO: &str = "BREAKER_FAILURE_RATIO";
+pub const BREAKER_MIN_CALLS: &str = "BREAKER_MIN_CALLS";
+pub const BREAKER_WINDOW_SECONDS: &str = "BREAKER_WINDOW_SECONDS";
+pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
+pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+
+/// Everything a process reads at start-up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    pub store: StoreConfig,
+    pub resilience: ResilienceConfig,
+    /// SDK attempts per DynamoDB call (first try included).
+    pub dynamodb_max_attempts: u32,
+    /// CloudWatch namespace of the metrics a function emits.
+    pub metrics_namespace: String,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let defaults = ResilienceConfig::default();
+        let store_timeout = parse(STORE_TIMEOUT_MS, 10..=60_000)?
+            .map_or(defaults.store_timeout, Duration::from_millis);
+        let breaker = BreakerConfig {
+            failure_ratio: parse::<f64>(BREAKER_FAILURE_RATIO, 0.01..=1.0)?
+                .unwrap_or(defaults.breaker.failure_ratio),
+            min_calls: parse(BREAKER_MIN_CALLS, 1..=100_000)?.unwrap_or(defaults.breaker.min_calls),
+            window: parse(BREAKER_WINDOW_SECONDS, 0.1..=3600.0)?
+                .map_or(defaults.breaker.window, Duration::from_secs_f64),
+            open_for: parse(BREAKER_OPEN_SECONDS, 0.1..=3600.0)?
+                .map_or(defaults.breaker.open_for, Duration::from_secs_f64),
+        };
+        Ok(Self {
+            store: StoreConfig::from_env()?,
+            resilience: ResilienceConfig {
+                store_timeout,
+                breaker,
+            },
+            dynamodb_max_attempts: parse(DYNAMODB_MAX_ATTEMPTS, 1..=10)?.unwrap_or(3),
+            metrics_namespace: std::env::var(METRICS_NAMESPACE)
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| "UsersApi".to_owned()),
+        })
+    }
+
+    /// The store every request of this process uses: the configured backend behind the
+    /// resilience middleware. Built once per process.
+    pub async fn build_store(&self) -> Arc<GuardedStore> {
+        let backend: Arc<dyn UserStore> = match &self.store {
+            StoreConfig::Memory => Arc::new(MemoryStore::new()),
+            StoreConfig::DynamoDb {
+                table,
+                id_block_size,
+            } => Arc::new(DynamoStore::new(
+                self.dynamodb_client().await,
+                table,
+                *id_block_size,
+            )),
+        };
+        Arc::new(GuardedStore::new(backend, self.resilience.clone()))
+    }
+
+    /// The DynamoDB client for this configuration.
+    ///
+    /// TLS is rustls on *ring* rather than the SDK's default aws-lc: smaller binaries and a faster
+    /// build, with the same protocol support for DynamoDB endpoints. Retries use the SDK's
+    /// standard mode (exponential backoff with full jitter, bounded attempts, a retry quota shared
+    /// by the process); adaptive mode's client-side rate limiting needs a long-lived, busy client
+    /// to learn a rate, which a Lambda instance serving one request at a time is not. The whole
+    /// call, retries included, is bounded by the store timeout, each attempt by its share of it.
+    pub async fn dynamodb_client(&self) -> aws_sdk_dynamodb::Client {
+        let attempts = self.dynamodb_max_attempts;
+        let total = self.resilience.store_timeout;
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if endpoint_is_loopback() {
+            // A local DynamoDB-compatible server ignores region and credentials, but the SDK
+            // still needs both, and would otherwise look for them on the EC2 metadata service
+            // (slow, and absent on a laptop). Explicit settings still win.
+            if std::env::var_os("AWS_REGION").is_none()
+                && std::env::var_os("AWS_DEFAULT_REGION").is_none()
+            {
+                loader = loader.region(Region::from_static("us-east-1"));
+            }
+            if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
+                && std::env::var_os("AWS_PROFILE").is_none()
+            {
+                loader = loader.credentials_provider(Credentials::new(
+                    "local",
+                    "local",
+                    None,
+                    None,
+                    "local-endpoint",
+                ));
+            }
+        }
+        let sdk_config = loader
+            .http_client(http_client())
+            .retry_config(RetryConfig::standard().with_max_attempts(attempts))
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(1).min(total))
+                    .operation_attempt_timeout(total / attempts)
+                    .operation_timeout(total)
+                    .build(),
+            )
+            .load()
+            .await;
+        let config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+            .interceptor(crate::store::dynamodb::AttemptMetrics)
+            .build();
+        aws_sdk_dynamodb::Client::from_conf(config)
+    }
+}
+
+/// Reads an optional variable that must parse and lie in `range`.
+fn parse<T>(
+    variable: &'static str,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>, ConfigError>
+where
+    T: std::str::FromStr + PartialOrd + std::fmt::Debug,
+{
+    let Ok(raw) = std::env::var(variable) else {
+        return Ok(None);
+    };
+    raw.trim()
+        .parse::<T>()
+        .ok()
+        .filter(|value| range.contains(value))
+        .map(Some)
+        .ok_or_else(|| ConfigError {
+            variable,
+            problem: format!(
+                "{raw:?} is not a number from {:?} to {:?}",
+                range.start(),
+                range.end()
+            ),
+        })
+}
 
 /// A setting that is present but unusable: the process refuses to start rather than guess.
 #[derive(Debug, thiserror::Error)]
@@ -46,17 +189,7 @@ impl StoreConfig {
         else {
             return Ok(StoreConfig::Memory);
         };
-        let id_block_size = match std::env::var(USER_ID_BLOCK_SIZE) {
-            Err(_) => DEFAULT_ID_BLOCK_SIZE,
-            Ok(raw) => raw
-                .parse::<u64>()
-                .ok()
-                .filter(|n| (1..=10_000).contains(n))
-                .ok_or_else(|| ConfigError {
-                    variable: USER_ID_BLOCK_SIZE,
-                    problem: format!("{raw:?} is not an integer from 1 to 10000"),
-                })?,
-        };
+        let id_block_size = parse(USER_ID_BLOCK_SIZE, 1..=10_000)?.unwrap_or(DEFAULT_ID_BLOCK_SIZE);
         Ok(StoreConfig::DynamoDb {
             table: table.trim().to_owned(),
             id_block_size,
@@ -68,22 +201,6 @@ impl StoreConfig {
         match self {
             StoreConfig::Memory => "memory",
             StoreConfig::DynamoDb { .. } => "dynamodb",
-        }
-    }
-
-    /// Builds the store. Called once per process: the SDK client and its connection pool are
-    /// reused by every request the process serves.
-    pub async fn build(&self) -> Arc<dyn UserStore> {
-        match self {
-            StoreConfig::Memory => Arc::new(MemoryStore::new()),
-            StoreConfig::DynamoDb {
-                table,
-                id_block_size,
-            } => Arc::new(DynamoStore::new(
-                dynamodb_client().await,
-                table,
-                *id_block_size,
-            )),
         }
     }
 }
@@ -113,49 +230,4 @@ pub fn http_client() -> SharedHttpClient {
     aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .build_https()
-}
-
-/// The DynamoDB client every process shares.
-///
-/// TLS is rustls on *ring* rather than the SDK's default aws-lc: smaller binaries and a faster
-/// build, with the same protocol support for DynamoDB endpoints. The standard retry mode (three
-/// attempts, exponential backoff with jitter) absorbs throttling bursts; attempts are capped at
-/// 2 s and the whole call at 5 s, far inside a Lambda's timeout, so a hung connection becomes a
-/// 503 instead of a timed-out invocation.
-pub async fn dynamodb_client() -> aws_sdk_dynamodb::Client {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if endpoint_is_loopback() {
-        // A local DynamoDB-compatible server ignores region and credentials, but the SDK still
-        // needs both, and would otherwise look for them on the EC2 metadata service (slow, and
-        // absent on a laptop). Explicit settings still win.
-        if std::env::var_os("AWS_REGION").is_none()
-            && std::env::var_os("AWS_DEFAULT_REGION").is_none()
-        {
-            loader = loader.region(Region::from_static("us-east-1"));
-        }
-        if std::env::var_os("AWS_ACCESS_KEY_ID").is_none()
-            && std::env::var_os("AWS_PROFILE").is_none()
-        {
-            loader = loader.credentials_provider(Credentials::new(
-                "local",
-                "local",
-                None,
-                None,
-                "local-endpoint",
-            ));
-        }
-    }
-    let sdk_config = loader
-        .http_client(http_client())
-        .retry_config(RetryConfig::standard().with_max_attempts(3))
-        .timeout_config(
-            TimeoutConfig::builder()
-                .connect_timeout(Duration::from_secs(1))
-                .operation_attempt_timeout(Duration::from_secs(2))
-                .operation_timeout(Duration::from_secs(5))
-                .build(),
-        )
-        .load()
-        .await;
-    aws_sdk_dynamodb::Client::new(&sdk_config)
 }

@@ -4,19 +4,36 @@ use std::convert::Infallible;
 
 use lambda_http::{Request, service_fn};
 
-use crate::config::StoreConfig;
+use crate::config::Config;
+use crate::middleware::observe;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::{Api, Operation};
 
-/// Builds logging and the store once per process, then serves `operation` until the Lambda
-/// runtime stops the process.
+/// Builds logging, metrics and the store once per process, then serves `operation` until the
+/// Lambda runtime stops the process.
+///
+/// Metrics go out as CloudWatch Embedded Metric Format lines on stdout, flushed after every
+/// invocation (so a frozen instance never holds unsent figures), with the function name as a
+/// dimension and a `cold_start` metric on the first invocation.
 pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env());
-    let config = StoreConfig::from_env()?;
-    let api = Api::single(operation, config.build().await);
-    lambda_http::run(service_fn(move |request: Request| {
-        let api = api.clone();
-        async move { Ok::<_, Infallible>(api.handle(request).await) }
-    }))
+    let config = Config::from_env()?;
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| operation.name().to_owned());
+    let metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(config.metrics_namespace.clone())
+        .with_dimension("function", function)
+        .lambda_cold_start_metric("cold_start")
+        .with_lambda_request_id("request_id")
+        .init()?;
+    observe::describe_metrics();
+    let api = Api::single(operation, config.build_store().await);
+    metrics_cloudwatch_embedded::lambda::service::run_http(
+        metrics,
+        service_fn(move |request: Request| {
+            let api = api.clone();
+            async move { Ok::<_, Infallible>(api.handle(request).await) }
+        }),
+    )
     .await
 }

@@ -10,6 +10,7 @@
 
 pub mod config;
 pub mod lambda;
+pub mod middleware;
 pub mod service;
 pub mod store;
 pub mod telemetry;

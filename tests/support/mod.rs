@@ -8,6 +8,7 @@ pub mod dynamo;
 pub mod http_client;
 pub mod lambda_target;
 pub mod processes;
+pub mod recording;
 pub mod runtime_api;
 
 use http::{HeaderMap, Method};

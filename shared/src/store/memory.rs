@@ -8,7 +8,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StoreUpdate,
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
+    StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
 
@@ -127,6 +128,17 @@ impl StoreList for MemoryStore {
                 .collect(),
         };
         Ok(Page::from_lookahead(users, limit))
+    }
+}
+
+#[async_trait]
+impl StorePing for MemoryStore {
+    fn backend(&self) -> &'static str {
+        "memory"
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -105,7 +105,23 @@ pub trait StoreList: Send + Sync {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError>;
 }
 
-/// Every capability: what a backend implements and what configuration hands out.
-pub trait UserStore: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList {}
+/// What a health check asks of a store.
+#[async_trait]
+pub trait StorePing: Send + Sync {
+    /// The backend's short name (`memory`, `dynamodb`), for logs and health output.
+    fn backend(&self) -> &'static str;
 
-impl<T: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + ?Sized> UserStore for T {}
+    /// Checks, cheaply, that the store can be reached.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// Every capability: what a backend implements and what configuration hands out.
+pub trait UserStore:
+    StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StorePing
+{
+}
+
+impl<T: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StorePing + ?Sized>
+    UserStore for T
+{
+}

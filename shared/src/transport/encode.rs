@@ -66,3 +66,19 @@ pub(super) fn no_content() -> Response<Body> {
     *response.status_mut() = StatusCode::NO_CONTENT;
     response
 }
+
+#[derive(Serialize)]
+struct Health<'a> {
+    status: &'a str,
+    store: &'a str,
+}
+
+pub(super) fn health(status: StatusCode, state: &str, store: &str) -> Response<Body> {
+    json_response(
+        status,
+        &Health {
+            status: state,
+            store,
+        },
+    )
+}

@@ -3,12 +3,17 @@
 
 use std::sync::Arc;
 
+use std::time::Instant;
+
+use http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
+use tracing::Instrument;
 
-use super::error::ApiError;
+use super::error::{ApiError, RETRY_AFTER_SECONDS};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{decode, encode};
+use crate::middleware::observe;
 use crate::service;
 use crate::store::{StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate, UserStore};
 
@@ -35,22 +40,77 @@ impl Api {
     }
 
     /// Answers one request. Never fails and never panics on input: every error becomes a
-    /// response, and internal causes are logged here, once, with their full chain.
+    /// response. Each request gets one span (request id, operation, method, route, status,
+    /// latency, cold start, store) and one "request completed" event; internal causes are logged
+    /// inside it, once, with their full chain.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        match self.route(&request).await {
+        let started = Instant::now();
+        let request_id = observe::request_id(&request);
+        let routed = match_route(request.method(), routing_path(&request));
+        let (operation, route) = match &routed {
+            RouteMatch::Found {
+                operation, route, ..
+            } => (operation.name(), *route),
+            _ => ("none", "unmatched"),
+        };
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            operation,
+            method = %request.method(),
+            route,
+            cold_start = observe::take_cold_start(),
+            store = self.store.backend(),
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let mut response = match self.route(routed, &request).instrument(span.clone()).await {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
-                    tracing::error!(error = %ErrorChain(&error), status = error.status().as_u16(), "request failed");
+                    span.in_scope(
+                        || tracing::error!(error = %ErrorChain(&error), "request failed"),
+                    );
                 }
                 error.into_response()
+            }
+        };
+        let latency = started.elapsed();
+        span.record("status", response.status().as_u16());
+        span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+        span.in_scope(|| tracing::info!("request completed"));
+        observe::record_request(operation, response.status(), latency);
+        if let Ok(value) = HeaderValue::from_str(&request_id) {
+            response.headers_mut().insert("x-request-id", value);
+        }
+        response
+    }
+
+    /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
+    /// and uptime checks in front of `local-api`.
+    pub async fn health(&self) -> Response<Body> {
+        let backend = self.store.backend();
+        match self.store.ping().await {
+            Ok(()) => encode::health(StatusCode::OK, "ok", backend),
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "health check failed");
+                let mut response =
+                    encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", backend);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+                response
             }
         }
     }
 
-    async fn route(&self, request: &Request) -> Result<Response<Body>, ApiError> {
-        match match_route(request.method(), routing_path(request)) {
-            RouteMatch::Found { operation, id }
+    async fn route(
+        &self,
+        routed: RouteMatch<'_>,
+        request: &Request,
+    ) -> Result<Response<Body>, ApiError> {
+        match routed {
+            RouteMatch::Found { operation, id, .. }
                 if self.only.is_none_or(|only| only == operation) =>
             {
                 self.call(operation, id, request).await
@@ -108,7 +168,7 @@ async fn create_user(
 
 async fn get_user(store: &dyn StoreGet, id: service::UserId) -> Result<Response<Body>, ApiError> {
     let user = service::get_user(store, id).await?;
-    Ok(encode::user(http::StatusCode::OK, &user))
+    Ok(encode::user(StatusCode::OK, &user))
 }
 
 async fn update_user(
@@ -118,7 +178,7 @@ async fn update_user(
 ) -> Result<Response<Body>, ApiError> {
     let input = decode::update_input(request.body())?;
     let user = service::update_user(store, id, input).await?;
-    Ok(encode::user(http::StatusCode::OK, &user))
+    Ok(encode::user(StatusCode::OK, &user))
 }
 
 async fn delete_user(

@@ -84,9 +84,11 @@ pub const ROUTES: &[Route] = &[
 /// What the route table says about a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch<'a> {
-    /// A route matched; `id` is the raw `{id}` segment, still to be validated.
+    /// A route matched; `id` is the raw `{id}` segment, still to be validated, and `route` the
+    /// route's path pattern (for logs and metrics: it never holds an id).
     Found {
         operation: Operation,
+        route: &'static str,
         id: Option<&'a str>,
     },
     /// The path exists but not with this method; `allow` lists the methods it has.
@@ -115,6 +117,7 @@ pub fn match_route<'a>(method: &Method, path: &'a str) -> RouteMatch<'a> {
         if route.method == *method {
             return RouteMatch::Found {
                 operation: route.operation,
+                route: route.path,
                 id,
             };
         }
@@ -131,7 +134,7 @@ mod tests {
     fn every_route_matches_itself() {
         for route in ROUTES {
             let path = route.path.replace("{id}", "7");
-            let RouteMatch::Found { operation, id } = match_route(&route.method, &path) else {
+            let RouteMatch::Found { operation, id, .. } = match_route(&route.method, &path) else {
                 panic!("{route:?} did not match");
             };
             assert_eq!(operation, route.operation);
@@ -145,6 +148,7 @@ mod tests {
             match_route(&Method::GET, "/users/42/"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
+                route: ITEM,
                 id: Some("42")
             }
         );
@@ -153,6 +157,7 @@ mod tests {
             match_route(&Method::GET, "/users//"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
+                route: ITEM,
                 id: Some("")
             }
         );
@@ -160,6 +165,7 @@ mod tests {
             match_route(&Method::GET, "/users/abc"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
+                route: ITEM,
                 id: Some("abc")
             }
         );

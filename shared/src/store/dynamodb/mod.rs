@@ -17,7 +17,10 @@
 mod errors;
 mod ids;
 mod items;
+mod metrics;
 pub mod schema;
+
+pub use self::metrics::AttemptMetrics;
 
 use std::time::Duration;
 
@@ -32,7 +35,8 @@ use self::ids::IdAllocator;
 use self::items::{EmailClaim, Item, UserItem, UserKey, claim_key, user_key, value};
 use self::schema::USER_PARTITION;
 use super::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StoreUpdate,
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
+    StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
 
@@ -414,6 +418,27 @@ impl UpdateExpression {
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().update(update).build())
+    }
+}
+
+#[async_trait]
+impl StorePing for DynamoStore {
+    fn backend(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    /// One eventually consistent `GetItem` of the counter item: half a read unit, and it uses only
+    /// an action every reading function already has.
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(items::counter_key()?))
+            .projection_expression("pk")
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(classify)
     }
 }
 

@@ -1,0 +1,335 @@
+//! A circuit breaker for the store: when the store keeps failing, fail fast instead of making
+//! every request wait for its timeout, and let a single probe find out when it is back.
+//!
+//! No crate fits: the maintained ones are built around their own retry and future types, while
+//! this needs three states, a failure ratio over a minimum volume, and a clock the tests control.
+//! Time is passed in (`now`), so every transition is tested without sleeping.
+
+use std::sync::{Mutex, PoisonError};
+use std::time::{Duration, Instant};
+
+/// When the breaker opens and for how long.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BreakerConfig {
+    /// Open when at least this share of calls in the window failed...
+    pub failure_ratio: f64,
+    /// ...and the window holds at least this many calls, so two failures of three do not open it.
+    pub min_calls: u32,
+    /// Length of the counting window; counts start over after it.
+    pub window: Duration,
+    /// How long the breaker stays open before letting a probe through.
+    pub open_for: Duration,
+}
+
+impl Default for BreakerConfig {
+    fn default() -> Self {
+        Self {
+            failure_ratio: 0.5,
+            min_calls: 10,
+            window: Duration::from_secs(10),
+            open_for: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The breaker's state, as exported in metrics and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl BreakerState {
+    pub fn name(self) -> &'static str {
+        match self {
+            BreakerState::Closed => "closed",
+            BreakerState::Open => "open",
+            BreakerState::HalfOpen => "half_open",
+        }
+    }
+}
+
+/// The refusal of an open breaker: the request failed fast, and may be retried after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("circuit breaker is open: the store failed repeatedly; retry in {retry_after:?}")]
+pub struct CircuitOpen {
+    pub retry_after: Duration,
+}
+
+/// Leave to make one call; hand it back to [`CircuitBreaker::record`] with the outcome.
+#[derive(Debug, PartialEq, Eq)]
+#[must_use]
+pub struct Permit {
+    probe: bool,
+}
+
+#[derive(Debug)]
+enum Inner {
+    Closed {
+        window_start: Instant,
+        calls: u32,
+        failures: u32,
+    },
+    Open {
+        until: Instant,
+    },
+    /// `probe_since` is when the one probe in flight started; a probe lost without an outcome (a
+    /// cancelled request) stops blocking others after `open_for`.
+    HalfOpen {
+        probe_since: Option<Instant>,
+    },
+}
+
+/// A three-state breaker shared by every request of a process.
+#[derive(Debug)]
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+    on_transition: fn(BreakerState),
+}
+
+impl CircuitBreaker {
+    /// A closed breaker; `on_transition` is told of every state change (for metrics and logs).
+    pub fn new(config: BreakerConfig, now: Instant, on_transition: fn(BreakerState)) -> Self {
+        Self {
+            config,
+            inner: Mutex::new(Inner::Closed {
+                window_start: now,
+                calls: 0,
+                failures: 0,
+            }),
+            on_transition,
+        }
+    }
+
+    pub fn state(&self) -> BreakerState {
+        match *self.lock() {
+            Inner::Closed { .. } => BreakerState::Closed,
+            Inner::Open { .. } => BreakerState::Open,
+            Inner::HalfOpen { .. } => BreakerState::HalfOpen,
+        }
+    }
+
+    /// Asks to make a call: always granted while closed, refused while open, and granted to one
+    /// probe at a time once the open period is over.
+    pub fn try_acquire(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+        let mut inner = self.lock();
+        match *inner {
+            Inner::Closed { .. } => Ok(Permit { probe: false }),
+            Inner::Open { until } if now < until => Err(CircuitOpen {
+                retry_after: until - now,
+            }),
+            Inner::Open { .. } => {
+                *inner = Inner::HalfOpen {
+                    probe_since: Some(now),
+                };
+                drop(inner);
+                (self.on_transition)(BreakerState::HalfOpen);
+                Ok(Permit { probe: true })
+            }
+            Inner::HalfOpen {
+                probe_since: Some(since),
+            } if now.duration_since(since) < self.config.open_for => Err(CircuitOpen {
+                retry_after: self.config.open_for - now.duration_since(since),
+            }),
+            Inner::HalfOpen { .. } => {
+                *inner = Inner::HalfOpen {
+                    probe_since: Some(now),
+                };
+                Ok(Permit { probe: true })
+            }
+        }
+    }
+
+    /// Reports how a permitted call went. Only failures of the store itself count: a missing user
+    /// or a taken email is the store working.
+    pub fn record(&self, permit: Permit, success: bool, now: Instant) {
+        let mut inner = self.lock();
+        let transition = match (&mut *inner, permit.probe) {
+            (Inner::HalfOpen { .. }, true) if success => {
+                *inner = Inner::Closed {
+                    window_start: now,
+                    calls: 0,
+                    failures: 0,
+                };
+                Some(BreakerState::Closed)
+            }
+            (Inner::HalfOpen { .. }, true) => {
+                *inner = Inner::Open {
+                    until: now + self.config.open_for,
+                };
+                Some(BreakerState::Open)
+            }
+            (
+                Inner::Closed {
+                    window_start,
+                    calls,
+                    failures,
+                },
+                false,
+            ) => {
+                if now.duration_since(*window_start) >= self.config.window {
+                    (*window_start, *calls, *failures) = (now, 0, 0);
+                }
+                *calls += 1;
+                *failures += u32::from(!success);
+                let ratio = f64::from(*failures) / f64::from(*calls);
+                if *calls >= self.config.min_calls && ratio >= self.config.failure_ratio {
+                    *inner = Inner::Open {
+                        until: now + self.config.open_for,
+                    };
+                    Some(BreakerState::Open)
+                } else {
+                    None
+                }
+            }
+            // The state moved on while this call ran (another call opened or probed it).
+            _ => None,
+        };
+        drop(inner);
+        if let Some(state) = transition {
+            (self.on_transition)(state);
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // Every update assigns a whole new state, so a poisoned lock still holds a valid one.
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> BreakerConfig {
+        BreakerConfig {
+            failure_ratio: 0.5,
+            min_calls: 4,
+            window: Duration::from_secs(10),
+            open_for: Duration::from_secs(5),
+        }
+    }
+
+    fn breaker(now: Instant) -> CircuitBreaker {
+        CircuitBreaker::new(config(), now, |_| {})
+    }
+
+    fn call(breaker: &CircuitBreaker, success: bool, now: Instant) -> Result<(), CircuitOpen> {
+        let permit = breaker.try_acquire(now)?;
+        breaker.record(permit, success, now);
+        Ok(())
+    }
+
+    #[test]
+    fn opens_on_the_failure_ratio_only_after_the_minimum_volume() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..3 {
+            call(&b, false, t0).unwrap();
+        }
+        assert_eq!(
+            b.state(),
+            BreakerState::Closed,
+            "3 calls are below the minimum of 4"
+        );
+        call(&b, false, t0).unwrap();
+        assert_eq!(b.state(), BreakerState::Open);
+        let refused = b.try_acquire(t0 + Duration::from_secs(2)).unwrap_err();
+        assert_eq!(refused.retry_after, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn stays_closed_below_the_ratio() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for i in 0..20 {
+            call(&b, i % 3 == 0, t0).unwrap(); // 1 in 3 succeed: 66% failures
+            if b.state() == BreakerState::Open {
+                break;
+            }
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+
+        let b = breaker(t0);
+        for i in 0..20 {
+            call(&b, i % 3 != 2, t0).unwrap(); // every third call fails: never over 33%
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn old_failures_age_out_with_the_window() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..3 {
+            call(&b, false, t0).unwrap();
+        }
+        let later = t0 + Duration::from_secs(11);
+        call(&b, false, later).unwrap();
+        assert_eq!(b.state(), BreakerState::Closed, "the window started over");
+    }
+
+    #[test]
+    fn half_open_lets_one_probe_through_and_closes_on_success() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..4 {
+            call(&b, false, t0).unwrap();
+        }
+        let t1 = t0 + Duration::from_secs(5);
+        let probe = b.try_acquire(t1).expect("probe after the open period");
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.try_acquire(t1).is_err(), "only one probe at a time");
+        b.record(probe, true, t1);
+        assert_eq!(b.state(), BreakerState::Closed);
+        call(&b, true, t1).unwrap();
+    }
+
+    #[test]
+    fn a_failed_probe_opens_it_again() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..4 {
+            call(&b, false, t0).unwrap();
+        }
+        let t1 = t0 + Duration::from_secs(6);
+        call(&b, false, t1).unwrap();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.try_acquire(t1 + Duration::from_secs(4)).is_err());
+        assert!(b.try_acquire(t1 + Duration::from_secs(5)).is_ok());
+    }
+
+    #[test]
+    fn a_lost_probe_does_not_block_forever() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..4 {
+            call(&b, false, t0).unwrap();
+        }
+        let t1 = t0 + Duration::from_secs(5);
+        let lost = b.try_acquire(t1).unwrap();
+        drop(lost);
+        assert!(b.try_acquire(t1 + Duration::from_secs(1)).is_err());
+        assert!(
+            b.try_acquire(t1 + Duration::from_secs(5)).is_ok(),
+            "a new probe after open_for"
+        );
+    }
+
+    #[test]
+    fn transitions_are_reported() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static SEEN: AtomicUsize = AtomicUsize::new(0);
+        let t0 = Instant::now();
+        let b = CircuitBreaker::new(config(), t0, |_| {
+            SEEN.fetch_add(1, Ordering::Relaxed);
+        });
+        for _ in 0..4 {
+            call(&b, false, t0).unwrap();
+        }
+        call(&b, true, t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!(SEEN.load(Ordering::Relaxed), 3, "open, half-open, closed");
+    }
+}

@@ -1,0 +1,149 @@
+//! A store decorator that bounds every call and fails fast while the store is down.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+
+use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::store::{
+    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
+    StoreUpdate, UserStore,
+};
+
+/// How long a store call may take and when the breaker opens.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResilienceConfig {
+    /// Upper bound of one store call, SDK retries included; well below the function timeout.
+    pub store_timeout: Duration,
+    pub breaker: BreakerConfig,
+}
+
+impl Default for ResilienceConfig {
+    fn default() -> Self {
+        Self {
+            store_timeout: Duration::from_secs(3),
+            breaker: BreakerConfig::default(),
+        }
+    }
+}
+
+/// A call that ran out of time: the store is treated as unavailable.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("store call timed out after {0:?}")]
+pub struct StoreTimeout(pub Duration);
+
+/// Any [`UserStore`] behind a timeout and a circuit breaker, with each call's latency and
+/// outcome recorded as metrics.
+pub struct GuardedStore {
+    inner: Arc<dyn UserStore>,
+    timeout: Duration,
+    breaker: CircuitBreaker,
+}
+
+impl GuardedStore {
+    pub fn new(inner: Arc<dyn UserStore>, config: ResilienceConfig) -> Self {
+        Self {
+            inner,
+            timeout: config.store_timeout,
+            breaker: CircuitBreaker::new(config.breaker, Instant::now(), report_transition),
+        }
+    }
+
+    pub fn breaker_state(&self) -> BreakerState {
+        self.breaker.state()
+    }
+
+    async fn call<T>(
+        &self,
+        name: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let permit = match self.breaker.try_acquire(Instant::now()) {
+            Ok(permit) => permit,
+            Err(open) => {
+                metrics::counter!("store_calls_total", "call" => name, "outcome" => "rejected")
+                    .increment(1);
+                return Err(StoreError::Unavailable(Box::new(open)));
+            }
+        };
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Unavailable(Box::new(StoreTimeout(
+                self.timeout,
+            )))),
+        };
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => "ok",
+            Err(StoreError::Unavailable(_)) => "unavailable",
+            Err(StoreError::Internal(_)) => "error",
+        };
+        self.breaker
+            .record(permit, outcome != "unavailable", Instant::now());
+        metrics::counter!("store_calls_total", "call" => name, "outcome" => outcome).increment(1);
+        metrics::histogram!("store_call_duration_seconds", "call" => name)
+            .record(elapsed.as_secs_f64());
+        result
+    }
+}
+
+fn report_transition(state: BreakerState) {
+    tracing::warn!(state = state.name(), "store circuit breaker changed state");
+    metrics::counter!("circuit_breaker_transitions_total", "state" => state.name()).increment(1);
+    let level = match state {
+        BreakerState::Closed => 0.0,
+        BreakerState::HalfOpen => 1.0,
+        BreakerState::Open => 2.0,
+    };
+    metrics::gauge!("circuit_breaker_state").set(level);
+}
+
+#[async_trait]
+impl StoreGet for GuardedStore {
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.call("get", self.inner.get(id)).await
+    }
+}
+
+#[async_trait]
+impl StoreCreate for GuardedStore {
+    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+        self.call("create", self.inner.create(user)).await
+    }
+}
+
+#[async_trait]
+impl StoreUpdate for GuardedStore {
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+        self.call("update", self.inner.update(id, changes)).await
+    }
+}
+
+#[async_trait]
+impl StoreDelete for GuardedStore {
+    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+        self.call("delete", self.inner.delete(id)).await
+    }
+}
+
+#[async_trait]
+impl StoreList for GuardedStore {
+    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        self.call("list", self.inner.list(start, limit)).await
+    }
+}
+
+#[async_trait]
+impl StorePing for GuardedStore {
+    fn backend(&self) -> &'static str {
+        self.inner.backend()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.call("ping", self.inner.ping()).await
+    }
+}

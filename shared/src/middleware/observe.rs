@@ -1,0 +1,106 @@
+//! Per-request logging and metrics, written once and applied by the transport for every runtime.
+//!
+//! Nothing here sees a request or response body: the only user data that reaches a log line or a
+//! metric is the numeric user id in a path. Names and emails never do.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Request, RequestExt};
+use metrics::Unit;
+
+/// A request id assigned by a runtime that has none of its own (`local-api`).
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+static COLD: AtomicBool = AtomicBool::new(true);
+
+/// True for the first request a process serves, false ever after.
+pub fn take_cold_start() -> bool {
+    COLD.swap(false, Ordering::Relaxed)
+}
+
+/// The id to correlate a request's logs by: the Lambda request id (as in the REPORT line), else
+/// the id `local-api` assigned, else API Gateway's.
+pub fn request_id(request: &Request) -> String {
+    if let Some(context) = request
+        .lambda_context_ref()
+        .filter(|c| !c.request_id.is_empty())
+    {
+        return context.request_id.clone();
+    }
+    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
+        return id.clone();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.request_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
+}
+
+/// How a response counts in metrics.
+pub fn outcome(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        503 => "unavailable",
+        500..=599 => "server_error",
+        400..=499 => "client_error",
+        _ => "ok",
+    }
+}
+
+/// Records one finished request in the metrics.
+pub fn record_request(operation: &'static str, status: StatusCode, latency: Duration) {
+    let outcome = outcome(status);
+    metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome)
+        .record(latency.as_secs_f64());
+}
+
+/// Describes every metric the service emits (units matter to CloudWatch), once per process.
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        "http_requests_total",
+        Unit::Count,
+        "Requests by operation and outcome"
+    );
+    metrics::describe_histogram!(
+        "http_request_duration_seconds",
+        Unit::Seconds,
+        "Request latency in the handler"
+    );
+    metrics::describe_counter!(
+        "store_calls_total",
+        Unit::Count,
+        "Store calls by call and outcome"
+    );
+    metrics::describe_histogram!(
+        "store_call_duration_seconds",
+        Unit::Seconds,
+        "Store call latency, retries included"
+    );
+    metrics::describe_counter!(
+        "dynamodb_attempts_total",
+        Unit::Count,
+        "DynamoDB HTTP attempts, retries included"
+    );
+    metrics::describe_counter!(
+        "dynamodb_throttles_total",
+        Unit::Count,
+        "DynamoDB calls that failed throttled after retries"
+    );
+    metrics::describe_counter!(
+        "circuit_breaker_transitions_total",
+        Unit::Count,
+        "Store circuit breaker state changes"
+    );
+    metrics::describe_gauge!(
+        "circuit_breaker_state",
+        Unit::Count,
+        "0 closed, 1 half-open, 2 open"
+    );
+}

@@ -1,0 +1,281 @@
+//! `template.yaml` checked against the code: its routes are the route table, its functions are the
+//! workspace's binaries, its table is the table the code creates, and each function's IAM policy
+//! allows exactly the DynamoDB actions its operation was seen to use against a real server.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+
+use integration_tests::dynamo::fresh_table;
+use integration_tests::recording::{CallLog, recording_client};
+use serde_yaml::Value;
+use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::store::dynamodb::schema::table_definition;
+use shared::store::{
+    DynamoStore, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+};
+use shared::transport::{Operation, ROUTES};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn template() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
+    serde_yaml::from_str(&text).expect("template.yaml is YAML")
+}
+
+/// The template's functions: binary name -> resource.
+fn functions(template: &Value) -> BTreeMap<String, Value> {
+    template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .map(|r| {
+            let binary = r["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("Binary")
+                .to_owned();
+            (binary, r.clone())
+        })
+        .collect()
+}
+
+fn strings(value: &Value) -> Vec<String> {
+    value
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn routes_are_the_route_table_and_go_to_their_operations_function() {
+    let template = template();
+    let mut template_routes = BTreeSet::new();
+    for (binary, function) in functions(&template) {
+        for event in function["Properties"]["Events"]
+            .as_mapping()
+            .unwrap()
+            .values()
+        {
+            assert_eq!(event["Type"], "HttpApi");
+            let api = format!("{:?}", event["Properties"]["ApiId"]);
+            assert!(
+                api.contains("!Ref") && api.contains("UsersApi"),
+                "{binary}: {api}"
+            );
+            let method = event["Properties"]["Method"].as_str().unwrap().to_owned();
+            let path = event["Properties"]["Path"].as_str().unwrap().to_owned();
+            template_routes.insert((method, path, binary.clone()));
+        }
+    }
+    let code_routes: BTreeSet<(String, String, String)> = ROUTES
+        .iter()
+        .map(|r| {
+            (
+                r.method.to_string(),
+                r.path.to_owned(),
+                r.operation.name().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(template_routes, code_routes);
+}
+
+#[test]
+fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
+    let template = template();
+    let functions = functions(&template);
+    let names: BTreeSet<&str> = functions.keys().map(String::as_str).collect();
+    let operations: BTreeSet<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
+    assert_eq!(names, operations);
+    let workspace = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
+    for (binary, function) in &functions {
+        assert_eq!(
+            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            "{binary}"
+        );
+        let manifest = std::fs::read_to_string(
+            repo_root()
+                .join("functions")
+                .join(binary)
+                .join("Cargo.toml"),
+        )
+        .unwrap_or_else(|e| panic!("functions/{binary}/Cargo.toml: {e}"));
+        assert!(
+            manifest.contains(&format!("name = \"{binary}\"")),
+            "package {binary}"
+        );
+        assert!(
+            workspace.contains(&format!("\"functions/{binary}\"")),
+            "{binary} is a workspace member"
+        );
+        assert!(
+            repo_root()
+                .join("functions")
+                .join(binary)
+                .join("src/main.rs")
+                .exists()
+        );
+    }
+    let globals = &template["Globals"]["Function"];
+    assert_eq!(globals["Runtime"], "provided.al2023");
+    assert_eq!(globals["Handler"], "bootstrap");
+    assert_eq!(strings(&globals["Architectures"]), ["arm64"]);
+}
+
+#[test]
+fn the_table_is_the_one_the_code_creates_and_is_never_dropped() {
+    let template = template();
+    let table = &template["Resources"]["UsersTable"];
+    assert_eq!(table["Type"], "AWS::DynamoDB::Table");
+    assert_eq!(table["DeletionPolicy"], "Retain");
+    assert_eq!(table["UpdateReplacePolicy"], "Retain");
+    let properties = &table["Properties"];
+    let definition = table_definition();
+    let pairs = |list: &Value, a: &str, b: &str| -> Vec<(String, String)> {
+        list.as_sequence()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v[a].as_str().unwrap().to_owned(),
+                    v[b].as_str().unwrap().to_owned(),
+                )
+            })
+            .collect()
+    };
+    let owned = |list: &[(&str, &str)]| -> Vec<(String, String)> {
+        list.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        pairs(
+            &properties["AttributeDefinitions"],
+            "AttributeName",
+            "AttributeType"
+        ),
+        owned(&definition.attributes)
+    );
+    assert_eq!(
+        pairs(&properties["KeySchema"], "AttributeName", "KeyType"),
+        owned(&definition.key_schema)
+    );
+    assert_eq!(properties["BillingMode"], definition.billing_mode);
+    let indexes = properties["GlobalSecondaryIndexes"]
+        .as_sequence()
+        .map_or(0, Vec::len);
+    assert_eq!(indexes, definition.global_secondary_indexes.len());
+    assert_eq!(
+        properties["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"],
+        true
+    );
+    assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+}
+
+/// Runs every path of one operation against a real server and returns the IAM actions it used.
+async fn actions_used(operation: Operation) -> BTreeSet<String> {
+    let table = fresh_table("iam").await;
+    let log = CallLog::default();
+    let store = DynamoStore::new(recording_client(&log), table, 2);
+    let new = |email: &str| NewUser {
+        name: "I".into(),
+        email: email.into(),
+        age: 1,
+    };
+    let ann = store.create(new("ann@example.com")).await.unwrap();
+    let bob = store.create(new("bob@example.com")).await.unwrap();
+    let missing = UserId::new(9999).unwrap();
+    let email = |e: &str| UserChanges {
+        email: Some(e.into()),
+        ..Default::default()
+    };
+    log.take();
+    match operation {
+        Operation::CreateUser => {
+            for i in 0..3 {
+                store
+                    .create(new(&format!("c{i}@example.com")))
+                    .await
+                    .unwrap();
+            }
+            store.create(new("ANN@example.com")).await.unwrap_err();
+        }
+        Operation::GetUser => {
+            store.get(ann.id).await.unwrap();
+            store.get(missing).await.unwrap();
+        }
+        Operation::UpdateUser => {
+            store
+                .update(
+                    ann.id,
+                    UserChanges {
+                        age: Some(5),
+                        ..Default::default()
+                    },
+                )
+                .await
+                .unwrap();
+            store
+                .update(ann.id, email("Ann@Example.com"))
+                .await
+                .unwrap();
+            store
+                .update(ann.id, email("ann2@example.com"))
+                .await
+                .unwrap();
+            store
+                .update(ann.id, email("bob@example.com"))
+                .await
+                .unwrap_err();
+            store
+                .update(missing, email("x@example.com"))
+                .await
+                .unwrap_err();
+        }
+        Operation::DeleteUser => {
+            store.delete(bob.id).await.unwrap();
+            store.delete(missing).await.unwrap_err();
+        }
+        Operation::ListUsers => {
+            let limit = PageLimit::new(1).unwrap();
+            store.list(PageStart::First, limit).await.unwrap();
+            store.list(PageStart::After(ann.id), limit).await.unwrap();
+            store.list(PageStart::Skip(1), limit).await.unwrap();
+        }
+    }
+    CallLog::actions(&log.take())
+}
+
+#[tokio::test]
+async fn each_function_may_use_exactly_the_actions_its_operation_uses() {
+    let template = template();
+    for (binary, function) in functions(&template) {
+        let operation = *Operation::ALL.iter().find(|o| o.name() == binary).unwrap();
+        let policies = function["Properties"]["Policies"]
+            .as_sequence()
+            .expect("explicit policies");
+        let mut allowed = BTreeSet::new();
+        for policy in policies {
+            for statement in policy["Statement"]
+                .as_sequence()
+                .expect("inline statements only")
+            {
+                assert_eq!(statement["Effect"], "Allow");
+                let resource = &statement["Resource"];
+                assert!(
+                    format!("{resource:?}").contains("UsersTable.Arn"),
+                    "{binary}: only the table: {resource:?}"
+                );
+                allowed.extend(strings(&statement["Action"]));
+            }
+        }
+        assert_eq!(allowed, actions_used(operation).await, "{binary}");
+    }
+}
