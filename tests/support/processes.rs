@@ -43,8 +43,26 @@ impl LocalApi {
     /// Starts `local-api` with exactly `args` (plus `env`) and waits for its address line.
     pub async fn launch(env: &[(&str, &str)], args: &[&str]) -> Self {
         let mut command = Command::new(binary("local-api"));
-        command.env_remove("USERS_TABLE").env_remove("PORT");
+        command
+            .env_remove("USERS_TABLE")
+            .env_remove("PORT")
+            .stderr(Stdio::inherit());
         Self::spawn(command, env, args).await
+    }
+
+    /// Like [`start`](Self::start), with its logs (stderr) appended to `log`.
+    pub async fn start_logging_to(env: &[(&str, &str)], log: &std::path::Path) -> Self {
+        let mut command = Command::new(binary("local-api"));
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open log file");
+        command
+            .env_remove("USERS_TABLE")
+            .env_remove("PORT")
+            .stderr(file);
+        Self::spawn(command, env, &["--port", "0"]).await
     }
 
     /// Like [`launch`](Self::launch), with an environment holding nothing but `PATH` and `env`.
@@ -62,7 +80,6 @@ impl LocalApi {
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .kill_on_drop(true);
         let mut child = command.spawn().expect("spawn local-api");
         let stdout = child.stdout.take().expect("piped stdout");

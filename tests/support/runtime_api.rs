@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::TcpListener;
 use tokio::process::{Child, Command};
 use tokio::sync::{Mutex, mpsc, oneshot};
@@ -173,10 +174,12 @@ fn reply(status: StatusCode, body: Bytes) -> hyper::Response<Full<Bytes>> {
     response
 }
 
-/// A function binary running against its own [`RuntimeApi`], killed when dropped.
+/// A function binary running against its own [`RuntimeApi`], killed when dropped. Its stdout
+/// (where metrics go) is collected line by line.
 pub struct FunctionProcess {
     pub runtime: RuntimeApi,
     pub child: Child,
+    stdout: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 impl FunctionProcess {
@@ -194,9 +197,28 @@ impl FunctionProcess {
             .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]test")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
+            .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        Self { runtime, child }
+        let mut child = child;
+        let stdout = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+        let sink = stdout.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                sink.lock().unwrap().push(line);
+            }
+        });
+        Self {
+            runtime,
+            child,
+            stdout,
+        }
+    }
+
+    /// Takes the stdout lines printed so far.
+    pub fn take_stdout(&self) -> Vec<String> {
+        std::mem::take(&mut self.stdout.lock().unwrap())
     }
 }
