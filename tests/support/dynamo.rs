@@ -87,10 +87,14 @@ pub async fn fresh_store(id_block_size: u64) -> DynamoStore {
 
 /// Every item of a table, for checking invariants behind the API's back.
 pub async fn scan(table: &str) -> Vec<HashMap<String, AttributeValue>> {
+    scan_with(&client(), table).await
+}
+
+async fn scan_with(client: &Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
-        let output = client()
+        let output = client
             .scan()
             .table_name(table)
             .set_exclusive_start_key(start)
@@ -108,7 +112,12 @@ pub async fn scan(table: &str) -> Vec<HashMap<String, AttributeValue>> {
 /// Asserts the table's core invariant: each user has exactly one email claim pointing back at it
 /// under its normalised email, and each claim belongs to an existing user. Returns the user count.
 pub async fn assert_users_and_claims_agree(table: &str) -> usize {
-    let items = scan(table).await;
+    assert_users_and_claims_agree_with(&client(), table).await
+}
+
+/// [`assert_users_and_claims_agree`] on any server.
+pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) -> usize {
+    let items = scan_with(client, table).await;
     let text = |item: &HashMap<String, AttributeValue>, name: &str| {
         item.get(name)
             .and_then(|v| v.as_s().ok())
@@ -149,4 +158,90 @@ pub async fn assert_users_and_claims_agree(table: &str) -> usize {
         );
     }
     users.len()
+}
+
+/// A moto server of a test's own, to freeze, kill and restart without touching the shared one.
+pub struct OwnServer {
+    child: std::process::Child,
+    pub port: u16,
+}
+
+impl OwnServer {
+    /// Starts `moto_server` (found on `PATH`: the test command puts `.venv/bin` there).
+    pub async fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        Self::start_on(port).await
+    }
+
+    async fn start_on(port: u16) -> Self {
+        let child = std::process::Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("moto_server must be on PATH: ./scripts/test installs it into .venv");
+        let started = std::time::Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(30),
+                "moto_server did not start"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        Self { child, port }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Freezes the server (SIGSTOP): connections stay open and requests hang.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen server run on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    /// Kills the server (SIGKILL) and starts a new, empty one on the same port.
+    pub async fn kill_and_restart(mut self) -> Self {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+        Self::start_on(self.port).await
+    }
+
+    /// Kills the server for good.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        self.thaw_quietly();
+        self.kill();
+    }
+}
+
+impl OwnServer {
+    fn thaw_quietly(&self) {
+        let _ = std::process::Command::new("kill")
+            .args(["-CONT", &self.child.id().to_string()])
+            .status();
+    }
 }

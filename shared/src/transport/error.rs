@@ -4,6 +4,7 @@ use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 
 use super::encode::json_response;
+use crate::middleware::breaker::CircuitOpen;
 use crate::service::ServiceError;
 
 /// How long clients are asked to wait after a 503 before retrying.
@@ -13,6 +14,19 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 struct ErrorBody<'a> {
     error: &'a str,
     code: &'static str,
+}
+
+/// Seconds a client should wait: what is left of an open circuit breaker's open period (rounded
+/// up), else [`RETRY_AFTER_SECONDS`].
+fn retry_after_seconds(cause: &(dyn std::error::Error + 'static)) -> u64 {
+    let mut next = Some(cause);
+    while let Some(error) = next {
+        if let Some(open) = error.downcast_ref::<CircuitOpen>() {
+            return open.retry_after.as_secs_f64().ceil().max(1.0) as u64;
+        }
+        next = error.source();
+    }
+    u64::from(RETRY_AFTER_SECONDS)
 }
 
 /// Every way a request can fail, from routing to the store.
@@ -83,8 +97,11 @@ impl ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            ApiError::Service(ServiceError::Unavailable(_)) => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+            ApiError::Service(ServiceError::Unavailable(source)) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from(retry_after_seconds(source.as_ref())),
+                );
             }
             _ => {}
         }

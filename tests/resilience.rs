@@ -1,0 +1,332 @@
+//! The store failing, hanging and coming back, through the HTTP contract: 503 with Retry-After
+//! within the timeout, never a hang or a 500; a breaker that fails fast and recovers by itself;
+//! and no half-written user after a write fault.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use http::Method;
+use integration_tests::contract::{assert_error, create, get, post};
+use integration_tests::dynamo::{
+    OwnServer, as_pairs, assert_users_and_claims_agree_with, client_for,
+};
+use integration_tests::lambda_target::LambdaTarget;
+use integration_tests::processes::LocalApi;
+use integration_tests::{Target, TestRequest};
+use lambda_http::{Body, Request};
+use serde_json::json;
+use shared::middleware::breaker::{BreakerConfig, BreakerState};
+use shared::middleware::{GuardedStore, ResilienceConfig};
+use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use shared::store::dynamodb::schema;
+use shared::store::{
+    MemoryStore, Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
+};
+
+const NORMAL: u8 = 0;
+const FAIL: u8 = 1;
+const HANG: u8 = 2;
+
+/// A real in-memory store that fails or hangs on command, and counts the calls that reach it.
+#[derive(Default)]
+struct FaultyStore {
+    inner: MemoryStore,
+    mode: AtomicU8,
+    calls: AtomicUsize,
+}
+
+impl FaultyStore {
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
+    }
+
+    async fn fault(&self) -> Result<(), StoreError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        match self.mode.load(Ordering::SeqCst) {
+            FAIL => Err(StoreError::Unavailable("injected failure".into())),
+            HANG => std::future::pending().await,
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl StoreGet for FaultyStore {
+    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
+        self.fault().await?;
+        self.inner.get(id).await
+    }
+}
+#[async_trait]
+impl StoreCreate for FaultyStore {
+    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+        self.fault().await?;
+        self.inner.create(user).await
+    }
+}
+#[async_trait]
+impl StoreUpdate for FaultyStore {
+    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+        self.fault().await?;
+        self.inner.update(id, changes).await
+    }
+}
+#[async_trait]
+impl StoreDelete for FaultyStore {
+    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+        self.fault().await?;
+        self.inner.delete(id).await
+    }
+}
+#[async_trait]
+impl StoreList for FaultyStore {
+    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        self.fault().await?;
+        self.inner.list(start, limit).await
+    }
+}
+#[async_trait]
+impl StorePing for FaultyStore {
+    fn backend(&self) -> &'static str {
+        "faulty"
+    }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.fault().await
+    }
+}
+
+fn config(open_for: Duration) -> ResilienceConfig {
+    ResilienceConfig {
+        store_timeout: Duration::from_millis(200),
+        breaker: BreakerConfig {
+            failure_ratio: 0.5,
+            min_calls: 4,
+            window: Duration::from_secs(10),
+            open_for,
+        },
+    }
+}
+
+fn guarded(open_for: Duration) -> (Arc<FaultyStore>, Arc<GuardedStore>, LambdaTarget) {
+    let faulty = Arc::new(FaultyStore::default());
+    let store = Arc::new(GuardedStore::new(faulty.clone(), config(open_for)));
+    let target = LambdaTarget::over(store.clone());
+    (faulty, store, target)
+}
+
+#[tokio::test]
+async fn a_hanging_store_is_a_503_within_the_timeout() {
+    let (faulty, _, target) = guarded(Duration::from_secs(5));
+    let user = create(&target, "Hang", "hang@example.com", 1).await;
+    faulty.set(HANG);
+    let started = Instant::now();
+    let reply = get(&target, &format!("/users/{}", user["id"])).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_error(&reply, 503, "unavailable");
+    assert!(reply.header("retry-after").is_some());
+    assert_error(
+        &post(&target, json!({"name": "X", "email": "x@example.com"})).await,
+        503,
+        "unavailable",
+    );
+    faulty.set(NORMAL);
+    assert_eq!(
+        get(&target, &format!("/users/{}", user["id"])).await.status,
+        200
+    );
+}
+
+#[tokio::test]
+async fn the_breaker_opens_fails_fast_and_recovers_without_a_restart() {
+    let (faulty, store, target) = guarded(Duration::from_millis(400));
+    faulty.set(FAIL);
+    for _ in 0..4 {
+        assert_error(&get(&target, "/users/1").await, 503, "unavailable");
+    }
+    assert_eq!(store.breaker_state(), BreakerState::Open);
+    let calls_when_opened = faulty.calls.load(Ordering::SeqCst);
+
+    // While open: refused without touching the store, in well under a millisecond of handler time.
+    let mut handler_times = Vec::new();
+    for _ in 0..101 {
+        let request = Request::new(Body::Empty);
+        let (mut parts, body) = request.into_parts();
+        parts.uri = "/users/1".parse().unwrap();
+        let started = Instant::now();
+        let response = target.api.handle(Request::from_parts(parts, body)).await;
+        handler_times.push(started.elapsed());
+        assert_eq!(response.status(), 503);
+        assert_eq!(response.headers()["retry-after"], "1");
+    }
+    handler_times.sort();
+    let median = handler_times[50];
+    assert!(
+        median < Duration::from_micros(500),
+        "median handler time while open: {median:?}"
+    );
+    assert_eq!(
+        faulty.calls.load(Ordering::SeqCst),
+        calls_when_opened,
+        "the store was not called"
+    );
+
+    // The store comes back; after the open period one probe closes the breaker.
+    faulty.set(NORMAL);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    assert_error(&get(&target, "/users/1").await, 404, "user_not_found");
+    assert_eq!(store.breaker_state(), BreakerState::Closed);
+    create(&target, "Back", "back@example.com", 1).await;
+}
+
+#[tokio::test]
+async fn retry_after_is_what_is_left_of_the_open_period() {
+    let (faulty, _, target) = guarded(Duration::from_secs(5));
+    faulty.set(FAIL);
+    for _ in 0..4 {
+        get(&target, "/users/1").await;
+    }
+    let reply = get(&target, "/users/1").await;
+    assert_error(&reply, 503, "unavailable");
+    assert_eq!(reply.header("retry-after"), Some("5"));
+}
+
+#[tokio::test]
+async fn client_errors_never_open_the_breaker() {
+    let (_, store, target) = guarded(Duration::from_secs(5));
+    create(&target, "Taken", "taken@example.com", 1).await;
+    for _ in 0..10 {
+        assert_eq!(get(&target, "/users/999").await.status, 404);
+        assert_eq!(
+            post(&target, json!({"name": "T", "email": "taken@example.com"}))
+                .await
+                .status,
+            409
+        );
+        assert_eq!(get(&target, "/users/abc").await.status, 400);
+    }
+    assert_eq!(store.breaker_state(), BreakerState::Closed);
+}
+
+fn dynamo_env(server: &OwnServer, table: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("USERS_TABLE", table.to_owned()),
+        ("AWS_ENDPOINT_URL", server.endpoint()),
+        ("STORE_TIMEOUT_MS", "900".to_owned()),
+        ("BREAKER_MIN_CALLS", "4".to_owned()),
+        ("BREAKER_OPEN_SECONDS", "1".to_owned()),
+    ]
+}
+
+/// Sends a mixed burst of writes and reads; every answer must be a contract answer, in time.
+async fn burst(api: &LocalApi, round: usize, ids: &[u64]) -> Vec<u16> {
+    let requests = (0..24).map(|i| {
+        let id = ids[i % ids.len()];
+        let path = format!("/users/{id}");
+        let request = match i % 4 {
+            0 => TestRequest::new(Method::POST, "/users")
+                .json(&json!({"name": "B", "email": format!("b{round}-{i}@example.com")})),
+            1 => TestRequest::new(Method::PUT, &path)
+                .json(&json!({"email": format!("moved{round}-{i}@example.com")})),
+            2 => TestRequest::new(Method::DELETE, &path),
+            _ => TestRequest::new(Method::GET, &path),
+        };
+        async move {
+            let started = Instant::now();
+            let reply = api.send(request).await;
+            assert!(
+                started.elapsed() < Duration::from_secs(3),
+                "answered in {:?}",
+                started.elapsed()
+            );
+            reply.status
+        }
+    });
+    let statuses = futures::future::join_all(requests).await;
+    for status in &statuses {
+        assert!(
+            [200, 201, 204, 404, 409, 503].contains(status),
+            "status {status} in {statuses:?}"
+        );
+    }
+    statuses
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_dynamodb_gives_503s_leaves_no_partial_writes_and_recovers() {
+    let server = OwnServer::start().await;
+    let table = "users-freeze";
+    let api = LocalApi::launch(
+        &as_pairs(&dynamo_env(&server, table)),
+        &["--port", "0", "--create-table"],
+    )
+    .await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(
+            create(&api, "F", &format!("f{i}@example.com"), 1).await["id"]
+                .as_u64()
+                .unwrap(),
+        );
+    }
+    // Freeze the server while a burst of writes is in flight.
+    let freezer = async {
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        server.freeze();
+    };
+    let (statuses, ()) = tokio::join!(burst(&api, 0, &ids), freezer);
+    assert!(statuses.contains(&503), "the freeze was felt: {statuses:?}");
+    // Open breaker: answered at once, without waiting for the store timeout.
+    let started = Instant::now();
+    let reply = get(&api, "/users/1").await;
+    assert_error(&reply, 503, "unavailable");
+    assert!(
+        started.elapsed() < Duration::from_millis(300),
+        "fail fast: {:?}",
+        started.elapsed()
+    );
+
+    server.thaw();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let back = create(&api, "Back", "back@example.com", 1).await;
+    assert_eq!(
+        get(&api, &format!("/users/{}", back["id"])).await.status,
+        200
+    );
+    // Writes cut off by the freeze either happened whole or not at all.
+    let client = client_for(&server.endpoint());
+    let users = assert_users_and_claims_agree_with(&client, table).await;
+    assert!(users >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_dynamodb_gives_503s_and_a_restarted_one_serves_again() {
+    let server = OwnServer::start().await;
+    let table = "users-kill";
+    let api = LocalApi::launch(
+        &as_pairs(&dynamo_env(&server, table)),
+        &["--port", "0", "--create-table"],
+    )
+    .await;
+    let user = create(&api, "K", "k@example.com", 1).await;
+    let server = server.kill_and_restart().await;
+    // The new server is empty until the table is created again: until then, never a 500 from
+    // the outage itself; once created, everything works without restarting local-api.
+    let client = client_for(&server.endpoint());
+    let killed_window = burst(&api, 1, &[user["id"].as_u64().unwrap()]).await;
+    assert!(killed_window.iter().all(|s| *s != 500));
+    schema::create_table(&client, table).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let again = create(&api, "Again", "again@example.com", 1).await;
+    assert_eq!(
+        get(&api, &format!("/users/{}", again["id"])).await.json()["user"],
+        again
+    );
+    assert_users_and_claims_agree_with(&client, table).await;
+}
