@@ -229,8 +229,14 @@ fn emf_metric_names(line: &Value, namespace: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn functions_print_valid_emf_for_every_invocation() {
-    let function =
-        FunctionProcess::start("create-user", &[("METRICS_NAMESPACE", "UsersApiTest")]).await;
+    let function = FunctionProcess::start(
+        "create-user",
+        &[
+            ("METRICS_NAMESPACE", "UsersApiTest"),
+            ("METRICS_DIMENSIONS", "stage=test"),
+        ],
+    )
+    .await;
     let mut seen = Vec::new();
     for round in 0..2 {
         let reply = reply_from_gateway_response(
@@ -265,6 +271,15 @@ async fn functions_print_valid_emf_for_every_invocation() {
             .find(|l| l.get("http_requests_total").is_some())
             .unwrap();
         assert_eq!(request_line["function"], "create-user");
+        assert_eq!(
+            request_line["stage"], "test",
+            "configured dimension: {request_line}"
+        );
+        let dimensions = request_line["_aws"]["CloudWatchMetrics"][0]["Dimensions"][0].to_string();
+        assert!(
+            dimensions.contains("stage") && dimensions.contains("operation"),
+            "{dimensions}"
+        );
         assert_eq!(request_line["operation"], "create-user");
         assert_eq!(
             request_line["outcome"],

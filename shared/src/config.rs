@@ -28,6 +28,7 @@ pub const BREAKER_MIN_CALLS: &str = "BREAKER_MIN_CALLS";
 pub const BREAKER_WINDOW_SECONDS: &str = "BREAKER_WINDOW_SECONDS";
 pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
+pub const METRICS_DIMENSIONS: &str = "METRICS_DIMENSIONS";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -38,6 +39,8 @@ pub struct Config {
     pub dynamodb_max_attempts: u32,
     /// CloudWatch namespace of the metrics a function emits.
     pub metrics_namespace: String,
+    /// Extra dimensions on every metric a function emits (`stage=prod,team=identity`).
+    pub metrics_dimensions: Vec<(String, String)>,
 }
 
 impl Config {
@@ -65,6 +68,7 @@ impl Config {
                 .ok()
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "UsersApi".to_owned()),
+            metrics_dimensions: dimensions()?,
         })
     }
 
@@ -135,6 +139,25 @@ impl Config {
             .build();
         aws_sdk_dynamodb::Client::from_conf(config)
     }
+}
+
+/// Reads `METRICS_DIMENSIONS`: comma-separated `name=value` pairs.
+fn dimensions() -> Result<Vec<(String, String)>, ConfigError> {
+    let Ok(raw) = std::env::var(METRICS_DIMENSIONS) else {
+        return Ok(Vec::new());
+    };
+    raw.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((name, value)) if !name.trim().is_empty() && !value.trim().is_empty() => {
+                Ok((name.trim().to_owned(), value.trim().to_owned()))
+            }
+            _ => Err(ConfigError {
+                variable: METRICS_DIMENSIONS,
+                problem: format!("{pair:?} is not name=value"),
+            }),
+        })
+        .collect()
 }
 
 /// Reads an optional variable that must parse and lie in `range`.

@@ -20,9 +20,13 @@ pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
     let config = Config::from_env()?;
     let function =
         std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| operation.name().to_owned());
-    let metrics = metrics_cloudwatch_embedded::Builder::new()
+    let mut metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(config.metrics_namespace.clone())
-        .with_dimension("function", function)
+        .with_dimension("function", function);
+    for (name, value) in &config.metrics_dimensions {
+        metrics = metrics.with_dimension(name.clone(), value.clone());
+    }
+    let metrics = metrics
         .lambda_cold_start_metric("cold_start")
         .with_lambda_request_id("request_id")
         .init()?;
