@@ -7,6 +7,7 @@ use http::Method;
 use integration_tests::contract::{assert_error, create};
 use integration_tests::dynamo::{
     self, as_pairs, assert_users_and_claims_agree, fresh_store, process_env, unique_table,
+    unreachable_env,
 };
 use integration_tests::processes::LocalApi;
 use integration_tests::{Target, TestRequest};
@@ -136,17 +137,7 @@ async fn the_documented_local_command_needs_only_table_and_endpoint() {
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_503_without_details() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut env = process_env("users");
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.push((
-        "AWS_ENDPOINT_URL",
-        format!("http://127.0.0.1:{closed_port}"),
-    ));
+    let env = unreachable_env("users");
     let api = LocalApi::start(&as_pairs(&env)).await;
     for request in [
         TestRequest::new(Method::POST, "/users")

@@ -64,11 +64,7 @@ fn descendants(root: u32) -> Vec<u32> {
 
 impl Watch {
     async fn start(env: &[(&str, &str)]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = integration_tests::free_port();
         let env_vars = env
             .iter()
             .map(|(k, v)| format!("{k}={v}"))

@@ -1,16 +1,8 @@
 //! `local-api` as a process: flags, environment and shutdown behaviour.
 
 use http::Method;
-use integration_tests::TestRequest;
 use integration_tests::processes::LocalApi;
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use integration_tests::{TestRequest, free_port};
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_cleanly() {
@@ -24,6 +16,16 @@ async fn sigterm_drains_and_exits_cleanly() {
     );
     let status = api.terminate().await;
     assert!(status.success(), "exit status {status}");
+}
+
+#[tokio::test]
+async fn sigterm_right_after_start_is_still_a_clean_exit() {
+    // Process managers may stop a process as soon as it says it is listening.
+    for _ in 0..5 {
+        let api = LocalApi::start(&[]).await;
+        let status = api.terminate().await;
+        assert!(status.success(), "exit status {status}");
+    }
 }
 
 #[tokio::test]

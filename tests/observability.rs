@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use integration_tests::contract;
-use integration_tests::dynamo::{as_pairs, process_env};
+use integration_tests::dynamo::{as_pairs, process_env, unreachable_env};
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
 use integration_tests::processes::LocalApi;
 use integration_tests::runtime_api::FunctionProcess;
@@ -42,7 +42,8 @@ async fn log_of_a_contract_run(backend: Option<&str>) -> String {
             }
             let api = LocalApi::start_logging_to(&as_pairs(&env), &log).await;
             contract::$case(&api).await;
-            assert!(api.terminate().await.success());
+            let status = api.terminate().await;
+            assert!(status.success(), "local-api exit: {status}");
         )*};
     }
     run_cases!(
@@ -173,14 +174,7 @@ async fn health_reports_whether_the_store_answers() {
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), json!({"status": "ok", "store": "memory"}));
 
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let mut env = process_env("users");
-    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
-    env.push(("AWS_ENDPOINT_URL", format!("http://127.0.0.1:{closed}")));
+    let mut env = unreachable_env("users");
     env.push(("STORE_TIMEOUT_MS", "500".to_owned()));
     let down = LocalApi::start(&as_pairs(&env)).await;
     let reply = contract::get(&down, "/health").await;

@@ -67,11 +67,12 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;
     let address = listener.local_addr()?;
+    let shutdown = server::shutdown_signal()?;
     // Tests and scripts read this line to find the port when started with --port 0.
     println!(
         "local-api listening on http://{address} (store: {})",
         config.store.backend_name()
     );
-    server::serve(listener, api, metrics, server::shutdown_signal()).await;
+    server::serve(listener, api, metrics, shutdown).await;
     Ok(())
 }

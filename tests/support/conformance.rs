@@ -41,6 +41,22 @@ macro_rules! conformance_tests {
     };
 }
 
+/// Awaits racing tasks and counts the winners; the losers must have lost with `expected`.
+async fn winners<T>(
+    tasks: Vec<tokio::task::JoinHandle<Result<T, StoreError>>>,
+    expected: fn(&StoreError) -> bool,
+) -> usize {
+    let mut winners = 0;
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => winners += 1,
+            Err(error) if expected(&error) => {}
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    winners
+}
+
 fn user(name: &str, email: &str) -> NewUser {
     NewUser {
         name: name.into(),
@@ -109,15 +125,10 @@ pub async fn racing_creates_of_one_email_have_one_winner(store: Arc<impl UserSto
             tokio::spawn(async move { store.create(user("Racer", spelling)).await })
         })
         .collect();
-    let mut winners = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => winners += 1,
-            Err(StoreError::EmailTaken) => {}
-            Err(other) => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(winners, 1);
+    assert_eq!(
+        winners(tasks, |e| matches!(e, StoreError::EmailTaken)).await,
+        1
+    );
     assert_eq!(ids(&*store).await.len(), 1);
 }
 
@@ -243,15 +254,10 @@ pub async fn racing_updates_to_one_email_have_one_winner(store: Arc<impl UserSto
             tokio::spawn(async move { store.update(id, email("prize@example.com")).await })
         })
         .collect();
-    let mut winners = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(_) => winners += 1,
-            Err(StoreError::EmailTaken) => {}
-            Err(other) => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(winners, 1);
+    assert_eq!(
+        winners(tasks, |e| matches!(e, StoreError::EmailTaken)).await,
+        1
+    );
     let page = store.list(PageStart::First, limit(100)).await.unwrap();
     assert_eq!(
         page.users
@@ -289,15 +295,10 @@ pub async fn racing_deletes_have_one_winner(store: Arc<impl UserStore + 'static>
             tokio::spawn(async move { store.delete(ann.id).await })
         })
         .collect();
-    let mut winners = 0;
-    for task in tasks {
-        match task.await.unwrap() {
-            Ok(()) => winners += 1,
-            Err(StoreError::NotFound) => {}
-            Err(other) => panic!("unexpected {other:?}"),
-        }
-    }
-    assert_eq!(winners, 1);
+    assert_eq!(
+        winners(tasks, |e| matches!(e, StoreError::NotFound)).await,
+        1
+    );
 }
 
 pub async fn list_pages_in_id_order_with_lookahead(store: Arc<impl UserStore>) {

@@ -48,6 +48,17 @@ pub fn process_env(table: &str) -> Vec<(&'static str, String)> {
     ]
 }
 
+/// Like [`process_env`], but pointing at a loopback port where nothing listens.
+pub fn unreachable_env(table: &str) -> Vec<(&'static str, String)> {
+    let mut env = process_env(table);
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push((
+        "AWS_ENDPOINT_URL",
+        format!("http://127.0.0.1:{}", crate::free_port()),
+    ));
+    env
+}
+
 /// Borrowed form of [`process_env`] for the process helpers.
 pub fn as_pairs<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
     env.iter().map(|(k, v)| (*k, v.as_str())).collect()
@@ -169,11 +180,7 @@ pub struct OwnServer {
 impl OwnServer {
     /// Starts `moto_server` (found on `PATH`: the test command puts `.venv/bin` there).
     pub async fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let port = crate::free_port();
         Self::start_on(port).await
     }
 

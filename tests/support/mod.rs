@@ -67,6 +67,15 @@ impl Reply {
     }
 }
 
+/// A loopback port that was free a moment ago: for servers that must be told their port, and for
+/// a port where nothing listens.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a loopback port")
+        .port()
+}
+
 /// Anything the contract can be run against.
 pub trait Target: Sync {
     fn send(&self, request: TestRequest) -> impl std::future::Future<Output = Reply> + Send;
