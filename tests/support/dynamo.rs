@@ -1,6 +1,7 @@
 //! The DynamoDB-compatible server the test command starts (moto), and helpers over it.
 //!
-//! `./scripts/test` starts the server and exports its URL as `MOTO_ENDPOINT`. A test that needs
+//! `./scripts/test` starts the server (`scripts/dynamodb_test_server.py`: moto, one request at a
+//! time, as DynamoDB isolates transactions) and exports its URL as `MOTO_ENDPOINT`. A test that needs
 //! it and finds no server fails loudly: DynamoDB tests are never silently skipped.
 
 use std::collections::HashMap;
@@ -171,35 +172,45 @@ pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) ->
     users.len()
 }
 
-/// A moto server of a test's own, to freeze, kill and restart without touching the shared one.
+/// A DynamoDB-compatible server of a test's own (`scripts/dynamodb_test_server.py`), to freeze,
+/// kill and restart without touching the shared one.
 pub struct OwnServer {
     child: std::process::Child,
     pub port: u16,
 }
 
 impl OwnServer {
-    /// Starts `moto_server` (found on `PATH`: the test command puts `.venv/bin` there).
+    /// Starts the test server script with the project's `.venv` (which `./scripts/test` makes).
     pub async fn start() -> Self {
         let port = crate::free_port();
         Self::start_on(port).await
     }
 
     async fn start_on(port: u16) -> Self {
-        let child = std::process::Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        let child = Self::spawn(port).await;
+        Self { child, port }
+    }
+
+    async fn spawn(port: u16) -> std::process::Child {
+        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .parent()
+            .unwrap();
+        let child = std::process::Command::new(repo.join(".venv/bin/python"))
+            .arg(repo.join("scripts/dynamodb_test_server.py"))
+            .arg(port.to_string())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
-            .expect("moto_server must be on PATH: ./scripts/test installs it into .venv");
+            .expect(".venv/bin/python with moto: ./scripts/test installs it");
         let started = std::time::Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(30),
-                "moto_server did not start"
+                "the DynamoDB test server did not start"
             );
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        Self { child, port }
+        child
     }
 
     pub fn endpoint(&self) -> String {
@@ -216,11 +227,10 @@ impl OwnServer {
         self.signal("-CONT");
     }
 
-    /// Kills the server (SIGKILL) and starts a new, empty one on the same port.
-    pub async fn kill_and_restart(mut self) -> Self {
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-        Self::start_on(self.port).await
+    /// Starts a new, empty server on the same port, after [`kill`](Self::kill).
+    pub async fn restart(&mut self) {
+        self.kill();
+        self.child = Self::spawn(self.port).await;
     }
 
     /// Kills the server for good.
