@@ -130,6 +130,7 @@ async fn five_function_processes_share_one_store() {
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
         ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("RUST_LOG", "warn"),
     ])
     .await;
 

@@ -88,7 +88,8 @@ async fn no_name_or_email_reaches_the_logs_with_dynamodb_even_at_trace() {
 #[tokio::test]
 async fn json_logs_carry_one_structured_line_per_request() {
     let log = log_path("json");
-    let api = LocalApi::start_logging_to(&[("LOG_FORMAT", "json")], &log).await;
+    let api =
+        LocalApi::start_logging_to(&[("LOG_FORMAT", "json"), ("RUST_LOG", "info")], &log).await;
     let created = contract::create(&api, "Json", "json@example.com", 1).await;
     let reply = contract::get(&api, &format!("/users/{}", created["id"])).await;
     let request_id = reply

@@ -77,6 +77,8 @@ impl LocalApi {
     async fn spawn(mut command: Command, env: &[(&str, &str)], args: &[&str]) -> Self {
         command
             .args(args)
+            // Quiet unless a test asks for more: its stderr is the test run's own.
+            .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -174,6 +174,25 @@ fn reply(status: StatusCode, body: Bytes) -> hyper::Response<Full<Bytes>> {
     response
 }
 
+/// The command that runs the `name` binary as the Lambda service would: only the variables it
+/// sets (plus `PATH` and `env`), pointed at `runtime`.
+pub fn lambda_command(name: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(binary(name));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_LAMBDA_RUNTIME_API", runtime.address.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]test")
+        // Quiet unless a test asks for more: its stderr is the test run's own.
+        .env("RUST_LOG", "warn")
+        .envs(env.iter().copied());
+    command
+}
+
 /// A function binary running against its own [`RuntimeApi`], killed when dropped. Its stdout
 /// (where metrics go) is collected line by line.
 pub struct FunctionProcess {
@@ -186,16 +205,7 @@ impl FunctionProcess {
     /// Starts the `name` binary with the variables the Lambda service sets, plus `env`.
     pub async fn start(name: &str, env: &[(&str, &str)]) -> Self {
         let runtime = RuntimeApi::start().await;
-        let child = Command::new(binary(name))
-            .env_clear()
-            .env("PATH", std::env::var("PATH").unwrap_or_default())
-            .env("AWS_LAMBDA_RUNTIME_API", runtime.address.to_string())
-            .env("AWS_LAMBDA_FUNCTION_NAME", name)
-            .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-            .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-            .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
-            .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]test")
-            .envs(env.iter().copied())
+        let child = lambda_command(name, &runtime, env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .kill_on_drop(true)

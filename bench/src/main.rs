@@ -1,0 +1,576 @@
+//! The benchmark behind `./scripts/bench`: prints one table and writes it as JSON.
+//!
+//! It expects release binaries next to itself (`target/release`), `wrk` on `PATH` and a
+//! DynamoDB-compatible server at `MOTO_ENDPOINT`; `./scripts/bench` arranges all three. Figures
+//! are medians and percentiles of repeated runs on this machine; nothing here is a pass/fail test.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
+use integration_tests::TestRequest;
+use integration_tests::lambda_target::fixture;
+use integration_tests::processes::binary;
+use integration_tests::recording::{CallLog, recording_client};
+use integration_tests::runtime_api::{RuntimeApi, lambda_command};
+use lambda_http::http::Method;
+use serde_json::{Value, json};
+use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::store::{
+    DynamoStore, MemoryStore, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+};
+
+const FUNCTIONS: [&str; 5] = [
+    "create-user",
+    "get-user",
+    "update-user",
+    "delete-user",
+    "list-users",
+];
+const COLD_SPAWNS: usize = 40;
+const WARM_INVOCATIONS: usize = 10_000;
+
+#[tokio::main]
+async fn main() {
+    let mut report = BTreeMap::new();
+    report.insert("machine", machine());
+    println!("# users-api benchmark\n\n{}\n", report["machine"]);
+    report.insert("sizes", sizes());
+    report.insert("cold_start", cold_starts().await);
+    report.insert("warm", warm().await);
+    report.insert("local_api_http", http_throughput().await);
+    report.insert("listing", listing().await);
+    report.insert("dynamodb_calls", dynamodb_calls().await);
+    let out = repo().join("bench-results");
+    std::fs::create_dir_all(&out).unwrap();
+    let path = out.join("latest.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&report).unwrap()).unwrap();
+    println!("\nwritten to {}", path.display());
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_owned()
+}
+
+fn machine() -> Value {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let cpu = cpuinfo
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("model name")
+                .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+        })
+        .unwrap_or_else(|| "unknown".to_owned());
+    let commit = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    json!({"cpu": cpu, "cores": cores, "arch": std::env::consts::ARCH, "commit": commit})
+}
+
+// ---- 1. sizes ------------------------------------------------------------------------------
+
+fn sizes() -> Value {
+    println!(
+        "## 1. Binary sizes (release profile, stripped, {})\n",
+        std::env::consts::ARCH
+    );
+    println!("| binary | size | zip |\n|---|---|---|");
+    let mut rows = BTreeMap::new();
+    for name in FUNCTIONS.iter().chain(&["floor-hello", "floor-sdk"]) {
+        let path = binary(name);
+        let size = std::fs::metadata(&path).unwrap().len();
+        let zip = zipped_size(&path);
+        println!("| {name} | {} | {} |", mb(size), mb(zip));
+        rows.insert(name.to_string(), json!({"bytes": size, "zip_bytes": zip}));
+    }
+    println!();
+    json!(rows)
+}
+
+/// Size of the deployment zip: the binary as `bootstrap`, deflated (what `sam build` uploads).
+fn zipped_size(binary: &Path) -> u64 {
+    let zip = std::env::temp_dir().join("bench-bootstrap.zip");
+    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'bootstrap')";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(binary)
+        .arg(&zip)
+        .status()
+        .expect("python3 for zip sizes");
+    assert!(status.success());
+    std::fs::metadata(&zip).unwrap().len()
+}
+
+fn mb(bytes: u64) -> String {
+    format!("{:.2} MB", bytes as f64 / 1e6)
+}
+
+// ---- 2. cold start -------------------------------------------------------------------------
+
+fn dynamo_env() -> Vec<(&'static str, String)> {
+    let endpoint =
+        std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT (./scripts/bench starts the server)");
+    vec![
+        ("USERS_TABLE", "bench-cold".to_owned()),
+        ("AWS_ENDPOINT_URL", endpoint),
+        ("AWS_REGION", "us-east-1".to_owned()),
+        ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
+    ]
+}
+
+/// One spawn: exec to the first response posted to the Runtime API, and the process's peak RSS
+/// right after it.
+async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) -> (Duration, u64) {
+    let runtime = RuntimeApi::start().await;
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let mut command = lambda_command(name, &runtime, &env);
+    command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let child = command.spawn().expect("spawn function");
+    runtime.invoke(event.clone()).await;
+    let elapsed = started.elapsed();
+    let rss = peak_rss_kib(child.id().unwrap());
+    (elapsed, rss)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("VmHWM:")?
+                .trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+fn ms(d: Duration) -> f64 {
+    (d.as_secs_f64() * 1e6).round() / 1e3
+}
+
+/// A cold-start case: label, binary, extra environment, event.
+type ColdCase<'a> = (&'a str, &'a str, Vec<(&'static str, String)>, &'a Value);
+
+async fn cold_starts() -> Value {
+    println!("## 2. Cold start: exec to first response, {COLD_SPAWNS} spawns each\n");
+    // The event is handled without touching the store (a bad id), so the figure is start-up cost;
+    // the "first GET" rows add one real store read.
+    let mut bad_id = fixture("get-user.json");
+    bad_id["rawPath"] = "/users/abc".into();
+    bad_id["requestContext"]["http"]["path"] = "/users/abc".into();
+    let real_get = fixture("get-user.json");
+    let dynamo = dynamo_env();
+    let create_table = async {
+        let client = integration_tests::dynamo::client_for(&dynamo[1].1);
+        let _ = shared::store::dynamodb::schema::create_table(&client, "bench-cold").await;
+    };
+    create_table.await;
+    let cases: [ColdCase; 6] = [
+        ("floor: bare lambda_http", "floor-hello", vec![], &bad_id),
+        ("get-user, in-memory store", "get-user", vec![], &bad_id),
+        (
+            "floor: + aws-config + DynamoDB client",
+            "floor-sdk",
+            dynamo.clone(),
+            &bad_id,
+        ),
+        (
+            "get-user, DynamoDB configured",
+            "get-user",
+            dynamo.clone(),
+            &bad_id,
+        ),
+        (
+            "get-user, first GET, in-memory",
+            "get-user",
+            vec![],
+            &real_get,
+        ),
+        (
+            "get-user, first GET, DynamoDB (local server)",
+            "get-user",
+            dynamo.clone(),
+            &real_get,
+        ),
+    ];
+    println!("| case | median | p90 | peak RSS (median) |\n|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (label, name, env, event) in cases.iter() {
+        let mut times = Vec::new();
+        let mut rss = Vec::new();
+        for _ in 0..COLD_SPAWNS {
+            let (t, r) = cold_once(name, env, event).await;
+            times.push(t);
+            rss.push(r);
+        }
+        times.sort();
+        rss.sort();
+        let (median, p90, rss) = (
+            percentile(&times, 0.5),
+            percentile(&times, 0.9),
+            rss[rss.len() / 2],
+        );
+        println!(
+            "| {label} | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            ms(median),
+            ms(p90),
+            rss as f64 / 1024.0
+        );
+        rows.push(json!({"case": label, "binary": name, "median_ms": ms(median), "p90_ms": ms(p90), "peak_rss_kib": rss}));
+    }
+    let ratio = |a: usize, b: usize| {
+        rows[a]["median_ms"].as_f64().unwrap() / rows[b]["median_ms"].as_f64().unwrap()
+    };
+    let rss_ratio = |a: usize, b: usize| {
+        rows[a]["peak_rss_kib"].as_f64().unwrap() / rows[b]["peak_rss_kib"].as_f64().unwrap()
+    };
+    let ratios = json!({
+        "memory_vs_bare": ratio(1, 0), "dynamodb_vs_sdk_floor": ratio(3, 2),
+        "rss_memory_vs_bare": rss_ratio(1, 0), "rss_dynamodb_vs_sdk_floor": rss_ratio(3, 2),
+    });
+    println!(
+        "\nratios: cold start in-memory/bare {:.2}x (target <= 1.15), DynamoDB/SDK floor {:.2}x (target <= 1.15); \
+         peak RSS {:.2}x and {:.2}x (target <= 1.3)\n",
+        ratios["memory_vs_bare"].as_f64().unwrap(),
+        ratios["dynamodb_vs_sdk_floor"].as_f64().unwrap(),
+        ratios["rss_memory_vs_bare"].as_f64().unwrap(),
+        ratios["rss_dynamodb_vs_sdk_floor"].as_f64().unwrap()
+    );
+    json!({"cases": rows, "ratios": ratios})
+}
+
+// ---- 3. warm invocations ---------------------------------------------------------------------
+
+async fn warm() -> Value {
+    println!(
+        "## 3. Warm invocations through the Runtime API loop, {WARM_INVOCATIONS} in one process\n"
+    );
+    println!(
+        "| function | invocations/s | p50 | p99 | peak RSS after 1st | after 1k | after {WARM_INVOCATIONS} |\n|---|---|---|---|---|---|---|"
+    );
+    let mut rows = Vec::new();
+    for (name, event) in [
+        ("get-user", fixture("get-user.json")),
+        ("floor-hello", fixture("get-user.json")),
+    ] {
+        let runtime = RuntimeApi::start().await;
+        let mut command = lambda_command(name, &runtime, &[]);
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let child = command.spawn().unwrap();
+        let pid = child.id().unwrap();
+        runtime.invoke(event.clone()).await;
+        let rss_first = peak_rss_kib(pid);
+        let mut rss_1k = 0;
+        let mut times = Vec::with_capacity(WARM_INVOCATIONS);
+        let started = Instant::now();
+        for i in 0..WARM_INVOCATIONS {
+            let t = Instant::now();
+            runtime.invoke(event.clone()).await;
+            times.push(t.elapsed());
+            if i == 999 {
+                rss_1k = peak_rss_kib(pid);
+            }
+        }
+        let total = started.elapsed();
+        let rss_last = peak_rss_kib(pid);
+        times.sort();
+        let rate = WARM_INVOCATIONS as f64 / total.as_secs_f64();
+        println!(
+            "| {name} | {rate:.0} | {:.3} ms | {:.3} ms | {:.1} MiB | {:.1} MiB | {:.1} MiB |",
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.99)),
+            rss_first as f64 / 1024.0,
+            rss_1k as f64 / 1024.0,
+            rss_last as f64 / 1024.0
+        );
+        rows.push(json!({
+            "function": name, "per_second": rate.round(), "p50_ms": ms(percentile(&times, 0.5)),
+            "p99_ms": ms(percentile(&times, 0.99)), "peak_rss_kib_after_first": rss_first,
+            "peak_rss_kib_after_1k": rss_1k, "peak_rss_kib_after_all": rss_last,
+        }));
+    }
+    println!("\n(latency includes the harness's own Runtime API round trip on loopback)\n");
+    json!(rows)
+}
+
+// ---- 4. local-api over HTTP ------------------------------------------------------------------
+
+struct Wrk {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn wrk(url: &str, script: Option<&Path>) -> Wrk {
+    let mut command = std::process::Command::new("wrk");
+    command.args(["-t2", "-c32", "-d8s", "--latency"]);
+    if let Some(script) = script {
+        command.arg("-s").arg(script);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .expect("wrk (./scripts/bench installs it)");
+    let text = String::from_utf8_lossy(&output.stdout);
+    let latency = |label: &str| {
+        text.lines()
+            .find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned()))
+            .map(|v| {
+                let (number, unit) =
+                    v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+                let number: f64 = number.parse().unwrap_or(f64::NAN);
+                match unit {
+                    "us" => number / 1000.0,
+                    "s" => number * 1000.0,
+                    _ => number,
+                }
+            })
+            .unwrap_or(f64::NAN)
+    };
+    let per_second = text
+        .lines()
+        .find_map(|l| l.strip_prefix("Requests/sec:"))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    Wrk {
+        per_second,
+        p50_ms: latency("50%"),
+        p99_ms: latency("99%"),
+    }
+}
+
+async fn http_throughput() -> Value {
+    println!(
+        "## 4. local-api over HTTP (wrk, 2 threads, 32 connections, 8 s), 10k users preloaded\n"
+    );
+    let api = integration_tests::processes::LocalApi::start(&[("RUST_LOG", "warn")]).await;
+    let base = api.client.base_url().to_owned();
+    // Preload in concurrent batches, as many clients would.
+    for batch in (0..10_000).collect::<Vec<u32>>().chunks(64) {
+        let creates = batch.iter().map(|i| {
+            let body = json!({"name": format!("User {i}"), "email": format!("user{i}@example.com"), "age": 30});
+            api.client.send(TestRequest::new(Method::POST, "/users").json(&body))
+        });
+        for reply in join_all(creates).await {
+            assert_eq!(reply.status, 201);
+        }
+    }
+    let script = std::env::temp_dir().join("bench-post.lua");
+    std::fs::write(
+        &script,
+        r#"wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local n = 0
+local tag = tostring(math.random(1, 1000000000))
+request = function()
+  n = n + 1
+  return wrk.format(nil, "/users", nil, '{"name":"Bench","email":"b' .. tag .. '-' .. n .. '@example.com"}')
+end
+"#,
+    )
+    .unwrap();
+    let mut ceiling = tokio::process::Command::new(binary("ceiling-hyper"))
+        .arg(integration_tests::free_port().to_string())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let ceiling_url = {
+        use tokio::io::AsyncBufReadExt;
+        let mut lines = tokio::io::BufReader::new(ceiling.stdout.take().unwrap()).lines();
+        let line = lines.next_line().await.unwrap().unwrap();
+        line.split_whitespace().last().unwrap().to_owned()
+    };
+    let cases = [
+        ("ceiling: bare hyper hello", format!("{ceiling_url}/"), None),
+        ("GET /users/{id}", format!("{base}/users/5000"), None),
+        (
+            "GET /users?limit=100",
+            format!("{base}/users?limit=100"),
+            None,
+        ),
+        (
+            "POST /users",
+            format!("{base}/users"),
+            Some(script.as_path()),
+        ),
+    ];
+    println!("| request | requests/s | p50 | p99 |\n|---|---|---|---|");
+    let mut rows = Vec::new();
+    for (label, url, script) in cases {
+        let result = wrk(&url, script);
+        println!(
+            "| {label} | {:.0} | {:.3} ms | {:.3} ms |",
+            result.per_second, result.p50_ms, result.p99_ms
+        );
+        rows.push(json!({"request": label, "per_second": result.per_second.round(), "p50_ms": result.p50_ms, "p99_ms": result.p99_ms}));
+    }
+    let ratio = rows[1]["per_second"].as_f64().unwrap() / rows[0]["per_second"].as_f64().unwrap();
+    println!("\nGET /users/{{id}} at {ratio:.2}x the hyper ceiling (target >= 0.8)\n");
+    json!({"cases": rows, "get_vs_ceiling": ratio})
+}
+
+// ---- 5. listing cost -------------------------------------------------------------------------
+
+async fn listing() -> Value {
+    println!("## 5. Listing cost in memory: median time per page of 10 users\n");
+    println!("| users | first page | page 1000 (offset) | cursor deep in |\n|---|---|---|---|");
+    let mut rows = Vec::new();
+    for size in [10_000u64, 1_000_000] {
+        let store = Arc::new(MemoryStore::new());
+        for i in 0..size {
+            store
+                .create(NewUser {
+                    name: "L".into(),
+                    email: format!("l{i}@example.com"),
+                    age: 1,
+                })
+                .await
+                .unwrap();
+        }
+        let limit = PageLimit::new(10).unwrap();
+        let time = |start: PageStart| {
+            let store = store.clone();
+            async move {
+                let mut times = Vec::new();
+                for _ in 0..201 {
+                    let t = Instant::now();
+                    std::hint::black_box(store.list(start, limit).await.unwrap());
+                    times.push(t.elapsed());
+                }
+                times.sort();
+                times[100]
+            }
+        };
+        let first = time(PageStart::First).await;
+        let offset = time(PageStart::Skip(999 * 10)).await;
+        let cursor = time(PageStart::After(UserId::new(size / 2).unwrap())).await;
+        let us = |d: Duration| d.as_secs_f64() * 1e6;
+        println!(
+            "| {size} | {:.1} µs | {:.1} µs | {:.1} µs |",
+            us(first),
+            us(offset),
+            us(cursor)
+        );
+        rows.push(json!({"users": size, "first_us": us(first), "page_1000_us": us(offset), "cursor_deep_us": us(cursor)}));
+    }
+    println!();
+    json!(rows)
+}
+
+// ---- 6. DynamoDB calls per operation -----------------------------------------------------------
+
+async fn dynamodb_calls() -> Value {
+    println!("## 6. DynamoDB requests per operation (recorded by an SDK interceptor)\n");
+    let table = integration_tests::dynamo::fresh_table("bench-calls").await;
+    let log = CallLog::default();
+    let store = DynamoStore::new(recording_client(&log), table, 50);
+    let new = |i: u32| NewUser {
+        name: "C".into(),
+        email: format!("c{i}@example.com"),
+        age: 1,
+    };
+    for i in 0..30 {
+        store.create(new(i)).await.unwrap();
+    }
+    log.take();
+    let id = UserId::new(5).unwrap();
+    let mut rows = Vec::new();
+    let mut record = |operation: &str, documented: &str, log: &CallLog| {
+        let calls = log.take();
+        let apis: Vec<&str> = calls.iter().map(|c| c.api).collect();
+        println!(
+            "| {operation} | {} | {} | {documented} |",
+            calls.len(),
+            apis.join(" + ")
+        );
+        rows.push(json!({"operation": operation, "calls": calls.len(), "apis": apis, "documented": documented}));
+    };
+    println!("| operation | calls | APIs | documented |\n|---|---|---|---|");
+    store.create(new(100)).await.unwrap();
+    record(
+        "create (id from the current block)",
+        "1 TransactWriteItems",
+        &log,
+    );
+    store.get(id).await.unwrap();
+    record("get", "1 GetItem", &log);
+    store
+        .update(
+            id,
+            UserChanges {
+                age: Some(9),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    record("update, no email change", "1 UpdateItem", &log);
+    store
+        .update(
+            id,
+            UserChanges {
+                email: Some("C5@example.com".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    record("update, email re-cased", "1 GetItem + 1 UpdateItem", &log);
+    store
+        .update(
+            id,
+            UserChanges {
+                email: Some("new5@example.com".into()),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    record(
+        "update, new email",
+        "1 GetItem + 1 TransactWriteItems",
+        &log,
+    );
+    store.delete(id).await.unwrap();
+    record("delete", "1 GetItem + 1 TransactWriteItems", &log);
+    store
+        .list(
+            PageStart::After(UserId::new(10).unwrap()),
+            PageLimit::new(10).unwrap(),
+        )
+        .await
+        .unwrap();
+    record("list by cursor", "1 Query", &log);
+    store
+        .list(PageStart::Skip(20), PageLimit::new(10).unwrap())
+        .await
+        .unwrap();
+    record("list page=3 (limit 10)", "1 key-only Query + 1 Query", &log);
+    println!();
+    json!(rows)
+}
