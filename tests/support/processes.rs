@@ -10,15 +10,16 @@ use tokio::process::{Child, Command};
 use crate::http_client::HttpClient;
 use crate::{Reply, Target, TestRequest};
 
-/// Path of a workspace binary in the same target directory as the running test. The test command
-/// builds every binary first (`cargo build --workspace`), so a missing one is a loud failure.
+/// Path of a workspace binary in the same target directory as the running executable. The test
+/// command builds every binary first (`cargo build --workspace`), so a missing one is a loud
+/// failure.
 pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test-binary> -> target/<profile>/<name>
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target directory");
+    let exe = std::env::current_exe().expect("executable path");
+    // A test runs from target/<profile>/deps/, the benchmark from target/<profile>/.
+    let mut dir = exe.parent().expect("executable directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target directory");
+    }
     let path = dir.join(name);
     assert!(
         path.exists(),
