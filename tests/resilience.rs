@@ -110,7 +110,13 @@ fn config(open_for: Duration) -> ResilienceConfig {
     }
 }
 
-fn guarded(open_for: Duration) -> (Arc<FaultyStore>, Arc<GuardedStore>, LambdaTarget) {
+fn guarded(
+    open_for: Duration,
+) -> (
+    Arc<FaultyStore>,
+    Arc<GuardedStore<FaultyStore>>,
+    LambdaTarget,
+) {
     let faulty = Arc::new(FaultyStore::default());
     let store = Arc::new(GuardedStore::new(faulty.clone(), config(open_for)));
     let target = LambdaTarget::over(store.clone());

@@ -38,12 +38,28 @@ async fn main() {
     let mut report = BTreeMap::new();
     report.insert("machine", machine());
     println!("# users-api benchmark\n\n{}\n", report["machine"]);
-    report.insert("sizes", sizes());
-    report.insert("cold_start", cold_starts().await);
-    report.insert("warm", warm().await);
-    report.insert("local_api_http", http_throughput().await);
-    report.insert("listing", listing().await);
-    report.insert("dynamodb_calls", dynamodb_calls().await);
+    // Sections named on the command line run alone (`bench cold warm`): for tuning one figure
+    // without waiting for the rest. The published table is always a full run.
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |section: &str| only.is_empty() || only.iter().any(|s| s == section);
+    if wanted("sizes") {
+        report.insert("sizes", sizes());
+    }
+    if wanted("cold") {
+        report.insert("cold_start", cold_starts().await);
+    }
+    if wanted("warm") {
+        report.insert("warm", warm().await);
+    }
+    if wanted("http") {
+        report.insert("local_api_http", http_throughput().await);
+    }
+    if wanted("listing") {
+        report.insert("listing", listing().await);
+    }
+    if wanted("calls") {
+        report.insert("dynamodb_calls", dynamodb_calls().await);
+    }
     let out = repo().join("bench-results");
     std::fs::create_dir_all(&out).unwrap();
     let path = out.join("latest.json");
@@ -130,7 +146,7 @@ fn dynamo_env() -> Vec<(&'static str, String)> {
 
 /// One spawn: exec to the first response posted to the Runtime API, and the process's peak RSS
 /// right after it.
-async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) -> (Duration, u64) {
+async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) -> (Duration, Rss) {
     let runtime = RuntimeApi::start().await;
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut command = lambda_command(name, &runtime, &env);
@@ -142,16 +158,33 @@ async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) ->
     let child = command.spawn().expect("spawn function");
     runtime.invoke(event.clone()).await;
     let elapsed = started.elapsed();
-    let rss = peak_rss_kib(child.id().unwrap());
+    let pid = child.id().unwrap();
+    let rss = Rss {
+        peak: peak_rss_kib(pid),
+        file: status_kib(pid, "RssFile"),
+        anon: status_kib(pid, "RssAnon"),
+    };
     (elapsed, rss)
 }
 
-fn peak_rss_kib(pid: u32) -> u64 {
+/// Resident memory of a process in KiB: its peak, and what is resident now split into pages of
+/// files (the binary's code and read-only data, shared and reclaimable) and anonymous memory.
+#[derive(Clone, Copy)]
+struct Rss {
+    peak: u64,
+    file: u64,
+    anon: u64,
+}
+
+/// A `kB` figure from `/proc/<pid>/status`: `VmHWM` (peak resident set), `RssFile` (pages of the
+/// binary and libraries), `RssAnon` (heap, stacks, relocated data).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
         .lines()
         .find_map(|l| {
-            l.strip_prefix("VmHWM:")?
+            l.strip_prefix(field)?
+                .strip_prefix(':')?
                 .trim()
                 .trim_end_matches("kB")
                 .trim()
@@ -159,6 +192,10 @@ fn peak_rss_kib(pid: u32) -> u64 {
                 .ok()
         })
         .unwrap_or(0)
+}
+
+fn peak_rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmHWM")
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -214,30 +251,43 @@ async fn cold_starts() -> Value {
             &real_get,
         ),
     ];
-    println!("| case | median | p90 | peak RSS (median) |\n|---|---|---|---|");
+    println!(
+        "| case | median | p90 | peak RSS (median) | resident after: binary pages / anonymous |\n|---|---|---|---|---|"
+    );
     let mut rows = Vec::new();
     for (label, name, env, event) in cases.iter() {
         let mut times = Vec::new();
-        let mut rss = Vec::new();
+        let mut samples = Vec::new();
         for _ in 0..COLD_SPAWNS {
             let (t, r) = cold_once(name, env, event).await;
             times.push(t);
-            rss.push(r);
+            samples.push(r);
         }
         times.sort();
-        rss.sort();
-        let (median, p90, rss) = (
-            percentile(&times, 0.5),
-            percentile(&times, 0.9),
-            rss[rss.len() / 2],
+        let median_of = |field: fn(&Rss) -> u64| {
+            let mut values: Vec<u64> = samples.iter().map(field).collect();
+            values.sort();
+            values[values.len() / 2]
+        };
+        let (peak, file, anon) = (
+            median_of(|r| r.peak),
+            median_of(|r| r.file),
+            median_of(|r| r.anon),
         );
+        let (median, p90) = (percentile(&times, 0.5), percentile(&times, 0.9));
+        let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
-            "| {label} | {:.2} ms | {:.2} ms | {:.1} MiB |",
+            "| {label} | {:.2} ms | {:.2} ms | {:.1} MiB | {:.1} / {:.1} MiB |",
             ms(median),
             ms(p90),
-            rss as f64 / 1024.0
+            mib(peak),
+            mib(file),
+            mib(anon)
         );
-        rows.push(json!({"case": label, "binary": name, "median_ms": ms(median), "p90_ms": ms(p90), "peak_rss_kib": rss}));
+        rows.push(
+            json!({"case": label, "binary": name, "median_ms": ms(median), "p90_ms": ms(p90),
+            "peak_rss_kib": peak, "rss_file_kib": file, "rss_anon_kib": anon}),
+        );
     }
     let ratio = |a: usize, b: usize| {
         rows[a]["median_ms"].as_f64().unwrap() / rows[b]["median_ms"].as_f64().unwrap()

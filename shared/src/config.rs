@@ -16,7 +16,10 @@ use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
 use crate::middleware::breaker::BreakerConfig;
 use crate::middleware::{GuardedStore, ResilienceConfig};
 use crate::store::dynamodb::DEFAULT_ID_BLOCK_SIZE;
-use crate::store::{DynamoStore, MemoryStore, UserStore};
+use crate::store::{Backend, DynamoStore, MemoryStore};
+
+/// The store every binary serves from: the configured backend behind the resilience middleware.
+pub type Store = GuardedStore<Backend>;
 
 /// Names of the variables read here, for documentation and tests.
 pub const USERS_TABLE: &str = "USERS_TABLE";
@@ -74,19 +77,22 @@ impl Config {
 
     /// The store every request of this process uses: the configured backend behind the
     /// resilience middleware. Built once per process.
-    pub async fn build_store(&self) -> Arc<GuardedStore> {
-        let backend: Arc<dyn UserStore> = match &self.store {
-            StoreConfig::Memory => Arc::new(MemoryStore::new()),
+    pub async fn build_store(&self) -> Arc<Store> {
+        let backend = match &self.store {
+            StoreConfig::Memory => Backend::Memory(MemoryStore::new()),
             StoreConfig::DynamoDb {
                 table,
                 id_block_size,
-            } => Arc::new(DynamoStore::new(
+            } => Backend::DynamoDb(DynamoStore::new(
                 self.dynamodb_client().await,
                 table,
                 *id_block_size,
             )),
         };
-        Arc::new(GuardedStore::new(backend, self.resilience.clone()))
+        Arc::new(GuardedStore::new(
+            Arc::new(backend),
+            self.resilience.clone(),
+        ))
     }
 
     /// The DynamoDB client for this configuration.

@@ -1,25 +1,29 @@
 //! The generic Lambda runner: every function's `main` is one call to [`run`].
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use lambda_http::{Request, service_fn};
 
-use crate::config::Config;
+use crate::config::{Config, Store};
 use crate::middleware::observe;
 use crate::telemetry::{self, LogFormat};
-use crate::transport::{Api, Operation};
+use crate::transport::Api;
 
-/// Builds logging, metrics and the store once per process, then serves `operation` until the
-/// Lambda runtime stops the process.
+/// Builds logging, metrics and the store once per process, then serves the API that `endpoint`
+/// makes of the store (`Api::get_user`, ...) until the Lambda runtime stops the process.
 ///
 /// Metrics go out as CloudWatch Embedded Metric Format lines on stdout, flushed after every
 /// invocation (so a frozen instance never holds unsent figures), with the function name as a
 /// dimension and a `cold_start` metric on the first invocation.
-pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
+pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env());
     let config = Config::from_env()?;
-    let function =
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| operation.name().to_owned());
+    let api = endpoint(config.build_store().await);
+    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .ok()
+        .or_else(|| api.operation().map(|operation| operation.name().to_owned()))
+        .unwrap_or_else(|| "users-api".to_owned());
     let mut metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(config.metrics_namespace.clone())
         .with_dimension("function", function);
@@ -31,7 +35,6 @@ pub async fn run(operation: Operation) -> Result<(), lambda_http::Error> {
         .with_lambda_request_id("request_id")
         .init()?;
     observe::describe_metrics();
-    let api = Api::single(operation, config.build_store().await);
     metrics_cloudwatch_embedded::lambda::service::run_http(
         metrics,
         service_fn(move |request: Request| {

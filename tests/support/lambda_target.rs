@@ -112,7 +112,7 @@ impl LambdaTarget {
         Self::over(Arc::new(MemoryStore::new()))
     }
 
-    pub fn over(store: Arc<dyn UserStore>) -> Self {
+    pub fn over<S: UserStore + 'static>(store: Arc<S>) -> Self {
         Self {
             api: Api::all_routes(store),
         }

@@ -1,8 +1,8 @@
 //! The `create-user` Lambda function: one operation of the users API, served by the shared runner.
 
-use shared::transport::Operation;
+use shared::transport::Api;
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(Operation::CreateUser).await
+    shared::lambda::run(Api::create_user).await
 }

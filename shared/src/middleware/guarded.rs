@@ -10,7 +10,7 @@ use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use crate::store::{
     Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate, UserStore,
+    StoreUpdate,
 };
 
 /// How long a store call may take and when the breaker opens.
@@ -35,16 +35,17 @@ impl Default for ResilienceConfig {
 #[error("store call timed out after {0:?}")]
 pub struct StoreTimeout(pub Duration);
 
-/// Any [`UserStore`] behind a timeout and a circuit breaker, with each call's latency and
-/// outcome recorded as metrics.
-pub struct GuardedStore {
-    inner: Arc<dyn UserStore>,
+/// Any store behind a timeout and a circuit breaker, with each call's latency and outcome
+/// recorded as metrics. Generic over the store (rather than holding `Arc<dyn UserStore>`) so a
+/// binary links only the operations it calls.
+pub struct GuardedStore<S: ?Sized> {
+    inner: Arc<S>,
     timeout: Duration,
     breaker: CircuitBreaker,
 }
 
-impl GuardedStore {
-    pub fn new(inner: Arc<dyn UserStore>, config: ResilienceConfig) -> Self {
+impl<S: ?Sized> GuardedStore<S> {
+    pub fn new(inner: Arc<S>, config: ResilienceConfig) -> Self {
         Self {
             inner,
             timeout: config.store_timeout,
@@ -103,42 +104,42 @@ fn report_transition(state: BreakerState) {
 }
 
 #[async_trait]
-impl StoreGet for GuardedStore {
+impl<S: StoreGet + ?Sized> StoreGet for GuardedStore<S> {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
         self.call("get", self.inner.get(id)).await
     }
 }
 
 #[async_trait]
-impl StoreCreate for GuardedStore {
+impl<S: StoreCreate + ?Sized> StoreCreate for GuardedStore<S> {
     async fn create(&self, user: NewUser) -> Result<User, StoreError> {
         self.call("create", self.inner.create(user)).await
     }
 }
 
 #[async_trait]
-impl StoreUpdate for GuardedStore {
+impl<S: StoreUpdate + ?Sized> StoreUpdate for GuardedStore<S> {
     async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
         self.call("update", self.inner.update(id, changes)).await
     }
 }
 
 #[async_trait]
-impl StoreDelete for GuardedStore {
+impl<S: StoreDelete + ?Sized> StoreDelete for GuardedStore<S> {
     async fn delete(&self, id: UserId) -> Result<(), StoreError> {
         self.call("delete", self.inner.delete(id)).await
     }
 }
 
 #[async_trait]
-impl StoreList for GuardedStore {
+impl<S: StoreList + ?Sized> StoreList for GuardedStore<S> {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
         self.call("list", self.inner.list(start, limit)).await
     }
 }
 
 #[async_trait]
-impl StorePing for GuardedStore {
+impl<S: StorePing + ?Sized> StorePing for GuardedStore<S> {
     fn backend(&self) -> &'static str {
         self.inner.backend()
     }

@@ -3,9 +3,11 @@
 //! Each operation is its own trait (`StoreGet`, `StoreCreate`, ...) so a handler asks for exactly
 //! what it uses, as the functions' IAM policies do; [`UserStore`] is all of them, for the code that
 //! builds a backend. The traits use `async_trait` rather than native `async fn` because they must be
-//! object-safe: backends and middleware decorators are chosen at run time from configuration and
-//! passed around as `Arc<dyn UserStore>`. The boxed future costs one allocation per store call,
-//! which is noise next to a DynamoDB round trip.
+//! object-safe: each endpoint holds only its own capability as `Arc<dyn StoreGet>` (and so on), and
+//! tests slide fault-injecting decorators under the same handlers. The boxed future costs one
+//! allocation per store call, which is noise next to a DynamoDB round trip. The backend itself is
+//! a concrete type ([`Backend`]) up to that point, so each binary links only the operations it
+//! serves.
 //!
 //! Contract every backend keeps (checked by the conformance suite in `tests/`):
 //! - `create` assigns a fresh id greater than any it assigned before and writes the user and its
@@ -14,6 +16,7 @@
 //!   email claim out of step.
 //! - `list` returns users in ascending id order.
 
+mod backend;
 pub mod dynamodb;
 mod memory;
 
@@ -23,6 +26,7 @@ use async_trait::async_trait;
 
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 
+pub use backend::Backend;
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 

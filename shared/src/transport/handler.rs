@@ -15,28 +15,101 @@ use super::routes::{Operation, RouteMatch, match_route};
 use super::{decode, encode};
 use crate::middleware::observe;
 use crate::service;
-use crate::store::{StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate, UserStore};
+use crate::store::{
+    StoreCreate, StoreDelete, StoreGet, StoreList, StorePing, StoreUpdate, UserStore,
+};
 
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
 /// which answers other routes with 404 as API Gateway would never send them).
+///
+/// Each endpoint holds only the store capability it needs, as each function's IAM policy grants
+/// only the calls it makes. A function's `Api` is built by the constructor named after its
+/// operation, so the other operations' store code is never referenced and the linker drops it.
 #[derive(Clone)]
 pub struct Api {
-    store: Arc<dyn UserStore>,
     only: Option<Operation>,
+    backend: &'static str,
+    endpoints: Endpoints,
+}
+
+/// The capabilities behind the routes this API serves.
+#[derive(Clone, Default)]
+struct Endpoints {
+    create: Option<Arc<dyn StoreCreate>>,
+    get: Option<Arc<dyn StoreGet>>,
+    update: Option<Arc<dyn StoreUpdate>>,
+    delete: Option<Arc<dyn StoreDelete>>,
+    list: Option<Arc<dyn StoreList>>,
+    ping: Option<Arc<dyn StorePing>>,
 }
 
 impl Api {
-    /// Serves every route.
-    pub fn all_routes(store: Arc<dyn UserStore>) -> Self {
-        Self { store, only: None }
+    /// Serves every route, and the health check.
+    pub fn all_routes<S: UserStore + 'static>(store: Arc<S>) -> Self {
+        Self {
+            only: None,
+            backend: store.backend(),
+            endpoints: Endpoints {
+                create: Some(store.clone()),
+                get: Some(store.clone()),
+                update: Some(store.clone()),
+                delete: Some(store.clone()),
+                list: Some(store.clone()),
+                ping: Some(store),
+            },
+        }
     }
 
-    /// Serves `operation` alone.
-    pub fn single(operation: Operation, store: Arc<dyn UserStore>) -> Self {
+    /// `POST /users` alone: the create-user function.
+    pub fn create_user<S: StoreCreate + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::single(Operation::CreateUser, store.backend(), |e| {
+            e.create = Some(store)
+        })
+    }
+
+    /// `GET /users/{id}` alone: the get-user function.
+    pub fn get_user<S: StoreGet + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::single(Operation::GetUser, store.backend(), |e| e.get = Some(store))
+    }
+
+    /// `PUT`/`PATCH /users/{id}` alone: the update-user function.
+    pub fn update_user<S: StoreUpdate + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::single(Operation::UpdateUser, store.backend(), |e| {
+            e.update = Some(store)
+        })
+    }
+
+    /// `DELETE /users/{id}` alone: the delete-user function.
+    pub fn delete_user<S: StoreDelete + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::single(Operation::DeleteUser, store.backend(), |e| {
+            e.delete = Some(store)
+        })
+    }
+
+    /// `GET /users` alone: the list-users function.
+    pub fn list_users<S: StoreList + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::single(Operation::ListUsers, store.backend(), |e| {
+            e.list = Some(store)
+        })
+    }
+
+    fn single(
+        operation: Operation,
+        backend: &'static str,
+        endpoint: impl FnOnce(&mut Endpoints),
+    ) -> Self {
+        let mut endpoints = Endpoints::default();
+        endpoint(&mut endpoints);
         Self {
-            store,
             only: Some(operation),
+            backend,
+            endpoints,
         }
+    }
+
+    /// The one operation this API serves, if it serves only one.
+    pub fn operation(&self) -> Option<Operation> {
+        self.only
     }
 
     /// Answers one request. Never fails and never panics on input: every error becomes a
@@ -60,7 +133,7 @@ impl Api {
             method = %request.method(),
             route,
             cold_start = observe::take_cold_start(),
-            store = self.store.backend(),
+            store = self.backend,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
@@ -89,13 +162,15 @@ impl Api {
     /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
     /// and uptime checks in front of `local-api`.
     pub async fn health(&self) -> Response<Body> {
-        let backend = self.store.backend();
-        match self.store.ping().await {
-            Ok(()) => encode::health(StatusCode::OK, "ok", backend),
+        let Some(store) = &self.endpoints.ping else {
+            return ApiError::RouteNotFound.into_response();
+        };
+        match store.ping().await {
+            Ok(()) => encode::health(StatusCode::OK, "ok", self.backend),
             Err(error) => {
                 tracing::warn!(error = %ErrorChain(&error), "health check failed");
                 let mut response =
-                    encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", backend);
+                    encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", self.backend);
                 response
                     .headers_mut()
                     .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
@@ -126,15 +201,24 @@ impl Api {
         id: Option<&str>,
         request: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        let store = &*self.store;
+        let endpoints = &self.endpoints;
         match operation {
-            Operation::CreateUser => create_user(store, request).await,
-            Operation::GetUser => get_user(store, decode::user_id(id)?).await,
-            Operation::UpdateUser => update_user(store, decode::user_id(id)?, request).await,
-            Operation::DeleteUser => delete_user(store, decode::user_id(id)?).await,
-            Operation::ListUsers => list_users(store, request).await,
+            Operation::CreateUser => create_user(served(&endpoints.create)?, request).await,
+            Operation::GetUser => get_user(served(&endpoints.get)?, decode::user_id(id)?).await,
+            Operation::UpdateUser => {
+                update_user(served(&endpoints.update)?, decode::user_id(id)?, request).await
+            }
+            Operation::DeleteUser => {
+                delete_user(served(&endpoints.delete)?, decode::user_id(id)?).await
+            }
+            Operation::ListUsers => list_users(served(&endpoints.list)?, request).await,
         }
     }
+}
+
+/// The capability behind an operation, if this API serves it.
+fn served<T: ?Sized>(endpoint: &Option<Arc<T>>) -> Result<&T, ApiError> {
+    endpoint.as_deref().ok_or(ApiError::RouteNotFound)
 }
 
 /// The path to route on. Under an API Gateway stage other than `$default`, lambda_http puts the
