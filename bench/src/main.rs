@@ -255,14 +255,17 @@ async fn cold_starts() -> Value {
         "| case | median | p90 | peak RSS (median) | resident after: binary pages / anonymous |\n|---|---|---|---|---|"
     );
     let mut rows = Vec::new();
-    for (label, name, env, event) in cases.iter() {
-        let mut times = Vec::new();
-        let mut samples = Vec::new();
-        for _ in 0..COLD_SPAWNS {
-            let (t, r) = cold_once(name, env, event).await;
-            times.push(t);
-            samples.push(r);
+    // Spawns go round the cases in turn rather than case after case, so a slow spell of the
+    // machine lands on every case alike instead of skewing one side of a ratio.
+    let mut runs: Vec<Vec<(Duration, Rss)>> = vec![Vec::new(); cases.len()];
+    for _ in 0..COLD_SPAWNS {
+        for ((_, name, env, event), samples) in cases.iter().zip(&mut runs) {
+            samples.push(cold_once(name, env, event).await);
         }
+    }
+    for ((label, name, _, _), samples) in cases.iter().zip(runs) {
+        let mut times: Vec<Duration> = samples.iter().map(|(t, _)| *t).collect();
+        let samples: Vec<Rss> = samples.into_iter().map(|(_, r)| r).collect();
         times.sort();
         let median_of = |field: fn(&Rss) -> u64| {
             let mut values: Vec<u64> = samples.iter().map(field).collect();
