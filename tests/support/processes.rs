@@ -105,6 +105,11 @@ impl LocalApi {
         }
     }
 
+    /// The process id, for benchmarks that read its memory from `/proc`.
+    pub fn pid(&self) -> u32 {
+        self.child.id().expect("running child")
+    }
+
     /// Sends SIGTERM and waits for a clean exit, as a process manager would.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
         let pid = self.child.id().expect("running child").to_string();
