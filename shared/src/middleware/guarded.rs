@@ -1,12 +1,15 @@
 //! A store decorator that bounds every call and fails fast while the store is down.
 
-use std::future::Future;
+use std::future::{Future, poll_fn};
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use metrics::{Counter, Histogram};
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use super::handles::HandleTable;
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use crate::store::{
     Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
@@ -59,37 +62,113 @@ impl<S: ?Sized> GuardedStore<S> {
 
     async fn call<T>(
         &self,
-        name: &'static str,
-        call: impl Future<Output = Result<T, StoreError>>,
+        call: StoreCall,
+        future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         let permit = match self.breaker.try_acquire(Instant::now()) {
             Ok(permit) => permit,
             Err(open) => {
-                metrics::counter!("store_calls_total", "call" => name, "outcome" => "rejected")
-                    .increment(1);
+                call_count(call, CallOutcome::Rejected).increment(1);
                 return Err(StoreError::Unavailable(Box::new(open)));
             }
         };
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.timeout, call).await {
+        let result = self.bounded(future).await;
+        let elapsed = started.elapsed();
+        let outcome = match &result {
+            Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => CallOutcome::Ok,
+            Err(StoreError::Unavailable(_)) => CallOutcome::Unavailable,
+            Err(StoreError::Internal(_)) => CallOutcome::Error,
+        };
+        self.breaker
+            .record(permit, outcome != CallOutcome::Unavailable, Instant::now());
+        call_count(call, outcome).increment(1);
+        CALL_DURATIONS
+            .get(
+                call as usize,
+                || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
+            )
+            .record(elapsed.as_secs_f64());
+        result
+    }
+
+    /// Runs `call` under the timeout. A call that completes on its first poll (the in-memory
+    /// store always does) never arms a timer, which would cost a lock on the runtime's timer
+    /// wheel to register and another to cancel, on every request.
+    async fn bounded<T>(
+        &self,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let mut call = std::pin::pin!(call);
+        if let Poll::Ready(result) = poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await {
+            return result;
+        }
+        match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(Box::new(StoreTimeout(
                 self.timeout,
             )))),
-        };
-        let elapsed = started.elapsed();
-        let outcome = match &result {
-            Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => "ok",
-            Err(StoreError::Unavailable(_)) => "unavailable",
-            Err(StoreError::Internal(_)) => "error",
-        };
-        self.breaker
-            .record(permit, outcome != "unavailable", Instant::now());
-        metrics::counter!("store_calls_total", "call" => name, "outcome" => outcome).increment(1);
-        metrics::histogram!("store_call_duration_seconds", "call" => name)
-            .record(elapsed.as_secs_f64());
-        result
+        }
     }
+}
+
+/// The store calls, as the `call` label names them.
+#[derive(Debug, Clone, Copy)]
+enum StoreCall {
+    Get,
+    Create,
+    Update,
+    Delete,
+    List,
+    Ping,
+}
+
+impl StoreCall {
+    const COUNT: usize = 6;
+
+    fn name(self) -> &'static str {
+        match self {
+            StoreCall::Get => "get",
+            StoreCall::Create => "create",
+            StoreCall::Update => "update",
+            StoreCall::Delete => "delete",
+            StoreCall::List => "list",
+            StoreCall::Ping => "ping",
+        }
+    }
+}
+
+/// How a store call ended. A missing user or a taken email is the store working: `Ok`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CallOutcome {
+    Ok,
+    Unavailable,
+    Error,
+    /// Refused by the open breaker without reaching the store.
+    Rejected,
+}
+
+impl CallOutcome {
+    const COUNT: usize = 4;
+
+    fn name(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::Unavailable => "unavailable",
+            CallOutcome::Error => "error",
+            CallOutcome::Rejected => "rejected",
+        }
+    }
+}
+
+static CALL_COUNTS: HandleTable<Counter, { StoreCall::COUNT * CallOutcome::COUNT }> =
+    HandleTable::new();
+static CALL_DURATIONS: HandleTable<Histogram, { StoreCall::COUNT }> = HandleTable::new();
+
+fn call_count(call: StoreCall, outcome: CallOutcome) -> &'static Counter {
+    CALL_COUNTS.get(call as usize * CallOutcome::COUNT + outcome as usize, || {
+        metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name())
+    })
 }
 
 fn report_transition(state: BreakerState) {
@@ -106,35 +185,37 @@ fn report_transition(state: BreakerState) {
 #[async_trait]
 impl<S: StoreGet + ?Sized> StoreGet for GuardedStore<S> {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.call("get", self.inner.get(id)).await
+        self.call(StoreCall::Get, self.inner.get(id)).await
     }
 }
 
 #[async_trait]
 impl<S: StoreCreate + ?Sized> StoreCreate for GuardedStore<S> {
     async fn create(&self, user: NewUser) -> Result<User, StoreError> {
-        self.call("create", self.inner.create(user)).await
+        self.call(StoreCall::Create, self.inner.create(user)).await
     }
 }
 
 #[async_trait]
 impl<S: StoreUpdate + ?Sized> StoreUpdate for GuardedStore<S> {
     async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        self.call("update", self.inner.update(id, changes)).await
+        self.call(StoreCall::Update, self.inner.update(id, changes))
+            .await
     }
 }
 
 #[async_trait]
 impl<S: StoreDelete + ?Sized> StoreDelete for GuardedStore<S> {
     async fn delete(&self, id: UserId) -> Result<(), StoreError> {
-        self.call("delete", self.inner.delete(id)).await
+        self.call(StoreCall::Delete, self.inner.delete(id)).await
     }
 }
 
 #[async_trait]
 impl<S: StoreList + ?Sized> StoreList for GuardedStore<S> {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.call("list", self.inner.list(start, limit)).await
+        self.call(StoreCall::List, self.inner.list(start, limit))
+            .await
     }
 }
 
@@ -145,6 +226,6 @@ impl<S: StorePing + ?Sized> StorePing for GuardedStore<S> {
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        self.call("ping", self.inner.ping()).await
+        self.call(StoreCall::Ping, self.inner.ping()).await
     }
 }

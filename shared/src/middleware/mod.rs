@@ -5,6 +5,7 @@
 
 pub mod breaker;
 mod guarded;
+mod handles;
 pub mod observe;
 
 pub use guarded::{GuardedStore, ResilienceConfig, StoreTimeout};

@@ -9,7 +9,10 @@ use std::time::Duration;
 use http::StatusCode;
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
-use metrics::Unit;
+use metrics::{Counter, Histogram, Unit};
+
+use super::handles::HandleTable;
+use crate::transport::Operation;
 
 /// A request id assigned by a runtime that has none of its own (`local-api`).
 #[derive(Debug, Clone)]
@@ -17,9 +20,10 @@ pub struct RequestId(pub String);
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
-/// True for the first request a process serves, false ever after.
+/// True for the first request a process serves, false ever after. Reads before it writes, so
+/// warm requests on different cores never contend for the flag's cache line.
 pub fn take_cold_start() -> bool {
-    COLD.swap(false, Ordering::Relaxed)
+    COLD.load(Ordering::Relaxed) && COLD.swap(false, Ordering::Relaxed)
 }
 
 /// The id to correlate a request's logs by: the Lambda request id (as in the REPORT line), else
@@ -43,22 +47,63 @@ pub fn request_id(request: &Request) -> String {
 }
 
 /// How a response counts in metrics.
-pub fn outcome(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        503 => "unavailable",
-        500..=599 => "server_error",
-        400..=499 => "client_error",
-        _ => "ok",
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    ClientError,
+    ServerError,
+    /// 503: the store is down or the breaker is open; the client should retry later.
+    Unavailable,
+}
+
+impl Outcome {
+    const COUNT: usize = 4;
+
+    pub fn of(status: StatusCode) -> Self {
+        match status.as_u16() {
+            503 => Outcome::Unavailable,
+            500..=599 => Outcome::ServerError,
+            400..=499 => Outcome::ClientError,
+            _ => Outcome::Ok,
+        }
+    }
+
+    /// The value of the `outcome` label.
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::ClientError => "client_error",
+            Outcome::ServerError => "server_error",
+            Outcome::Unavailable => "unavailable",
+        }
     }
 }
 
+/// The request count and latency of one (operation, outcome); `None` is a request that matched
+/// no route.
+static REQUEST_METRICS: HandleTable<
+    (Counter, Histogram),
+    { (Operation::ALL.len() + 1) * Outcome::COUNT },
+> = HandleTable::new();
+
 /// Records one finished request in the metrics.
-pub fn record_request(operation: &'static str, status: StatusCode, latency: Duration) {
-    let outcome = outcome(status);
-    metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome)
-        .increment(1);
-    metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome)
-        .record(latency.as_secs_f64());
+pub fn record_request(operation: Option<Operation>, status: StatusCode, latency: Duration) {
+    let outcome = Outcome::of(status);
+    let row = operation.map_or(Operation::ALL.len(), |operation| operation as usize);
+    let (count, duration) = REQUEST_METRICS.get(row * Outcome::COUNT + outcome as usize, || {
+        let (operation, outcome) = (operation_label(operation), outcome.name());
+        (
+            metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
+            metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome),
+        )
+    });
+    count.increment(1);
+    duration.record(latency.as_secs_f64());
+}
+
+/// The `operation` a request is logged and counted under.
+pub fn operation_label(operation: Option<Operation>) -> &'static str {
+    operation.map_or("none", Operation::name)
 }
 
 /// Describes every metric the service emits (units matter to CloudWatch), once per process.

@@ -25,15 +25,17 @@ use crate::store::{
 /// Each endpoint holds only the store capability it needs, as each function's IAM policy grants
 /// only the calls it makes. A function's `Api` is built by the constructor named after its
 /// operation, so the other operations' store code is never referenced and the linker drops it.
+///
+/// A clone shares the endpoints (one reference count), so a runtime can hand each request its own.
 #[derive(Clone)]
 pub struct Api {
     only: Option<Operation>,
     backend: &'static str,
-    endpoints: Endpoints,
+    endpoints: Arc<Endpoints>,
 }
 
 /// The capabilities behind the routes this API serves.
-#[derive(Clone, Default)]
+#[derive(Default)]
 struct Endpoints {
     create: Option<Arc<dyn StoreCreate>>,
     get: Option<Arc<dyn StoreGet>>,
@@ -49,14 +51,14 @@ impl Api {
         Self {
             only: None,
             backend: store.backend(),
-            endpoints: Endpoints {
+            endpoints: Arc::new(Endpoints {
                 create: Some(store.clone()),
                 get: Some(store.clone()),
                 update: Some(store.clone()),
                 delete: Some(store.clone()),
                 list: Some(store.clone()),
                 ping: Some(store),
-            },
+            }),
         }
     }
 
@@ -103,7 +105,7 @@ impl Api {
         Self {
             only: Some(operation),
             backend,
-            endpoints,
+            endpoints: Arc::new(endpoints),
         }
     }
 
@@ -123,13 +125,13 @@ impl Api {
         let (operation, route) = match &routed {
             RouteMatch::Found {
                 operation, route, ..
-            } => (operation.name(), *route),
-            _ => ("none", "unmatched"),
+            } => (Some(*operation), *route),
+            _ => (None, "unmatched"),
         };
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
-            operation,
+            operation = observe::operation_label(operation),
             method = %request.method(),
             route,
             cold_start = observe::take_cold_start(),
