@@ -65,30 +65,31 @@ impl<S: ?Sized> GuardedStore<S> {
         call: StoreCall,
         future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let permit = match self.breaker.try_acquire(Instant::now()) {
+        // Two clock reads per call serve the breaker and the latency metric alike.
+        let started = Instant::now();
+        let permit = match self.breaker.try_acquire(started) {
             Ok(permit) => permit,
             Err(open) => {
                 call_count(call, CallOutcome::Rejected).increment(1);
                 return Err(StoreError::Unavailable(Box::new(open)));
             }
         };
-        let started = Instant::now();
         let result = self.bounded(future).await;
-        let elapsed = started.elapsed();
+        let finished = Instant::now();
         let outcome = match &result {
             Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => CallOutcome::Ok,
             Err(StoreError::Unavailable(_)) => CallOutcome::Unavailable,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
         self.breaker
-            .record(permit, outcome != CallOutcome::Unavailable, Instant::now());
+            .record(permit, outcome != CallOutcome::Unavailable, finished);
         call_count(call, outcome).increment(1);
         CALL_DURATIONS
             .get(
                 call as usize,
                 || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
             )
-            .record(elapsed.as_secs_f64());
+            .record((finished - started).as_secs_f64());
         result
     }
 
