@@ -34,8 +34,15 @@ impl HttpClient {
         let mut builder = http::Request::builder()
             .method(request.method)
             .uri(format!("{}{}", self.base_url, request.target));
-        if request.body.is_some() {
+        let typed = request
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+        if request.body.is_some() && !typed {
             builder = builder.header(http::header::CONTENT_TYPE, "application/json");
+        }
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
         }
         let body = Full::new(Bytes::from(request.body.unwrap_or_default()));
         let http_request = builder.body(body).map_err(|e| e.to_string())?;

@@ -43,6 +43,10 @@ pub fn event_for(request: &TestRequest) -> Value {
     event["rawQueryString"] = query.into();
     event["requestContext"]["http"]["method"] = method.into();
     event["requestContext"]["http"]["path"] = path.into();
+    for (name, value) in &request.headers {
+        // API Gateway lower-cases header names in payload 2.0 events.
+        event["headers"][name.to_ascii_lowercase()] = value.as_str().into();
+    }
     if let Some(body) = &request.body {
         // API Gateway passes text bodies as-is and anything else base64-encoded.
         match std::str::from_utf8(body) {

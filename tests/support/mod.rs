@@ -21,6 +21,8 @@ pub struct TestRequest {
     /// Path and query string, e.g. `/users?limit=5`.
     pub target: String,
     pub body: Option<Vec<u8>>,
+    /// Headers beyond the ones every target sets (a body's `Content-Type` is JSON unless given).
+    pub headers: Vec<(String, String)>,
 }
 
 impl TestRequest {
@@ -29,7 +31,13 @@ impl TestRequest {
             method,
             target: target.into(),
             body: None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
     }
 
     pub fn json(mut self, body: &Value) -> Self {

@@ -1,0 +1,215 @@
+//! The README's curl examples, replayed in order against a fresh `local-api`: the output the README
+//! shows must be what the API answers, so the front door cannot drift from the code.
+//!
+//! Each `$ curl ...` line of the "curl examples" block is parsed (only the flags the README uses;
+//! any other flag fails the test, so an example cannot silently go unchecked) and sent as curl
+//! would send it, including curl's form content type for `-d` without `-H`. The expected status
+//! line and the headers shown under `-i` must match (headers the README leaves out, such as `date`,
+//! are not compared), and the body must match exactly.
+
+use http::Method;
+use integration_tests::processes::LocalApi;
+use integration_tests::{Reply, TestRequest};
+
+const README: &str = include_str!("../README.md");
+
+/// One `$ curl` command and the lines the README shows after it.
+#[derive(Debug)]
+struct Example {
+    command: String,
+    output: Vec<String>,
+}
+
+/// The examples in the first `console` block after the "curl examples" heading.
+fn examples() -> Vec<Example> {
+    let section = README
+        .split_once("### curl examples")
+        .expect("README has a \"curl examples\" section")
+        .1;
+    let block = section
+        .split_once("```console\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .expect("the curl examples are in a ```console block")
+        .0;
+    let mut examples: Vec<Example> = Vec::new();
+    let mut continued = false;
+    for line in block.lines() {
+        if let Some(command) = line.strip_prefix("$ ") {
+            examples.push(Example {
+                command: command.to_owned(),
+                output: Vec::new(),
+            });
+        } else if let Some(example) = examples.last_mut() {
+            if continued {
+                example.command.push(' ');
+                example.command.push_str(line.trim());
+            } else {
+                example.output.push(line.to_owned());
+            }
+        }
+        continued = line.ends_with('\\');
+        if continued {
+            let example = examples
+                .last_mut()
+                .expect("a continuation follows a command");
+            example.command.pop();
+        }
+    }
+    for example in &mut examples {
+        while example.output.last().is_some_and(|l| l.is_empty()) {
+            example.output.pop();
+        }
+    }
+    examples
+}
+
+/// What a curl command line asks for.
+#[derive(Debug)]
+struct Curl {
+    show_headers: bool,
+    request: TestRequest,
+}
+
+/// Parses `curl [-i] [-X METHOD] [-H 'Name: value']... [-d BODY] URL` with curl's defaults: `-d`
+/// makes the method POST and the content type `application/x-www-form-urlencoded`.
+fn parse(command: &str) -> Curl {
+    let words = shlex::split(command).unwrap_or_else(|| panic!("unbalanced quotes: {command}"));
+    assert_eq!(words.first().map(String::as_str), Some("curl"), "{command}");
+    let (mut show_headers, mut method, mut headers, mut body, mut url) =
+        (false, None, Vec::new(), None, None);
+    let mut words = words.into_iter().skip(1);
+    while let Some(word) = words.next() {
+        let mut value = || {
+            words
+                .next()
+                .unwrap_or_else(|| panic!("{word} needs a value: {command}"))
+        };
+        match word.as_str() {
+            "-i" => show_headers = true,
+            "-X" => method = Some(Method::from_bytes(value().as_bytes()).expect("a method")),
+            "-H" => {
+                let header = value();
+                let (name, value) = header.split_once(':').expect("-H 'Name: value'");
+                headers.push((name.trim().to_owned(), value.trim().to_owned()));
+            }
+            "-d" => body = Some(value()),
+            flag if flag.starts_with('-') => panic!("flag {flag} is not understood: {command}"),
+            _ => url = Some(word),
+        }
+    }
+    let url = url.unwrap_or_else(|| panic!("no URL: {command}"));
+    let target = url
+        .strip_prefix("localhost:3000")
+        .unwrap_or_else(|| panic!("examples use localhost:3000: {command}"));
+    let typed = headers
+        .iter()
+        .any(|(name, _)| name.eq_ignore_ascii_case("content-type"));
+    let method = method.unwrap_or(if body.is_some() {
+        Method::POST
+    } else {
+        Method::GET
+    });
+    let mut request = TestRequest::new(method, target);
+    if let Some(body) = body {
+        request = request.raw(body);
+        if !typed {
+            request = request.header("content-type", "application/x-www-form-urlencoded");
+        }
+    }
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    Curl {
+        show_headers,
+        request,
+    }
+}
+
+/// Checks a reply against the lines the README shows for it.
+fn check(example: &Example, show_headers: bool, reply: &Reply) {
+    let context = format!("README example `{}`", example.command);
+    let mut lines = example.output.iter().map(String::as_str);
+    if show_headers {
+        let status_line = lines
+            .next()
+            .unwrap_or_else(|| panic!("{context}: no status line"));
+        let status = http::StatusCode::from_u16(reply.status).unwrap();
+        let actual = format!(
+            "HTTP/1.1 {} {}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("")
+        );
+        assert_eq!(status_line, actual, "{context}");
+        for line in lines.by_ref().take_while(|line| !line.is_empty()) {
+            let (name, value) = line.split_once(": ").expect("a `name: value` header line");
+            assert_eq!(reply.header(name), Some(value), "{context}: header {name}");
+        }
+    }
+    let expected_body = lines.collect::<Vec<_>>().join("\n");
+    let body = String::from_utf8(reply.body.clone()).expect("UTF-8 body");
+    assert_eq!(body, expected_body, "{context}: body");
+}
+
+#[tokio::test]
+async fn every_curl_example_in_the_readme_prints_what_it_shows() {
+    let examples = examples();
+    assert!(
+        examples.len() >= 10,
+        "the curl examples were not found: {examples:?}"
+    );
+    let api = LocalApi::start(&[]).await;
+    for example in &examples {
+        let Curl {
+            show_headers,
+            request,
+        } = parse(&example.command);
+        let reply = api.client.send(request).await;
+        check(example, show_headers, &reply);
+    }
+}
+
+#[test]
+fn the_parser_reads_curl_as_curl_does() {
+    let curl = parse(
+        "curl -i -X PUT localhost:3000/users/1 -H 'content-type: application/json' -d '{\"age\": 1}'",
+    );
+    assert!(curl.show_headers);
+    assert_eq!(curl.request.method, Method::PUT);
+    assert_eq!(curl.request.target, "/users/1");
+    assert_eq!(curl.request.body.as_deref(), Some(&b"{\"age\": 1}"[..]));
+    assert_eq!(
+        curl.request.headers,
+        [("content-type".to_owned(), "application/json".to_owned())]
+    );
+    let form = parse("curl localhost:3000/users -d '{}'");
+    assert_eq!(form.request.method, Method::POST, "-d alone means POST");
+    assert_eq!(
+        form.request.headers,
+        [(
+            "content-type".to_owned(),
+            "application/x-www-form-urlencoded".to_owned()
+        )]
+    );
+    assert_eq!(
+        parse("curl 'localhost:3000/users?limit=1'").request.method,
+        Method::GET
+    );
+}
+
+#[test]
+#[should_panic(expected = "is not understood")]
+fn an_unknown_curl_flag_fails_rather_than_going_unchecked() {
+    parse("curl -s localhost:3000/users");
+}
+
+#[test]
+fn examples_keep_their_continuation_lines_and_outputs() {
+    let examples = examples();
+    let first = &examples[0];
+    assert!(
+        first.command.contains("-d '{\"name\": \"Ada Lovelace\""),
+        "the continued line joins its command: {}",
+        first.command
+    );
+    assert_eq!(first.output[0], "HTTP/1.1 201 Created");
+}
