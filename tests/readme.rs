@@ -1,5 +1,6 @@
-//! The README's curl examples, replayed in order against a fresh `local-api`: the output the README
-//! shows must be what the API answers, so the front door cannot drift from the code.
+//! The README kept true by tests: its curl examples, replayed in order against a fresh `local-api`
+//! (the output the README shows must be what the API answers), and its configuration table, which
+//! must name every environment variable the code reads.
 //!
 //! Each `$ curl ...` line of the "curl examples" block is parsed (only the flags the README uses;
 //! any other flag fails the test, so an example cannot silently go unchecked) and sent as curl
@@ -212,4 +213,62 @@ fn examples_keep_their_continuation_lines_and_outputs() {
         first.command
     );
     assert_eq!(first.output[0], "HTTP/1.1 201 Created");
+}
+
+/// Environment variable names a source file reads: string literals given to `env::var` /
+/// `env::var_os` or to a clap `env = ...`; in `config.rs`, also the names declared as `&str`
+/// constants, which `env::var` is called with there.
+fn variables_read(path: &std::path::Path) -> Vec<String> {
+    let source = std::fs::read_to_string(path).unwrap();
+    let mut markers = vec!["env::var(\"", "env::var_os(\"", "env = \""];
+    if path.ends_with("shared/src/config.rs") {
+        markers.push(": &str = \"");
+    }
+    let mut names = Vec::new();
+    for marker in markers {
+        for (at, _) in source.match_indices(marker) {
+            let rest = &source[at + marker.len()..];
+            let name = &rest[..rest.find('"').expect("a closed string literal")];
+            if !name.is_empty() && name.chars().all(|c| c.is_ascii_uppercase() || c == '_') {
+                names.push(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_environment_variable_the_code_reads_is_in_the_readme() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut read = Vec::new();
+    for dir in ["shared/src", "local-api/src"] {
+        let mut pending = vec![root.join(dir)];
+        while let Some(path) = pending.pop() {
+            if path.is_dir() {
+                pending.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                read.extend(variables_read(&path));
+            }
+        }
+    }
+    read.sort();
+    read.dedup();
+    for expected in ["USERS_TABLE", "BREAKER_MIN_CALLS", "RUST_LOG", "PORT"] {
+        assert!(
+            read.iter().any(|name| name == expected),
+            "the scan must find {expected}: it found {read:?}"
+        );
+    }
+    let configuration = README
+        .split_once("## Configuration")
+        .expect("README has a Configuration section")
+        .1;
+    let missing: Vec<&String> = read
+        .iter()
+        .filter(|name| !configuration.contains(&format!("`{name}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "read by the code but not in the README's Configuration section: {missing:?}"
+    );
 }
