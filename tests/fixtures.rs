@@ -1,5 +1,6 @@
 //! The checked-in API Gateway events, run in sequence through one in-process API: the full life
-//! of a user as API Gateway would deliver it, including base64 bodies and a named stage.
+//! of a user as API Gateway would deliver it, including base64 bodies, a named stage and the IAM
+//! authorizer context that the deployed API adds to every event.
 
 use integration_tests::lambda_target::{
     LambdaTarget, fixture, invoke, reply_from_gateway_response,
@@ -25,6 +26,12 @@ async fn fixture_events_drive_a_user_through_its_life() {
     let fetched = send("get-user.json").await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.json()["user"]["name"], "Ada Lovelace");
+    let signed = send("get-user-iam.json").await;
+    assert_eq!(
+        signed.status, 200,
+        "an IAM-authorized event (as the template's API sends) is served alike"
+    );
+    assert_eq!(signed.json()["user"]["id"], 1);
     let staged = send("get-user-named-stage.json").await;
     assert_eq!(
         staged.status, 200,

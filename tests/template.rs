@@ -129,6 +129,65 @@ fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
     assert_eq!(strings(&globals["Architectures"]), ["arm64"]);
 }
 
+/// The template as CloudFormation after SAM's own transform (`scripts/sam_transform.py`, run with
+/// the SAM CLI's virtualenv that `./scripts/test` installs): what `sam deploy` would create.
+fn transformed_template() -> serde_json::Value {
+    let python = repo_root().join(".venv-sam/bin/python");
+    let output = std::process::Command::new(&python)
+        .arg(repo_root().join("scripts/sam_transform.py"))
+        .arg(repo_root().join("template.yaml"))
+        .output()
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e}; ./scripts/test installs the SAM CLI there",
+                python.display()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "SAM transform failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).expect("the transform prints JSON")
+}
+
+#[test]
+fn every_route_requires_iam_authorization_once_deployed() {
+    let template = transformed_template();
+    let apis: Vec<&serde_json::Value> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
+        .collect();
+    assert_eq!(apis.len(), 1, "one HTTP API");
+    let paths = &apis[0]["Properties"]["Body"]["paths"];
+    for route in ROUTES {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let operation = &paths[route.path][&method];
+        assert!(
+            operation.is_object(),
+            "{} {} is not in the deployed API",
+            route.method,
+            route.path
+        );
+        assert_eq!(
+            operation["security"],
+            serde_json::json!([{"AWS_IAM": []}]),
+            "{} {} must require a SigV4-signed caller",
+            route.method,
+            route.path
+        );
+    }
+    let routes = paths
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|methods| methods.as_object().unwrap().len())
+        .sum::<usize>();
+    assert_eq!(routes, ROUTES.len(), "no route beyond the route table");
+}
+
 #[test]
 fn the_table_is_the_one_the_code_creates_and_is_never_dropped() {
     let template = template();
