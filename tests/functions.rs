@@ -48,7 +48,7 @@ async fn create_user_binary_creates_from_text_and_base64_bodies() {
 }
 
 #[tokio::test]
-async fn get_user_binary_routes_by_path_with_or_without_a_named_stage() {
+async fn get_user_binary_routes_by_path_with_or_without_a_named_stage_or_iam_context() {
     let function = FunctionProcess::start("get-user", &[]).await;
     // Each function process has its own in-memory store, so the user is not there: but the
     // answer is "no such user", proving the route (and the stage prefix) was understood.
@@ -59,6 +59,12 @@ async fn get_user_binary_routes_by_path_with_or_without_a_named_stage() {
     );
     assert_code(
         &invoke(&function, "get-user-named-stage.json").await,
+        404,
+        "user_not_found",
+    );
+    // The deployed API authorizes with IAM, so its events carry the caller's identity.
+    assert_code(
+        &invoke(&function, "get-user-iam.json").await,
         404,
         "user_not_found",
     );
