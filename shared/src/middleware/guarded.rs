@@ -125,7 +125,16 @@ enum StoreCall {
 }
 
 impl StoreCall {
-    const COUNT: usize = 6;
+    /// Every call, in declaration order (a call's discriminant is its slot in the handle tables).
+    const ALL: [StoreCall; 6] = [
+        StoreCall::Get,
+        StoreCall::Create,
+        StoreCall::Update,
+        StoreCall::Delete,
+        StoreCall::List,
+        StoreCall::Ping,
+    ];
+    const COUNT: usize = Self::ALL.len();
 
     fn name(self) -> &'static str {
         match self {
@@ -150,7 +159,13 @@ enum CallOutcome {
 }
 
 impl CallOutcome {
-    const COUNT: usize = 4;
+    const ALL: [CallOutcome; 4] = [
+        CallOutcome::Ok,
+        CallOutcome::Unavailable,
+        CallOutcome::Error,
+        CallOutcome::Rejected,
+    ];
+    const COUNT: usize = Self::ALL.len();
 
     fn name(self) -> &'static str {
         match self {
@@ -228,5 +243,26 @@ impl<S: StorePing + ?Sized> StorePing for GuardedStore<S> {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.call(StoreCall::Ping, self.inner.ping()).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_call_and_outcome_has_its_own_metric_slot() {
+        for (slot, call) in StoreCall::ALL.into_iter().enumerate() {
+            assert_eq!(call as usize, slot, "{call:?}");
+        }
+        for (slot, outcome) in CallOutcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, slot, "{outcome:?}");
+        }
+        // Registering every slot stays inside the tables (no recorder: handles are no-ops).
+        for call in StoreCall::ALL {
+            for outcome in CallOutcome::ALL {
+                call_count(call, outcome).increment(1);
+            }
+        }
     }
 }

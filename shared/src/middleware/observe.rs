@@ -57,7 +57,13 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    const COUNT: usize = 4;
+    const ALL: [Outcome; 4] = [
+        Outcome::Ok,
+        Outcome::ClientError,
+        Outcome::ServerError,
+        Outcome::Unavailable,
+    ];
+    const COUNT: usize = Self::ALL.len();
 
     pub fn of(status: StatusCode) -> Self {
         match status.as_u16() {
@@ -148,4 +154,27 @@ pub fn describe_metrics() {
         Unit::Count,
         "0 closed, 1 half-open, 2 open"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_and_outcome_has_its_own_metric_slot() {
+        for (slot, operation) in Operation::ALL.into_iter().enumerate() {
+            assert_eq!(operation as usize, slot, "{operation:?}");
+        }
+        for (slot, outcome) in Outcome::ALL.into_iter().enumerate() {
+            assert_eq!(outcome as usize, slot, "{outcome:?}");
+        }
+        let statuses = [200, 404, 500, 503].map(|code| StatusCode::from_u16(code).unwrap());
+        let outcomes = statuses.map(Outcome::of);
+        assert_eq!(outcomes, Outcome::ALL);
+        for operation in Operation::ALL.map(Some).into_iter().chain([None]) {
+            for status in statuses {
+                record_request(operation, status, Duration::from_millis(1));
+            }
+        }
+    }
 }
