@@ -32,8 +32,9 @@ fn examples() -> Vec<Example> {
         .and_then(|(_, rest)| rest.split_once("\n```"))
         .expect("the curl examples are in a ```console block")
         .0;
+    // A backslash-newline continues a command on the next line, as in a shell.
+    let block = block.replace("\\\n", " ");
     let mut examples: Vec<Example> = Vec::new();
-    let mut continued = false;
     for line in block.lines() {
         if let Some(command) = line.strip_prefix("$ ") {
             examples.push(Example {
@@ -41,19 +42,7 @@ fn examples() -> Vec<Example> {
                 output: Vec::new(),
             });
         } else if let Some(example) = examples.last_mut() {
-            if continued {
-                example.command.push(' ');
-                example.command.push_str(line.trim());
-            } else {
-                example.output.push(line.to_owned());
-            }
-        }
-        continued = line.ends_with('\\');
-        if continued {
-            let example = examples
-                .last_mut()
-                .expect("a continuation follows a command");
-            example.command.pop();
+            example.output.push(line.to_owned());
         }
     }
     for example in &mut examples {
