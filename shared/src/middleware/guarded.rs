@@ -87,6 +87,7 @@ impl<S: ?Sized> GuardedStore<S> {
         CALL_DURATIONS
             .get(
                 call as usize,
+                0,
                 || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
             )
             .record((finished - started).as_secs_f64());
@@ -177,12 +178,12 @@ impl CallOutcome {
     }
 }
 
-static CALL_COUNTS: HandleTable<Counter, { StoreCall::COUNT * CallOutcome::COUNT }> =
+static CALL_COUNTS: HandleTable<Counter, { StoreCall::COUNT }, { CallOutcome::COUNT }> =
     HandleTable::new();
-static CALL_DURATIONS: HandleTable<Histogram, { StoreCall::COUNT }> = HandleTable::new();
+static CALL_DURATIONS: HandleTable<Histogram, { StoreCall::COUNT }, 1> = HandleTable::new();
 
 fn call_count(call: StoreCall, outcome: CallOutcome) -> &'static Counter {
-    CALL_COUNTS.get(call as usize * CallOutcome::COUNT + outcome as usize, || {
+    CALL_COUNTS.get(call as usize, outcome as usize, || {
         metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name())
     })
 }

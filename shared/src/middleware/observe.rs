@@ -89,14 +89,15 @@ impl Outcome {
 /// no route.
 static REQUEST_METRICS: HandleTable<
     (Counter, Histogram),
-    { (Operation::ALL.len() + 1) * Outcome::COUNT },
+    { Operation::ALL.len() + 1 },
+    { Outcome::COUNT },
 > = HandleTable::new();
 
 /// Records one finished request in the metrics.
 pub fn record_request(operation: Option<Operation>, status: StatusCode, latency: Duration) {
     let outcome = Outcome::of(status);
     let row = operation.map_or(Operation::ALL.len(), |operation| operation as usize);
-    let (count, duration) = REQUEST_METRICS.get(row * Outcome::COUNT + outcome as usize, || {
+    let (count, duration) = REQUEST_METRICS.get(row, outcome as usize, || {
         let (operation, outcome) = (operation_label(operation), outcome.name());
         (
             metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
