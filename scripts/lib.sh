@@ -1,4 +1,4 @@
-# Shared by scripts/test and scripts/bench (sourced, not run).
+# Shared by scripts/test, scripts/bench and scripts/startup-order (sourced, not run).
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -8,6 +8,13 @@ install_venv() { # venv requirements
     python3 -m venv "$1"
     "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
     cp "$2" "$1/.installed-requirements"
+  fi
+}
+
+# Installs a Debian package that provides `command`, unless the command is already there.
+install_debian_package() { # command package
+  if ! command -v "$1" >/dev/null; then
+    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$2"; else sudo apt-get install -y "$2"; fi
   fi
 }
 

@@ -162,8 +162,12 @@ async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) ->
         .kill_on_drop(true);
     let started = Instant::now();
     let child = command.spawn().expect("spawn function");
-    runtime.invoke(event.clone()).await;
+    let response = runtime.invoke(event.clone()).await;
     let elapsed = started.elapsed();
+    // A figure is only worth printing for a binary that works: a server error would be timing a
+    // failure (a crash or a failed invocation already stops the bench in `invoke`).
+    let status = response["statusCode"].as_u64().unwrap_or(0);
+    assert!((200..500).contains(&status), "{name} answered {response}");
     let pid = child.id().unwrap();
     let rss = Rss {
         peak: peak_rss_kib(pid),
