@@ -7,11 +7,13 @@
 //! start meets: in-memory and with DynamoDB configured, one request that reaches the store and
 //! one that fails validation. The floors run too, because the bench links them the same way.
 //!
-//! What is recorded is a set of names, not addresses or hashes: a pattern per function, with the
-//! per-build parts of its symbol (the legacy mangling's hash, v0 crate disambiguators and back
-//! references, LLVM's numeric suffixes) left as wildcards, so one script serves both
-//! architectures and survives rebuilds. A name that no longer exists matches nothing, which costs
-//! locality, never correctness.
+//! What is recorded is a set of names, not addresses: a pattern per function, with the parts of
+//! its symbol that differ between builds and targets left as wildcards (the hash that ends a
+//! legacy-mangled name; in the standard library's v0 names, crate disambiguators, back
+//! references and the instantiating crate; LLVM's numeric suffixes), so one script serves x86_64
+//! and arm64 and survives rebuilds. A name that no longer exists matches nothing, which costs
+//! locality, never correctness. The price of wildcards: a pattern for one instance of a generic
+//! function matches all its instances.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
