@@ -20,12 +20,10 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use integration_tests::TestRequest;
-use integration_tests::lambda_target::event_for;
+use integration_tests::lambda_target::fixture;
 use integration_tests::processes::binary as binary_path;
 use integration_tests::runtime_api::{RuntimeApi, lambda_command_under};
-use lambda_http::http::Method;
-use serde_json::json;
+use serde_json::{Value, json};
 
 const TABLE: &str = "startup-order";
 
@@ -57,18 +55,18 @@ async fn main() {
     };
     // create-user runs first so that the user the later functions read, change and delete exists.
     for (tier, store) in [(Tier::InMemory, &[][..]), (Tier::DynamoDb, &dynamo[..])] {
-        for (function, requests) in function_requests() {
-            record(tier, trace(function, store, &requests).await);
+        for function in FUNCTIONS {
+            record(
+                tier,
+                trace(function, store, &function_events(function)).await,
+            );
         }
     }
-    let floor_request = [TestRequest::new(Method::GET, "/users/1")];
+    let floor_event = [fixture("get-user.json")];
+    record(Tier::Floors, trace("floor-hello", &[], &floor_event).await);
     record(
         Tier::Floors,
-        trace("floor-hello", &[], &floor_request).await,
-    );
-    record(
-        Tier::Floors,
-        trace("floor-sdk", &dynamo, &floor_request).await,
+        trace("floor-sdk", &dynamo, &floor_event).await,
     );
 
     let path = repo().join("functions/startup-order.ld");
@@ -84,52 +82,36 @@ enum Tier {
     Floors,
 }
 
-/// Each function with the requests it is traced through: one that reaches the store, one that
-/// fails validation before it.
-fn function_requests() -> [(&'static str, [TestRequest; 2]); 5] {
-    let ada = json!({"name": "Ada Lovelace", "email": "ada@example.com", "age": 36});
-    [
-        (
-            "create-user",
-            [
-                TestRequest::new(Method::POST, "/users").json(&ada),
-                TestRequest::new(Method::POST, "/users").raw("{"),
-            ],
-        ),
-        (
-            "get-user",
-            [
-                TestRequest::new(Method::GET, "/users/1"),
-                TestRequest::new(Method::GET, "/users/abc"),
-            ],
-        ),
-        (
-            "update-user",
-            [
-                TestRequest::new(Method::PUT, "/users/1").json(&json!({"age": 37})),
-                TestRequest::new(Method::PUT, "/users/abc").json(&json!({"age": 37})),
-            ],
-        ),
-        (
-            "list-users",
-            [
-                TestRequest::new(Method::GET, "/users?limit=10"),
-                TestRequest::new(Method::GET, "/users?limit=abc"),
-            ],
-        ),
-        (
-            "delete-user",
-            [
-                TestRequest::new(Method::DELETE, "/users/1"),
-                TestRequest::new(Method::DELETE, "/users/abc"),
-            ],
-        ),
-    ]
+/// The functions in the order they are traced, each through two API Gateway events: its fixture
+/// (a full event as API Gateway sends it, path parameters included), which reaches the store, and
+/// the same event made invalid, which fails validation before it.
+const FUNCTIONS: [&str; 5] = [
+    "create-user",
+    "get-user",
+    "update-user",
+    "list-users",
+    "delete-user",
+];
+
+fn function_events(function: &str) -> [Value; 2] {
+    let valid = fixture(&format!("{function}.json"));
+    let mut invalid = valid.clone();
+    if invalid["pathParameters"]["id"].is_string() {
+        invalid["pathParameters"]["id"] = "abc".into();
+        invalid["rawPath"] = "/users/abc".into();
+        invalid["requestContext"]["http"]["path"] = "/users/abc".into();
+    } else if invalid["body"].is_string() {
+        invalid["body"] = "{".into();
+    } else {
+        invalid["rawQueryString"] = "limit=abc".into();
+        invalid["queryStringParameters"] = json!({"limit": "abc"});
+    }
+    [valid, invalid]
 }
 
-/// Runs `binary` under callgrind through `requests` and returns the symbols of its own code that
+/// Runs `binary` under callgrind through `events` and returns the symbols of its own code that
 /// executed.
-async fn trace(binary: &str, env: &[(&str, &str)], requests: &[TestRequest]) -> BTreeSet<String> {
+async fn trace(binary: &str, env: &[(&str, &str)], events: &[Value]) -> BTreeSet<String> {
     let profile = std::env::temp_dir().join(format!(
         "startup-order-{binary}-{}.callgrind",
         std::process::id()
@@ -159,19 +141,22 @@ async fn trace(binary: &str, env: &[(&str, &str)], requests: &[TestRequest]) -> 
         .kill_on_drop(true)
         .spawn()
         .expect("spawn valgrind (./scripts/startup-order installs it)");
-    for request in requests {
-        let response = runtime.invoke(event_for(request)).await;
+    for event in events {
+        let response = runtime.invoke(event.clone()).await;
         let status = &response["statusCode"];
+        let request = format!(
+            "{} {}?{}",
+            event["requestContext"]["http"]["method"]
+                .as_str()
+                .unwrap_or_default(),
+            event["rawPath"].as_str().unwrap_or_default(),
+            event["rawQueryString"].as_str().unwrap_or_default()
+        );
         assert!(
             status.is_u64(),
-            "{binary}: {} {} got no HTTP response: {response}",
-            request.method,
-            request.target
+            "{binary}: {request} got no HTTP response: {response}"
         );
-        println!(
-            "{binary}: {} {} -> {status}",
-            request.method, request.target
-        );
+        println!("{binary}: {request} -> {status}");
     }
     // The runtime's next poll is answered 410 Gone: the function exits, and callgrind writes its
     // profile as it does.
@@ -433,7 +418,7 @@ mod tests {
                 .position(|line| line.contains(needle))
                 .unwrap_or_else(|| panic!("functions/startup-order.ld has no {needle}"))
         };
-        for (function, _) in function_requests() {
+        for function in FUNCTIONS {
             let krate = function.replace('-', "_");
             line_of(&format!("*(.text._ZN{}{krate}4main17h*", krate.len()));
         }
