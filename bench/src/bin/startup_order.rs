@@ -32,7 +32,9 @@ async fn main() {
     let endpoint = std::env::var("MOTO_ENDPOINT")
         .expect("MOTO_ENDPOINT (./scripts/startup-order starts the server)");
     let client = integration_tests::dynamo::client_for(&endpoint);
-    let _ = shared::store::dynamodb::schema::create_table(&client, TABLE).await;
+    shared::store::dynamodb::schema::create_table(&client, TABLE)
+        .await
+        .expect("create the traced functions' table");
     let dynamo: Vec<(&str, &str)> = vec![
         ("USERS_TABLE", TABLE),
         ("AWS_ENDPOINT_URL", &endpoint),
@@ -152,9 +154,13 @@ async fn trace(binary: &str, env: &[(&str, &str)], events: &[Value]) -> BTreeSet
             event["rawPath"].as_str().unwrap_or_default(),
             event["rawQueryString"].as_str().unwrap_or_default()
         );
+        // A server error would trace a failure path (a store that is not there) instead of the
+        // cold start a deployed function meets.
         assert!(
-            status.is_u64(),
-            "{binary}: {request} got no HTTP response: {response}"
+            status
+                .as_u64()
+                .is_some_and(|status| (200..500).contains(&status)),
+            "{binary}: {request} answered {response}"
         );
         println!("{binary}: {request} -> {status}");
     }
