@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 use integration_tests::TestRequest;
-use integration_tests::lambda_target::fixture;
+use integration_tests::dynamo;
+use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::binary;
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, lambda_command};
@@ -138,18 +139,6 @@ fn mb(bytes: u64) -> String {
 
 // ---- 2. cold start -------------------------------------------------------------------------
 
-fn dynamo_env() -> Vec<(&'static str, String)> {
-    let endpoint =
-        std::env::var("MOTO_ENDPOINT").expect("MOTO_ENDPOINT (./scripts/bench starts the server)");
-    vec![
-        ("USERS_TABLE", "bench-cold".to_owned()),
-        ("AWS_ENDPOINT_URL", endpoint),
-        ("AWS_REGION", "us-east-1".to_owned()),
-        ("AWS_ACCESS_KEY_ID", "bench".to_owned()),
-        ("AWS_SECRET_ACCESS_KEY", "bench".to_owned()),
-    ]
-}
-
 /// One spawn: exec to the first response posted to the Runtime API, and the process's peak RSS
 /// right after it.
 async fn cold_once(name: &str, env: &[(&'static str, String)], event: &Value) -> (Duration, Rss) {
@@ -223,16 +212,9 @@ async fn cold_starts() -> Value {
     println!("## 2. Cold start: exec to first response, {COLD_SPAWNS} spawns each\n");
     // The event is handled without touching the store (a bad id), so the figure is start-up cost;
     // the "first GET" rows add one real store read.
-    let mut bad_id = fixture("get-user.json");
-    bad_id["rawPath"] = "/users/abc".into();
-    bad_id["requestContext"]["http"]["path"] = "/users/abc".into();
     let real_get = fixture("get-user.json");
-    let dynamo = dynamo_env();
-    let create_table = async {
-        let client = integration_tests::dynamo::client_for(&dynamo[1].1);
-        let _ = shared::store::dynamodb::schema::create_table(&client, "bench-cold").await;
-    };
-    create_table.await;
+    let bad_id = with_user_id(real_get.clone(), "abc");
+    let dynamo = dynamo::process_env(&dynamo::fresh_table("bench-cold").await);
     let cases: [ColdCase; 6] = [
         ("floor: bare lambda_http", "floor-hello", vec![], &bad_id),
         ("get-user, in-memory store", "get-user", vec![], &bad_id),

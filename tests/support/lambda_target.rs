@@ -31,6 +31,16 @@ pub fn fixture(name: &str) -> Value {
     serde_json::from_str(&text).expect("fixture is JSON")
 }
 
+/// `event`, an API Gateway event for `/users/{id}`, addressed to user `id` instead, as API Gateway
+/// would send it: raw path, request context path and path parameter alike.
+pub fn with_user_id(mut event: Value, id: &str) -> Value {
+    let path = format!("/users/{id}");
+    event["rawPath"] = path.as_str().into();
+    event["requestContext"]["http"]["path"] = path.as_str().into();
+    event["pathParameters"]["id"] = id.into();
+    event
+}
+
 /// Builds an HTTP API event for `request` from the template fixture.
 pub fn event_for(request: &TestRequest) -> Value {
     let mut event = fixture("template.json");

@@ -20,31 +20,19 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
 
-use integration_tests::lambda_target::fixture;
+use integration_tests::dynamo;
+use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::binary as binary_path;
 use integration_tests::runtime_api::{RuntimeApi, lambda_command_under};
 use serde_json::{Value, json};
 
-const TABLE: &str = "startup-order";
-
 #[tokio::main]
 async fn main() {
-    let endpoint = std::env::var("MOTO_ENDPOINT")
-        .expect("MOTO_ENDPOINT (./scripts/startup-order starts the server)");
-    let client = integration_tests::dynamo::client_for(&endpoint);
-    shared::store::dynamodb::schema::create_table(&client, TABLE)
-        .await
-        .expect("create the traced functions' table");
-    let dynamo: Vec<(&str, &str)> = vec![
-        ("USERS_TABLE", TABLE),
-        ("AWS_ENDPOINT_URL", &endpoint),
-        ("AWS_REGION", "us-east-1"),
-        ("AWS_ACCESS_KEY_ID", "trace"),
-        ("AWS_SECRET_ACCESS_KEY", "trace"),
-        // Valgrind runs code ~50x slower: no store call may time out into a path that a real
-        // cold start does not take.
-        ("STORE_TIMEOUT_MS", "60000"),
-    ];
+    let mut dynamo = dynamo::process_env(&dynamo::fresh_table("startup-order").await);
+    // Valgrind runs code ~50x slower: no store call may time out into a path that a real cold
+    // start does not take.
+    dynamo.push(("STORE_TIMEOUT_MS", "60000".to_owned()));
+    let dynamo = dynamo::as_pairs(&dynamo);
     // Which cold starts ran a function decides where it goes: what the in-memory starts run
     // comes first, so that they touch one short range; what only DynamoDB-configured starts add
     // follows (they run both); then what only the floors run.
@@ -99,9 +87,7 @@ fn function_events(function: &str) -> [Value; 2] {
     let valid = fixture(&format!("{function}.json"));
     let mut invalid = valid.clone();
     if invalid["pathParameters"]["id"].is_string() {
-        invalid["pathParameters"]["id"] = "abc".into();
-        invalid["rawPath"] = "/users/abc".into();
-        invalid["requestContext"]["http"]["path"] = "/users/abc".into();
+        invalid = with_user_id(invalid, "abc");
     } else if invalid["body"].is_string() {
         invalid["body"] = "{".into();
     } else {
