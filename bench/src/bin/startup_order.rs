@@ -251,28 +251,23 @@ fn section_pattern(symbol: &str) -> Option<String> {
 /// copies are the same code, and which one a call runs depends on the caller's crate.
 fn without_instantiating_crate(symbol: &str) -> &str {
     let ends_as_crate_root = |at: usize| {
-        let mut rest = &symbol[at + 1..];
-        if let Some(after) = rest.strip_prefix('s') {
-            let digits = after.bytes().take_while(u8::is_ascii_alphanumeric).count();
-            match after[digits..].strip_prefix('_') {
-                Some(after) => rest = after,
+        let rest = &symbol[at + 1..];
+        let disambiguator = match rest.strip_prefix('s') {
+            Some(after) => match base62_number(after) {
+                Some(length) => 1 + length,
                 None => return false,
-            }
-        }
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        let Ok(length) = rest[..digits].parse::<usize>() else {
-            return false;
+            },
+            None => 0,
         };
-        // A name that starts with a digit or `_` follows a `_` separator.
-        let name = &rest[digits..];
-        let name = name.strip_prefix('_').unwrap_or(name);
-        name.len() == length && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        let name = &rest[disambiguator..];
+        identifier(name) == Some(name.len())
+            && name
+                .bytes()
+                .skip_while(u8::is_ascii_digit)
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
     };
-    let ends_as_back_reference = |at: usize| {
-        symbol[at + 1..]
-            .strip_suffix('_')
-            .is_some_and(|digits| digits.bytes().all(|b| b.is_ascii_alphanumeric()))
-    };
+    let ends_as_back_reference =
+        |at: usize| base62_number(&symbol[at + 1..]) == Some(symbol.len() - at - 1);
     let start = "_R".len() + 1;
     (start..symbol.len())
         .rev()
@@ -289,28 +284,20 @@ fn without_instantiating_crate(symbol: &str) -> &str {
 /// a disambiguator's length does). Identifiers (`<length><bytes>`) and other disambiguators
 /// (`s<base62>_`) are copied as they are.
 fn wildcard_v0(symbol: &str) -> String {
-    let base62_then_underscore = |text: &str| {
-        let digits = text.bytes().take_while(u8::is_ascii_alphanumeric).count();
-        text[digits..].starts_with('_').then_some(digits + 1)
-    };
     let mut out = String::with_capacity(symbol.len());
     let mut rest = symbol;
     while let Some(c) = rest.chars().next() {
-        let taken = if let Some(n) = rest.strip_prefix("Cs").and_then(base62_then_underscore) {
+        let taken = if let Some(n) = rest.strip_prefix("Cs").and_then(base62_number) {
             out.push_str("Cs*_");
             2 + n
-        } else if let Some(n) = rest.strip_prefix('B').and_then(base62_then_underscore) {
+        } else if let Some(n) = rest.strip_prefix('B').and_then(base62_number) {
             out.push_str("B*_");
             1 + n
-        } else if let Some(n) = rest.strip_prefix('s').and_then(base62_then_underscore) {
+        } else if let Some(n) = rest.strip_prefix('s').and_then(base62_number) {
             out.push_str(&rest[..1 + n]);
             1 + n
-        } else if c.is_ascii_digit() {
-            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-            let length: usize = rest[..digits].parse().unwrap_or(0);
-            // An identifier that starts with a digit or `_` is preceded by a `_` separator.
-            let separator = usize::from(rest[digits..].starts_with('_'));
-            let end = (digits + separator + length).min(rest.len());
+        } else if let Some(end) = identifier(rest) {
+            let end = end.min(rest.len());
             out.push_str(&rest[..end]);
             end
         } else {
@@ -320,6 +307,22 @@ fn wildcard_v0(symbol: &str) -> String {
         rest = &rest[taken..];
     }
     out
+}
+
+/// The length of the v0 `<base62-number>` (`[0-9a-zA-Z]*_`) that starts `text`, `_` included.
+fn base62_number(text: &str) -> Option<usize> {
+    let digits = text.bytes().take_while(u8::is_ascii_alphanumeric).count();
+    text[digits..].starts_with('_').then_some(digits + 1)
+}
+
+/// The length of the v0 `<identifier>` (`<decimal length>` then the name's bytes) that starts
+/// `text`, as its length prefix says; a name that starts with a digit or `_` follows a `_`
+/// separator.
+fn identifier(text: &str) -> Option<usize> {
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let length: usize = text[..digits].parse().ok()?;
+    let separator = usize::from(text[digits..].starts_with('_'));
+    Some(digits + separator + length)
 }
 
 fn linker_script(tiers: &BTreeMap<String, Tier>) -> String {
