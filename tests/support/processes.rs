@@ -10,6 +10,16 @@ use tokio::process::{Child, Command};
 use crate::http_client::HttpClient;
 use crate::{Reply, Target, TestRequest};
 
+/// The five function binaries, in the order a user's record meets them: created, read, changed,
+/// listed, deleted.
+pub const FUNCTIONS: [&str; 5] = [
+    "create-user",
+    "get-user",
+    "update-user",
+    "list-users",
+    "delete-user",
+];
+
 /// Path of a workspace binary in the same target directory as the running executable. The test
 /// command builds every binary first (`cargo build --workspace`), so a missing one is a loud
 /// failure.

@@ -174,6 +174,13 @@ fn reply(status: StatusCode, body: Bytes) -> hyper::Response<Full<Bytes>> {
     response
 }
 
+/// Panics unless `response`, as a function posted it, is an HTTP response below 500: a figure or a
+/// trace taken from a server error would describe a failure, not the path being measured.
+pub fn assert_not_server_error(response: &Value, what: &str) {
+    let status = response["statusCode"].as_u64().unwrap_or(0);
+    assert!((200..500).contains(&status), "{what} answered {response}");
+}
+
 /// The command that runs the `name` binary as the Lambda service would: only the variables it
 /// sets (plus `PATH` and `env`), pointed at `runtime`.
 pub fn lambda_command(name: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Command {

@@ -22,8 +22,8 @@ use std::time::Duration;
 
 use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::binary as binary_path;
-use integration_tests::runtime_api::{RuntimeApi, lambda_command_under};
+use integration_tests::processes::{FUNCTIONS, binary as binary_path};
+use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command_under};
 use serde_json::{Value, json};
 
 #[tokio::main]
@@ -43,7 +43,8 @@ async fn main() {
             *entry = (*entry).min(tier);
         }
     };
-    // create-user runs first so that the user the later functions read, change and delete exists.
+    // FUNCTIONS starts with create-user, so the user the later functions read, change and delete
+    // exists in the table.
     for (tier, store) in [(Tier::InMemory, &[][..]), (Tier::DynamoDb, &dynamo[..])] {
         for function in FUNCTIONS {
             record(
@@ -72,17 +73,9 @@ enum Tier {
     Floors,
 }
 
-/// The functions in the order they are traced, each through two API Gateway events: its fixture
-/// (a full event as API Gateway sends it, path parameters included), which reaches the store, and
-/// the same event made invalid, which fails validation before it.
-const FUNCTIONS: [&str; 5] = [
-    "create-user",
-    "get-user",
-    "update-user",
-    "list-users",
-    "delete-user",
-];
-
+/// The two API Gateway events a function is traced through: its fixture (a full event as API
+/// Gateway sends it, path parameters included), which reaches the store, and the same event made
+/// invalid, which fails validation before it.
 fn function_events(function: &str) -> [Value; 2] {
     let valid = fixture(&format!("{function}.json"));
     let mut invalid = valid.clone();
@@ -140,14 +133,7 @@ async fn trace(binary: &str, env: &[(&str, &str)], events: &[Value]) -> BTreeSet
             event["rawPath"].as_str().unwrap_or_default(),
             event["rawQueryString"].as_str().unwrap_or_default()
         );
-        // A server error would trace a failure path (a store that is not there) instead of the
-        // cold start a deployed function meets.
-        assert!(
-            status
-                .as_u64()
-                .is_some_and(|status| (200..500).contains(&status)),
-            "{binary}: {request} answered {response}"
-        );
+        assert_not_server_error(&response, &format!("{binary}: {request}"));
         println!("{binary}: {request} -> {status}");
     }
     // The runtime's next poll is answered 410 Gone: the function exits, and callgrind writes its
