@@ -184,25 +184,7 @@ pub fn assert_not_server_error(response: &Value, what: &str) {
 /// The command that runs the `name` binary as the Lambda service would: only the variables it
 /// sets (plus `PATH` and `env`), pointed at `runtime`.
 pub fn lambda_command(name: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Command {
-    lambda_command_under(&[], name, runtime, env)
-}
-
-/// [`lambda_command`], with the binary started by `launcher` (a profiler such as
-/// `valgrind --tool=callgrind ...`), which gets the binary's path as its last argument.
-pub fn lambda_command_under(
-    launcher: &[&str],
-    name: &str,
-    runtime: &RuntimeApi,
-    env: &[(&str, &str)],
-) -> Command {
-    let mut command = match launcher.split_first() {
-        Some((program, args)) => {
-            let mut command = Command::new(program);
-            command.args(args).arg(binary(name));
-            command
-        }
-        None => Command::new(binary(name)),
-    };
+    let mut command = Command::new(binary(name));
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
