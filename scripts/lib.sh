@@ -1,6 +1,7 @@
-# Shared by scripts/test, scripts/bench and scripts/startup-order (sourced, not run).
+# Shared by scripts/test and scripts/bench (sourced, not run).
 
-step() { printf '\n==> %s\n' "$*"; }
+# Each step says how long the script has run so far, so a slow step shows in any log.
+step() { printf '\n==> %s (at %ds)\n' "$*" "$SECONDS"; }
 
 # Installs a requirements file into a virtualenv, again only when the file has changed.
 install_venv() { # venv requirements
@@ -11,10 +12,22 @@ install_venv() { # venv requirements
   fi
 }
 
-# Installs a Debian package that provides `command`, unless the command is already there.
-install_debian_package() { # command package
-  if ! command -v "$1" >/dev/null; then
-    if [ "$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq "$2"; else sudo apt-get install -y "$2"; fi
+# Installs the Debian packages that are missing, in one apt-get run. Each argument is
+# `what=package`, where `what` is a command the package provides or an absolute path it installs.
+# Fails loudly when they cannot be installed: the steps that need them are never skipped.
+install_debian_packages() { # what=package...
+  local wanted=() pair what
+  for pair in "$@"; do
+    what=${pair%%=*}
+    if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null && continue; fi
+    wanted+=("${pair#*=}")
+  done
+  [ ${#wanted[@]} -eq 0 ] && return 0
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  if ! { "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq "${wanted[@]}"; }; then
+    echo "cannot install the Debian packages ${wanted[*]}; the steps after this one need them" >&2
+    exit 1
   fi
 }
 

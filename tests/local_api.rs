@@ -1,8 +1,13 @@
 //! `local-api` as a process: flags, environment and shutdown behaviour.
 
+use std::time::{Duration, Instant};
+
+use futures::future::join_all;
 use http::Method;
-use integration_tests::processes::LocalApi;
+use integration_tests::processes::{LocalApi, binary};
 use integration_tests::{TestRequest, free_port};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 #[tokio::test]
 async fn sigterm_drains_and_exits_cleanly() {
@@ -63,4 +68,124 @@ async fn binds_loopback_by_default_and_host_is_configurable() {
             .status,
         200
     );
+}
+
+/// A `POST /users` whose headers are sent and whose body is held back: the server has admitted it
+/// and is waiting for the rest, so it counts as in flight until [`finish`] sends the body.
+async fn held_create(address: &str, i: usize) -> (TcpStream, String) {
+    let body = format!(r#"{{"name": "Held {i}", "email": "held{i}@example.com"}}"#);
+    let mut stream = TcpStream::connect(address).await.expect("connect");
+    let head = format!(
+        "POST /users HTTP/1.1\r\nhost: {address}\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nconnection: close\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.expect("send head");
+    (stream, body)
+}
+
+/// Sends the held body and returns the response's status line.
+async fn finish((mut stream, body): (TcpStream, String)) -> String {
+    stream.write_all(body.as_bytes()).await.expect("send body");
+    let mut response = String::new();
+    stream
+        .read_to_string(&mut response)
+        .await
+        .expect("read response");
+    response.lines().next().unwrap_or_default().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_flood_beyond_max_in_flight_gets_fast_503s_while_admitted_requests_succeed() {
+    const LIMIT: usize = 4;
+    let api = LocalApi::start(&[("MAX_IN_FLIGHT", &LIMIT.to_string())]).await;
+    let address = api
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let mut held = Vec::new();
+    for i in 0..LIMIT {
+        held.push(held_create(&address, i).await);
+    }
+    // Wait until the server holds all of them in flight: then the next request is refused.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let probe = api
+            .client
+            .send(TestRequest::new(Method::GET, "/users"))
+            .await;
+        if probe.status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the held requests never filled the limit"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // A flood while every slot is held: each request is refused at once, not queued (a queued
+    // one could only be answered after the held ones, which are still waiting for their bodies).
+    let flood = (0..50).map(|i| {
+        let client = api.client.clone();
+        async move {
+            let target = if i % 2 == 0 {
+                "/users".to_owned()
+            } else {
+                format!("/users/{i}")
+            };
+            client.send(TestRequest::new(Method::GET, target)).await
+        }
+    });
+    let refused = tokio::time::timeout(Duration::from_secs(10), join_all(flood))
+        .await
+        .expect("the flood was queued instead of refused");
+    for reply in &refused {
+        assert_eq!(reply.status, 503);
+        assert_eq!(reply.header("retry-after"), Some("1"));
+        assert_eq!(reply.json()["code"], "unavailable");
+    }
+    // The operator's endpoints stay outside the limit.
+    let health = api
+        .client
+        .send(TestRequest::new(Method::GET, "/health"))
+        .await;
+    assert_eq!(health.status, 200);
+    // The admitted requests complete normally, and the limit frees up behind them.
+    for request in held {
+        assert_eq!(finish(request).await, "HTTP/1.1 201 Created");
+    }
+    let listed = api
+        .client
+        .send(TestRequest::new(Method::GET, "/users"))
+        .await;
+    assert_eq!(listed.status, 200);
+    assert_eq!(listed.json()["users"].as_array().unwrap().len(), LIMIT);
+    let metrics = api
+        .client
+        .send(TestRequest::new(Method::GET, "/metrics"))
+        .await;
+    let shed: f64 = String::from_utf8_lossy(&metrics.body)
+        .lines()
+        .find_map(|line| line.strip_prefix("http_requests_shed_total "))
+        .expect("http_requests_shed_total in /metrics")
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(shed >= 51.0, "{shed} requests counted as shed");
+}
+
+#[tokio::test]
+async fn max_in_flight_must_be_a_positive_number() {
+    for bad in ["0", "many"] {
+        let output = tokio::process::Command::new(binary("local-api"))
+            .env("MAX_IN_FLIGHT", bad)
+            .args(["--port", "0"])
+            .output()
+            .await
+            .expect("run local-api");
+        assert!(!output.status.success(), "MAX_IN_FLIGHT={bad} was accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("max-in-flight"), "{stderr}");
+    }
 }

@@ -2,11 +2,11 @@
 //! workspace's binaries, its table is the table the code creates, and each function's IAM policy
 //! allows exactly the DynamoDB actions its operation was seen to use against a real server.
 
-use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::collections::BTreeSet;
 
 use integration_tests::dynamo::fresh_table;
 use integration_tests::recording::{CallLog, recording_client};
+use integration_tests::sam::{functions, repo_root, template};
 use serde_yaml::Value;
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
 use shared::store::dynamodb::schema::table_definition;
@@ -14,35 +14,6 @@ use shared::store::{
     DynamoStore, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
 };
 use shared::transport::{Operation, ROUTES};
-
-fn repo_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_owned()
-}
-
-fn template() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("template.yaml")).expect("template.yaml");
-    serde_yaml::from_str(&text).expect("template.yaml is YAML")
-}
-
-/// The template's functions: binary name -> resource.
-fn functions(template: &Value) -> BTreeMap<String, Value> {
-    template["Resources"]
-        .as_mapping()
-        .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::Serverless::Function")
-        .map(|r| {
-            let binary = r["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .expect("Binary")
-                .to_owned();
-            (binary, r.clone())
-        })
-        .collect()
-}
 
 fn strings(value: &Value) -> Vec<String> {
     value
@@ -58,7 +29,7 @@ fn routes_are_the_route_table_and_go_to_their_operations_function() {
     let template = template();
     let mut template_routes = BTreeSet::new();
     for (binary, function) in functions(&template) {
-        for event in function["Properties"]["Events"]
+        for event in function.resource["Properties"]["Events"]
             .as_mapping()
             .unwrap()
             .values()
@@ -97,7 +68,7 @@ fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
     let workspace = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
     for (binary, function) in &functions {
         assert_eq!(
-            function["Metadata"]["BuildMethod"], "rust-cargolambda",
+            function.resource["Metadata"]["BuildMethod"], "rust-cargolambda",
             "{binary}"
         );
         let manifest = std::fs::read_to_string(
@@ -186,6 +157,54 @@ fn every_route_requires_iam_authorization_once_deployed() {
         .map(|methods| methods.as_object().unwrap().len())
         .sum::<usize>();
     assert_eq!(routes, ROUTES.len(), "no route beyond the route table");
+}
+
+#[test]
+fn every_route_of_the_deployed_api_is_throttled() {
+    let template = transformed_template();
+    let resources = template["Resources"].as_object().unwrap();
+    let stages: Vec<&serde_json::Value> = resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Stage")
+        .collect();
+    assert_eq!(stages.len(), 1, "one stage serves the API");
+    let stage = &stages[0]["Properties"];
+    assert_eq!(stage["ApiId"], serde_json::json!({"Ref": "UsersApi"}));
+    // The stage's default route settings apply to every route that has no settings of its own,
+    // and none has: so each route of the API is limited by the two parameters.
+    assert_eq!(
+        stage["DefaultRouteSettings"],
+        serde_json::json!({
+            "ThrottlingRateLimit": {"Ref": "ThrottlingRateLimit"},
+            "ThrottlingBurstLimit": {"Ref": "ThrottlingBurstLimit"},
+        })
+    );
+    assert!(
+        stage["RouteSettings"].is_null(),
+        "{}",
+        stage["RouteSettings"]
+    );
+    let parameters = &template["Parameters"];
+    for (name, lowest) in [("ThrottlingRateLimit", 1), ("ThrottlingBurstLimit", 1)] {
+        let default = parameters[name]["Default"]
+            .as_u64()
+            .expect("a numeric default");
+        assert!(
+            (lowest..=10_000).contains(&default),
+            "{name} defaults to {default}"
+        );
+    }
+    // Reserved concurrency is there to opt into; by default the functions use the shared pool.
+    assert_eq!(parameters["ReservedConcurrency"]["Default"], 0);
+    for function in resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::Function")
+    {
+        assert_eq!(
+            function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][0],
+            "ReserveConcurrency"
+        );
+    }
 }
 
 #[test]
@@ -317,7 +336,7 @@ async fn each_function_may_use_exactly_the_actions_its_operation_uses() {
     let template = template();
     for (binary, function) in functions(&template) {
         let operation = *Operation::ALL.iter().find(|o| o.name() == binary).unwrap();
-        let policies = function["Properties"]["Policies"]
+        let policies = function.resource["Properties"]["Policies"]
             .as_sequence()
             .expect("explicit policies");
         let mut allowed = BTreeSet::new();

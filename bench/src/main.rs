@@ -17,6 +17,7 @@ use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::{FUNCTIONS, binary};
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
+use integration_tests::sam::zipped_size;
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
@@ -110,20 +111,6 @@ fn sizes() -> Value {
     }
     println!();
     json!(rows)
-}
-
-/// Size of the deployment zip: the binary as `bootstrap`, deflated (what `sam build` uploads).
-fn zipped_size(binary: &Path) -> u64 {
-    let zip = std::env::temp_dir().join("bench-bootstrap.zip");
-    let script = "import sys, zipfile\nwith zipfile.ZipFile(sys.argv[2], 'w', zipfile.ZIP_DEFLATED) as z: z.write(sys.argv[1], 'bootstrap')";
-    let status = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(binary)
-        .arg(&zip)
-        .status()
-        .expect("python3 for zip sizes");
-    assert!(status.success());
-    std::fs::metadata(&zip).unwrap().len()
 }
 
 fn mb(bytes: u64) -> String {
@@ -287,7 +274,7 @@ async fn cold_starts() -> Value {
     });
     println!(
         "\nratios: cold start in-memory/bare {:.2}x (target <= 1.15), DynamoDB/SDK floor {:.2}x (target <= 1.15); \
-         peak RSS {:.2}x and {:.2}x (target <= 1.3)\n",
+         peak RSS {:.2}x and {:.2}x (reported, no target)\n",
         ratios["memory_vs_bare"].as_f64().unwrap(),
         ratios["dynamodb_vs_sdk_floor"].as_f64().unwrap(),
         ratios["rss_memory_vs_bare"].as_f64().unwrap(),

@@ -31,6 +31,11 @@ struct Args {
     /// Create the DynamoDB table named by USERS_TABLE if it does not exist, then serve.
     #[arg(long)]
     create_table: bool,
+    /// Most requests in flight at once on the users routes; the excess is answered 503 with
+    /// Retry-After at once rather than queued.
+    #[arg(long, env = "MAX_IN_FLIGHT", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    max_in_flight: u32,
 }
 
 #[tokio::main]
@@ -82,6 +87,10 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
     let metrics = PrometheusBuilder::new().install_recorder()?;
     spawn_metrics_upkeep(metrics.clone());
     observe::describe_metrics();
+    metrics::describe_counter!(
+        server::SHED_METRIC,
+        "requests refused because max-in-flight requests were already being served"
+    );
     let api = Api::all_routes(config.build_store().await);
     let listener = TcpListener::bind((args.host, args.port))
         .await
@@ -93,6 +102,13 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         "local-api listening on http://{address} (store: {})",
         config.store.backend_name()
     );
-    server::serve(listener, api, metrics, shutdown).await;
+    server::serve(
+        listener,
+        api,
+        metrics,
+        args.max_in_flight as usize,
+        shutdown,
+    )
+    .await;
     Ok(())
 }

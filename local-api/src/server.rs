@@ -1,6 +1,7 @@
 //! A small hyper server that turns each HTTP request into the `lambda_http::Request` the shared
 //! handler expects, so no request handling lives here.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
@@ -17,17 +18,43 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use shared::middleware::observe::RequestId;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
+use tower::util::BoxCloneService;
+use tower::{BoxError, ServiceBuilder, ServiceExt};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The users routes, behind tower's concurrency limit and load shedding: a request beyond
+/// `max_in_flight` (its body still being read counts as in flight) is refused with a `503` and
+/// `Retry-After` at once instead of queueing without bound, so a flood costs the clients that
+/// cause it fast refusals, not every client a growing wait and the process its memory.
+type UsersService = BoxCloneService<hyper::Request<Incoming>, Response<Body>, BoxError>;
+
+fn users_service(api: Api, max_in_flight: usize) -> UsersService {
+    ServiceBuilder::new()
+        .load_shed()
+        .concurrency_limit(max_in_flight)
+        .service_fn(move |request: hyper::Request<Incoming>| {
+            let api = api.clone();
+            async move {
+                Ok::<_, Infallible>(match into_lambda_request(request).await {
+                    Ok(request) => api.handle(request).await,
+                    Err(error) => error.into_response(),
+                })
+            }
+        })
+        .boxed_clone()
+}
 
 /// Accepts connections until `shutdown` completes, then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
     api: Api,
     metrics: PrometheusHandle,
+    max_in_flight: usize,
     shutdown: impl Future<Output = ()>,
 ) {
+    let users = users_service(api.clone(), max_in_flight);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -43,10 +70,13 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (api, metrics) = (api.clone(), metrics.clone());
+        let (api, users, metrics) = (api.clone(), users.clone(), metrics.clone());
         let service = service_fn(move |request| {
-            let (api, metrics) = (api.clone(), metrics.clone());
-            async move { Ok::<_, std::convert::Infallible>(answer(&api, &metrics, request).await) }
+            let (api, users, metrics) = (api.clone(), users.clone(), metrics.clone());
+            async move {
+                let response = answer(&api, users, max_in_flight, &metrics, request).await;
+                Ok::<_, Infallible>(response)
+            }
         });
         let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -70,8 +100,15 @@ pub async fn serve(
 const METRICS_PATH: &str = "/metrics";
 const HEALTH_PATH: &str = "/health";
 
+/// Counts the requests refused by the in-flight limit (Prometheus, at `/metrics`).
+pub const SHED_METRIC: &str = "http_requests_shed_total";
+
+/// `/metrics` and `/health` stay outside the in-flight limit, so an operator can still see a
+/// flood that the users routes are refusing.
 async fn answer(
     api: &Api,
+    users: UsersService,
+    max_in_flight: usize,
     metrics: &PrometheusHandle,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
@@ -85,10 +122,13 @@ async fn answer(
             response
         }
         (&Method::GET, HEALTH_PATH) => api.health().await,
-        _ => match into_lambda_request(request).await {
-            Ok(request) => api.handle(request).await,
-            Err(error) => error.into_response(),
-        },
+        _ => users.oneshot(request).await.unwrap_or_else(|_overloaded| {
+            metrics::counter!(SHED_METRIC).increment(1);
+            ApiError::Overloaded {
+                limit: max_in_flight,
+            }
+            .into_response()
+        }),
     };
     let (parts, body) = response.into_parts();
     let bytes = match body {

@@ -5,11 +5,13 @@
 pub mod conformance;
 pub mod contract;
 pub mod dynamo;
+pub mod emulator;
 pub mod http_client;
 pub mod lambda_target;
 pub mod processes;
 pub mod recording;
 pub mod runtime_api;
+pub mod sam;
 
 use http::{HeaderMap, Method};
 use serde_json::Value;

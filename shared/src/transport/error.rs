@@ -43,6 +43,10 @@ pub enum ApiError {
     MethodNotAllowed { allow: Vec<Method> },
     #[error("request body is larger than 64 KiB")]
     PayloadTooLarge,
+    /// The server already has as many requests in flight as it admits: refused at once, rather
+    /// than queued without bound behind them.
+    #[error("the server is at its limit of {limit} requests in flight; retry shortly")]
+    Overloaded { limit: usize },
 }
 
 impl ApiError {
@@ -55,7 +59,9 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Service(ServiceError::EmailTaken) => StatusCode::CONFLICT,
-            ApiError::Service(ServiceError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Service(ServiceError::Unavailable(_)) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Service(ServiceError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
@@ -70,7 +76,9 @@ impl ApiError {
             ApiError::Service(ServiceError::NotFound(_)) => "user_not_found",
             ApiError::RouteNotFound => "route_not_found",
             ApiError::Service(ServiceError::EmailTaken) => "email_taken",
-            ApiError::Service(ServiceError::Unavailable(_)) => "unavailable",
+            ApiError::Service(ServiceError::Unavailable(_)) | ApiError::Overloaded { .. } => {
+                "unavailable"
+            }
             ApiError::Service(ServiceError::Internal(_)) => "internal",
             ApiError::MethodNotAllowed { .. } => "method_not_allowed",
             ApiError::PayloadTooLarge => "payload_too_large",
@@ -102,6 +110,9 @@ impl ApiError {
                     header::RETRY_AFTER,
                     HeaderValue::from(retry_after_seconds(source.as_ref())),
                 );
+            }
+            ApiError::Overloaded { .. } => {
+                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
             }
             _ => {}
         }
