@@ -1,9 +1,12 @@
 //! The five function binaries as real processes, each fed API Gateway HTTP API fixture events
 //! through a loopback Lambda Runtime API, exactly as the Lambda service drives them.
 
-use integration_tests::Reply;
+use std::process::Stdio;
+use std::time::Duration;
+
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
-use integration_tests::runtime_api::FunctionProcess;
+use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command};
+use integration_tests::{IN_MEMORY, Reply};
 use serde_json::json;
 
 async fn invoke(function: &FunctionProcess, fixture_name: &str) -> Reply {
@@ -22,7 +25,7 @@ fn assert_code(reply: &Reply, status: u16, code: &str) {
 
 #[tokio::test]
 async fn create_user_binary_creates_from_text_and_base64_bodies() {
-    let function = FunctionProcess::start("create-user", &[]).await;
+    let function = FunctionProcess::start("create-user", IN_MEMORY).await;
     let created = invoke(&function, "create-user.json").await;
     assert_eq!(created.status, 201);
     assert_eq!(created.header("content-type"), Some("application/json"));
@@ -49,7 +52,7 @@ async fn create_user_binary_creates_from_text_and_base64_bodies() {
 
 #[tokio::test]
 async fn get_user_binary_routes_by_path_with_or_without_a_named_stage_or_iam_context() {
-    let function = FunctionProcess::start("get-user", &[]).await;
+    let function = FunctionProcess::start("get-user", IN_MEMORY).await;
     // Each function process has its own in-memory store, so the user is not there: but the
     // answer is "no such user", proving the route (and the stage prefix) was understood.
     assert_code(
@@ -77,13 +80,13 @@ async fn get_user_binary_routes_by_path_with_or_without_a_named_stage_or_iam_con
 
 #[tokio::test]
 async fn update_and_delete_binaries_answer_their_routes() {
-    let update = FunctionProcess::start("update-user", &[]).await;
+    let update = FunctionProcess::start("update-user", IN_MEMORY).await;
     assert_code(
         &invoke(&update, "update-user.json").await,
         404,
         "user_not_found",
     );
-    let delete = FunctionProcess::start("delete-user", &[]).await;
+    let delete = FunctionProcess::start("delete-user", IN_MEMORY).await;
     assert_code(
         &invoke(&delete, "delete-user.json").await,
         404,
@@ -98,7 +101,7 @@ async fn update_and_delete_binaries_answer_their_routes() {
 
 #[tokio::test]
 async fn list_users_binary_lists() {
-    let function = FunctionProcess::start("list-users", &[]).await;
+    let function = FunctionProcess::start("list-users", IN_MEMORY).await;
     let reply = invoke(&function, "list-users.json").await;
     assert_eq!(reply.status, 200);
     assert_eq!(reply.json(), json!({"users": [], "next_cursor": null}));
@@ -106,7 +109,7 @@ async fn list_users_binary_lists() {
 
 #[tokio::test]
 async fn a_warm_function_serves_many_invocations() {
-    let function = FunctionProcess::start("create-user", &[]).await;
+    let function = FunctionProcess::start("create-user", IN_MEMORY).await;
     for i in 0..50 {
         let mut event = fixture("create-user.json");
         event["body"] = json!({"name": "Warm", "email": format!("warm{i}@example.com")})
@@ -116,4 +119,45 @@ async fn a_warm_function_serves_many_invocations() {
         assert_eq!(reply.status, 201);
         assert_eq!(reply.json()["user"]["id"], i + 1);
     }
+}
+
+/// Runs `name` under the loopback Runtime API with `env` and expects it to refuse to start:
+/// returns what it printed on stderr.
+async fn refused_start(name: &str, env: &[(&str, &str)]) -> String {
+    let runtime = RuntimeApi::start().await;
+    let output = lambda_command(name, &runtime, env)
+        .stdin(Stdio::null())
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(30), output)
+        .await
+        .expect("the function exits instead of serving")
+        .expect("run the function");
+    assert!(!output.status.success(), "{name} started with {env:?}");
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[tokio::test]
+async fn under_lambda_a_function_without_a_table_refuses_to_start() {
+    // A deploy that lost USERS_TABLE must not answer 201 and keep users in one instance's memory.
+    let stderr = refused_start("create-user", &[]).await;
+    assert!(
+        stderr.contains("USERS_TABLE") && stderr.contains("not set"),
+        "{stderr}"
+    );
+    // Conflicting or unknown choices are refused too, naming the variable.
+    let both = [("USERS_STORE", "memory"), ("USERS_TABLE", "users")];
+    assert!(
+        refused_start("get-user", &both)
+            .await
+            .contains("USERS_STORE")
+    );
+    let unknown = [("USERS_STORE", "redis")];
+    assert!(
+        refused_start("get-user", &unknown)
+            .await
+            .contains("USERS_STORE")
+    );
+    // Asked for explicitly, the in-memory store is served (the other tests here run so).
+    let function = FunctionProcess::start("list-users", IN_MEMORY).await;
+    assert_eq!(invoke(&function, "list-users.json").await.status, 200);
 }

@@ -227,6 +227,7 @@ async fn functions_print_valid_emf_for_every_invocation() {
     let function = FunctionProcess::start(
         "create-user",
         &[
+            ("USERS_STORE", "memory"),
             ("METRICS_NAMESPACE", "UsersApiTest"),
             ("METRICS_DIMENSIONS", "stage=test"),
         ],

@@ -7,6 +7,7 @@
 use std::collections::BTreeSet;
 use std::process::Command;
 
+use integration_tests::IN_MEMORY;
 use integration_tests::dynamo::{as_pairs, fresh_table, process_env};
 use integration_tests::emulator::{EmulatedFunction, Machine};
 use integration_tests::lambda_target::{fixture, with_user_id};
@@ -172,7 +173,7 @@ async fn in_memory_each_arm64_function_answers_as_the_x86_64_one() {
         ("delete-user", "delete-user.json", 404),
     ];
     for (name, event, status) in cases {
-        let builds = both_builds(name, &[]).await;
+        let builds = both_builds(name, IN_MEMORY).await;
         let own = fixture(event);
         same_answer(&builds, &own, status).await;
         // Input errors and foreign routes take the same paths on both architectures.

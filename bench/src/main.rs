@@ -5,19 +5,20 @@
 //! are medians and percentiles of repeated runs on this machine; nothing here is a pass/fail test.
 
 use std::collections::BTreeMap;
+use std::num::NonZeroU64;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::future::join_all;
-use integration_tests::TestRequest;
 use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::{FUNCTIONS, binary};
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
 use integration_tests::sam::zipped_size;
+use integration_tests::{IN_MEMORY, TestRequest};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
@@ -193,9 +194,15 @@ async fn cold_starts() -> Value {
     let real_get = fixture("get-user.json");
     let bad_id = with_user_id(real_get.clone(), "abc");
     let dynamo = dynamo::process_env(&dynamo::fresh_table("bench-cold").await);
+    let memory = vec![("USERS_STORE", "memory".to_owned())];
     let cases: [ColdCase; 6] = [
         ("floor: bare lambda_http", "floor-hello", vec![], &bad_id),
-        ("get-user, in-memory store", "get-user", vec![], &bad_id),
+        (
+            "get-user, in-memory store",
+            "get-user",
+            memory.clone(),
+            &bad_id,
+        ),
         (
             "floor: + aws-config + DynamoDB client",
             "floor-sdk",
@@ -211,7 +218,7 @@ async fn cold_starts() -> Value {
         (
             "get-user, first GET, in-memory",
             "get-user",
-            vec![],
+            memory.clone(),
             &real_get,
         ),
         (
@@ -298,7 +305,7 @@ async fn warm() -> Value {
         ("floor-hello", fixture("get-user.json")),
     ] {
         let runtime = RuntimeApi::start().await;
-        let mut command = lambda_command(name, &runtime, &[]);
+        let mut command = lambda_command(name, &runtime, IN_MEMORY);
         command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -524,7 +531,7 @@ async fn listing() -> Value {
             }
         };
         let first = time(PageStart::First).await;
-        let offset = time(PageStart::Skip(999 * 10)).await;
+        let offset = time(PageStart::Skip(NonZeroU64::new(999 * 10).unwrap())).await;
         let cursor = time(PageStart::After(UserId::new(size / 2).unwrap())).await;
         let us = |d: Duration| d.as_secs_f64() * 1e6;
         println!(
@@ -633,7 +640,10 @@ async fn dynamodb_calls() -> Value {
         .unwrap();
     record("list by cursor", "1 Query", &log);
     store
-        .list(PageStart::Skip(20), PageLimit::new(10).unwrap())
+        .list(
+            PageStart::Skip(NonZeroU64::new(20).unwrap()),
+            PageLimit::new(10).unwrap(),
+        )
         .await
         .unwrap();
     record("list page=3 (limit 10)", "1 key-only Query + 1 Query", &log);

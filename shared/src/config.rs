@@ -23,11 +23,13 @@ pub type Store = GuardedStore<Backend>;
 
 /// Names of the variables read here, for documentation and tests.
 pub const USERS_TABLE: &str = "USERS_TABLE";
+pub const USERS_STORE: &str = "USERS_STORE";
 pub const USER_ID_BLOCK_SIZE: &str = "USER_ID_BLOCK_SIZE";
 pub const STORE_TIMEOUT_MS: &str = "STORE_TIMEOUT_MS";
 pub const DYNAMODB_MAX_ATTEMPTS: &str = "DYNAMODB_MAX_ATTEMPTS";
 pub const BREAKER_FAILURE_RATIO: &str = "BREAKER_FAILURE_RATIO";
 pub const BREAKER_MIN_CALLS: &str = "BREAKER_MIN_CALLS";
+pub const BREAKER_CONSECUTIVE_FAILURES: &str = "BREAKER_CONSECUTIVE_FAILURES";
 pub const BREAKER_WINDOW_SECONDS: &str = "BREAKER_WINDOW_SECONDS";
 pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
@@ -55,6 +57,8 @@ impl Config {
             failure_ratio: parse::<f64>(BREAKER_FAILURE_RATIO, 0.01..=1.0)?
                 .unwrap_or(defaults.breaker.failure_ratio),
             min_calls: parse(BREAKER_MIN_CALLS, 1..=100_000)?.unwrap_or(defaults.breaker.min_calls),
+            consecutive_failures: parse(BREAKER_CONSECUTIVE_FAILURES, 1..=100_000)?
+                .unwrap_or(defaults.breaker.consecutive_failures),
             window: parse(BREAKER_WINDOW_SECONDS, 0.1..=3600.0)?
                 .map_or(defaults.breaker.window, Duration::from_secs_f64),
             open_for: parse(BREAKER_OPEN_SECONDS, 0.1..=3600.0)?
@@ -210,19 +214,42 @@ pub enum StoreConfig {
 }
 
 impl StoreConfig {
-    /// DynamoDB when `USERS_TABLE` is set and not empty, in-memory otherwise.
+    /// DynamoDB when `USERS_TABLE` is set and not empty; in-memory when `USERS_STORE=memory` asks
+    /// for it, or, outside Lambda, when no table is named.
+    ///
+    /// Under Lambda a missing table is an error, not a quiet fallback: a deploy that lost the
+    /// variable would answer `201` to creates and keep the users in one instance's memory, to
+    /// vanish with it.
     pub fn from_env() -> Result<Self, ConfigError> {
-        let Some(table) = std::env::var(USERS_TABLE)
+        let table = std::env::var(USERS_TABLE)
             .ok()
-            .filter(|t| !t.trim().is_empty())
-        else {
-            return Ok(StoreConfig::Memory);
-        };
-        let id_block_size = parse(USER_ID_BLOCK_SIZE, 1..=10_000)?.unwrap_or(DEFAULT_ID_BLOCK_SIZE);
-        Ok(StoreConfig::DynamoDb {
-            table: table.trim().to_owned(),
-            id_block_size,
-        })
+            .map(|t| t.trim().to_owned())
+            .filter(|t| !t.is_empty());
+        let wanted = std::env::var(USERS_STORE).ok();
+        match (wanted.as_deref().map(str::trim), table) {
+            (Some("memory"), None) => Ok(StoreConfig::Memory),
+            (Some("memory"), Some(_)) => Err(ConfigError {
+                variable: USERS_STORE,
+                problem: "memory, but USERS_TABLE names a table: set one or the other".into(),
+            }),
+            (Some("dynamodb") | None, Some(table)) => Ok(StoreConfig::DynamoDb {
+                table,
+                id_block_size: parse(USER_ID_BLOCK_SIZE, 1..=10_000)?
+                    .unwrap_or(DEFAULT_ID_BLOCK_SIZE),
+            }),
+            (None, None) if !under_lambda() => Ok(StoreConfig::Memory),
+            (Some("dynamodb") | None, None) => Err(ConfigError {
+                variable: USERS_TABLE,
+                problem: "not set: name the DynamoDB table that holds the users (or set \
+                          USERS_STORE=memory to keep them in this process's memory, lost when it \
+                          stops)"
+                    .into(),
+            }),
+            (Some(other), _) => Err(ConfigError {
+                variable: USERS_STORE,
+                problem: format!("{other:?} is neither memory nor dynamodb"),
+            }),
+        }
     }
 
     /// A short name for logs and health output.
@@ -232,6 +259,13 @@ impl StoreConfig {
             StoreConfig::DynamoDb { .. } => "dynamodb",
         }
     }
+}
+
+/// Whether this process runs as a Lambda function (the Runtime API, or `cargo lambda watch`,
+/// which sets the function name).
+fn under_lambda() -> bool {
+    std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
+        || std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
 }
 
 /// Whether the SDK's endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`)

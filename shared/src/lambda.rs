@@ -18,7 +18,9 @@ use crate::transport::Api;
 /// dimension and a `cold_start` metric on the first invocation.
 pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env());
-    let config = Config::from_env()?;
+    let config = Config::from_env().inspect_err(|error| {
+        tracing::error!(%error, "invalid configuration: the function does not start");
+    })?;
     let api = endpoint(config.build_store().await);
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .ok()

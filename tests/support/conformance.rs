@@ -2,6 +2,7 @@
 //! [`conformance_tests!`]: the same cases, the same expectations.
 
 use std::collections::HashSet;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
@@ -360,14 +361,15 @@ pub async fn list_skips_by_offset(store: Arc<impl UserStore>) {
                 .unwrap(),
         );
     }
-    let page = store.list(PageStart::Skip(2), limit(3)).await.unwrap();
+    let skip = |n| PageStart::Skip(NonZeroU64::new(n).unwrap());
+    let page = store.list(skip(2), limit(3)).await.unwrap();
     assert_eq!(page.users, created[2..5]);
     assert_eq!(page.next_after, Some(created[4].id));
-    let tail = store.list(PageStart::Skip(5), limit(3)).await.unwrap();
+    let tail = store.list(skip(5), limit(3)).await.unwrap();
     assert_eq!(tail.users, created[5..6]);
     assert_eq!(tail.next_after, None);
     for beyond in [6, 7, 1_000_000] {
-        let page = store.list(PageStart::Skip(beyond), limit(3)).await.unwrap();
+        let page = store.list(skip(beyond), limit(3)).await.unwrap();
         assert!(
             page.users.is_empty() && page.next_after.is_none(),
             "skip {beyond}"

@@ -34,6 +34,7 @@ macro_rules! contract_tests {
             list_defaults_to_page_1_limit_10_in_id_order,
             list_pages_by_number_and_limit,
             list_rejects_bad_parameters,
+            offset_pages_stop_at_10000_skipped_users,
             cursor_walk_sees_every_stable_user_once_despite_churn,
             unknown_routes_are_404,
             wrong_methods_are_405_with_allow,
@@ -546,6 +547,38 @@ pub async fn list_rejects_bad_parameters(target: &impl Target) {
             400,
             "invalid_argument",
         );
+    }
+}
+
+pub async fn offset_pages_stop_at_10000_skipped_users(target: &impl Target) {
+    let user = create(target, "Deep", "deep@example.com", 1).await;
+    // The first page, asked for either way, is the same page.
+    let first = get(target, "/users?page=1&limit=5").await;
+    assert_eq!(first.json(), get(target, "/users?limit=5").await.json());
+    assert_eq!(first.json()["users"], json!([user]));
+    // Up to 10,000 skipped users is an ordinary (here empty) page; beyond, a 400 that points to
+    // cursors, answered without reading the store.
+    for deep_enough in [
+        "page=1001&limit=10",
+        "page=101&limit=100",
+        "page=10001&limit=1",
+    ] {
+        let reply = get(target, &format!("/users?{deep_enough}")).await;
+        assert_eq!(
+            reply.json(),
+            json!({"users": [], "next_cursor": null}),
+            "{deep_enough}"
+        );
+    }
+    for too_deep in [
+        "page=1002&limit=10",
+        "page=1000000",
+        "page=18446744073709551615",
+    ] {
+        let reply = get(target, &format!("/users?{too_deep}")).await;
+        assert_error(&reply, 400, "invalid_argument");
+        let message = reply.json()["error"].as_str().unwrap().to_owned();
+        assert!(message.contains("next_cursor"), "{too_deep}: {message}");
     }
 }
 

@@ -77,6 +77,10 @@ impl Reply {
     }
 }
 
+/// The environment that asks a function for the in-memory store: under Lambda a function refuses
+/// to start without a table unless asked so explicitly.
+pub const IN_MEMORY: &[(&str, &str)] = &[("USERS_STORE", "memory")];
+
 /// A loopback port that was free a moment ago: for servers that must be told their port, and for
 /// a port where nothing listens.
 pub fn free_port() -> u16 {

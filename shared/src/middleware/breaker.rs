@@ -1,6 +1,13 @@
 //! A circuit breaker for the store: when the store keeps failing, fail fast instead of making
 //! every request wait for its timeout, and let a single probe find out when it is back.
 //!
+//! Two rules open it, each for a different kind of process. The failure ratio over a minimum
+//! volume suits a busy server (`local-api`): a few failures among many calls do not trip it. But a
+//! Lambda instance serves one invocation at a time: with a 3 s store timeout it sees at most ~3
+//! calls in a 10 s window, never the volume, so a ratio alone would let every invocation of a
+//! brownout wait out the full timeout. A run of consecutive failures, which no window resets, is
+//! what opens it there.
+//!
 //! No crate fits: the maintained ones are built around their own retry and future types, while
 //! this needs three states, a failure ratio over a minimum volume, and a clock the tests control.
 //! Time is passed in (`now`), so every transition is tested without sleeping.
@@ -15,6 +22,8 @@ pub struct BreakerConfig {
     pub failure_ratio: f64,
     /// ...and the window holds at least this many calls, so two failures of three do not open it.
     pub min_calls: u32,
+    /// Also open after this many failures in a row, however few calls the window saw.
+    pub consecutive_failures: u32,
     /// Length of the counting window; counts start over after it.
     pub window: Duration,
     /// How long the breaker stays open before letting a probe through.
@@ -26,6 +35,7 @@ impl Default for BreakerConfig {
         Self {
             failure_ratio: 0.5,
             min_calls: 10,
+            consecutive_failures: 3,
             window: Duration::from_secs(10),
             open_for: Duration::from_secs(5),
         }
@@ -70,6 +80,8 @@ enum Inner {
         window_start: Instant,
         calls: u32,
         failures: u32,
+        /// Failures since the last success, across windows.
+        in_a_row: u32,
     },
     Open {
         until: Instant,
@@ -79,6 +91,17 @@ enum Inner {
     HalfOpen {
         probe_since: Option<Instant>,
     },
+}
+
+impl Inner {
+    fn closed(now: Instant) -> Self {
+        Inner::Closed {
+            window_start: now,
+            calls: 0,
+            failures: 0,
+            in_a_row: 0,
+        }
+    }
 }
 
 /// A three-state breaker shared by every request of a process.
@@ -94,11 +117,7 @@ impl CircuitBreaker {
     pub fn new(config: BreakerConfig, now: Instant, on_transition: fn(BreakerState)) -> Self {
         Self {
             config,
-            inner: Mutex::new(Inner::Closed {
-                window_start: now,
-                calls: 0,
-                failures: 0,
-            }),
+            inner: Mutex::new(Inner::closed(now)),
             on_transition,
         }
     }
@@ -148,11 +167,7 @@ impl CircuitBreaker {
         let mut inner = self.lock();
         let transition = match (&mut *inner, permit.probe) {
             (Inner::HalfOpen { .. }, true) if success => {
-                *inner = Inner::Closed {
-                    window_start: now,
-                    calls: 0,
-                    failures: 0,
-                };
+                *inner = Inner::closed(now);
                 Some(BreakerState::Closed)
             }
             (Inner::HalfOpen { .. }, true) => {
@@ -166,6 +181,7 @@ impl CircuitBreaker {
                     window_start,
                     calls,
                     failures,
+                    in_a_row,
                 },
                 false,
             ) => {
@@ -174,8 +190,11 @@ impl CircuitBreaker {
                 }
                 *calls += 1;
                 *failures += u32::from(!success);
+                *in_a_row = if success { 0 } else { *in_a_row + 1 };
                 let ratio = f64::from(*failures) / f64::from(*calls);
-                if *calls >= self.config.min_calls && ratio >= self.config.failure_ratio {
+                let by_ratio =
+                    *calls >= self.config.min_calls && ratio >= self.config.failure_ratio;
+                if by_ratio || *in_a_row >= self.config.consecutive_failures {
                     *inner = Inner::Open {
                         until: now + self.config.open_for,
                     };
@@ -207,6 +226,8 @@ mod tests {
         BreakerConfig {
             failure_ratio: 0.5,
             min_calls: 4,
+            // Out of the way of the ratio tests; its own tests lower it.
+            consecutive_failures: 100,
             window: Duration::from_secs(10),
             open_for: Duration::from_secs(5),
         }
@@ -269,6 +290,45 @@ mod tests {
         let later = t0 + Duration::from_secs(11);
         call(&b, false, later).unwrap();
         assert_eq!(b.state(), BreakerState::Closed, "the window started over");
+    }
+
+    /// One call at a time, seconds apart, as a Lambda instance makes them: the window never
+    /// reaches the minimum volume, and a run of failures still opens the breaker.
+    #[test]
+    fn a_run_of_consecutive_failures_opens_it_whatever_the_volume() {
+        let t0 = Instant::now();
+        let b = CircuitBreaker::new(
+            BreakerConfig {
+                consecutive_failures: 3,
+                min_calls: 10,
+                ..config()
+            },
+            t0,
+            |_| {},
+        );
+        let at = |seconds: u64| t0 + Duration::from_secs(seconds);
+        // Failures broken by a success do not add up.
+        for (second, success) in [(0, false), (4, false), (8, true), (12, false), (16, false)] {
+            call(&b, success, at(second)).unwrap();
+            assert_eq!(
+                b.state(),
+                BreakerState::Closed,
+                "after the call at {second} s"
+            );
+        }
+        // The third failure in a row opens it, though it falls in a fresh window of 1 call.
+        call(&b, false, at(20)).unwrap();
+        assert_eq!(b.state(), BreakerState::Open);
+        assert_eq!(
+            b.try_acquire(at(21)).unwrap_err().retry_after,
+            Duration::from_secs(4)
+        );
+        // A successful probe starts the count over.
+        call(&b, true, at(25)).unwrap();
+        assert_eq!(b.state(), BreakerState::Closed);
+        call(&b, false, at(26)).unwrap();
+        call(&b, false, at(27)).unwrap();
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]

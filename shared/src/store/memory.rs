@@ -122,7 +122,7 @@ impl StoreList for MemoryStore {
             PageStart::Skip(skip) => state
                 .users
                 .values()
-                .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+                .skip(usize::try_from(skip.get()).unwrap_or(usize::MAX))
                 .take(take)
                 .cloned()
                 .collect(),

@@ -21,6 +21,7 @@ pub mod dynamodb;
 mod memory;
 
 use std::error::Error as StdError;
+use std::num::NonZeroU64;
 
 use async_trait::async_trait;
 
@@ -52,8 +53,9 @@ pub enum PageStart {
     First,
     /// Just after this id: keyset pagination, O(page) whatever the table size.
     After(UserId),
-    /// After skipping this many users: offset pagination for `?page=P`, O(offset + page).
-    Skip(u64),
+    /// After skipping this many users: offset pagination for `?page=P`, O(offset + page). Never
+    /// zero (that page is `First`), so no backend can read "skip nothing" its own way.
+    Skip(NonZeroU64),
 }
 
 /// One page of users and whether more follow.

@@ -1,6 +1,8 @@
 //! Turning requests into service inputs. Everything a client can get wrong about the shape of a
 //! request is caught here and reported as a 400 (or 413), before the service is called.
 
+use std::num::NonZeroU64;
+
 use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
@@ -70,6 +72,11 @@ pub(super) fn user_id(raw: Option<&str>) -> Result<UserId, ApiError> {
     Ok(raw.parse::<UserId>().map_err(ServiceError::from)?)
 }
 
+/// The most users `?page=P` may skip (`(P - 1) x limit`). Skipping reads, and bills, every skipped
+/// item on DynamoDB, so an unbounded page number would let one request page through the whole
+/// table until the store timeout; cursors reach any depth at O(page).
+pub const MAX_SKIPPED_USERS: u64 = 10_000;
+
 /// Reads `page`, `limit` and `cursor` from a query string; other parameters are ignored.
 pub(super) fn list_query(query: Option<&str>) -> Result<(PageStart, PageLimit), ApiError> {
     let (mut page, mut limit, mut cursor) = (None, None, None);
@@ -102,10 +109,15 @@ pub(super) fn list_query(query: Option<&str>) -> Result<(PageStart, PageLimit), 
             let page = digits(&raw)
                 .filter(|p| *p >= 1)
                 .ok_or_else(|| invalid("page must be an integer of at least 1".into()))?;
-            match (page - 1).saturating_mul(u64::from(limit.get())) {
-                0 => PageStart::First,
-                skip => PageStart::Skip(skip),
+            let skipped = (page - 1).saturating_mul(u64::from(limit.get()));
+            if skipped > MAX_SKIPPED_USERS {
+                return Err(invalid(format!(
+                    "page={page} with limit={} would skip more than {MAX_SKIPPED_USERS} users: \
+                     follow next_cursor to page further",
+                    limit.get()
+                )));
             }
+            NonZeroU64::new(skipped).map_or(PageStart::First, PageStart::Skip)
         }
         (None, None) => PageStart::First,
     };
@@ -180,16 +192,33 @@ mod tests {
             list_query(None).unwrap(),
             (PageStart::First, PageLimit::new(10).unwrap())
         );
+        let skip = |n| PageStart::Skip(NonZeroU64::new(n).unwrap());
         assert_eq!(
             list_query(Some("page=3&limit=20&sort=name")).unwrap(),
-            (PageStart::Skip(40), PageLimit::new(20).unwrap())
+            (skip(40), PageLimit::new(20).unwrap())
         );
+        // The first page is the same whichever way it is asked for.
         assert_eq!(
-            list_query(Some("page=18446744073709551615&limit=100"))
-                .unwrap()
-                .0,
-            PageStart::Skip(u64::MAX)
+            list_query(Some("page=1")).unwrap(),
+            list_query(None).unwrap()
         );
+        assert_eq!(list_query(Some("page=1001")).unwrap().0, skip(10_000));
+        assert_eq!(
+            list_query(Some("page=101&limit=100")).unwrap().0,
+            skip(10_000)
+        );
+        for too_deep in [
+            "page=1002",
+            "page=102&limit=100",
+            "page=1000000",
+            "page=18446744073709551615&limit=100",
+        ] {
+            let error = list_query(Some(too_deep)).unwrap_err();
+            assert!(
+                error.to_string().contains("next_cursor"),
+                "{too_deep}: {error}"
+            );
+        }
         for bad in [
             "page=0",
             "page=-1",

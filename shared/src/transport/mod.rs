@@ -10,7 +10,7 @@ mod handler;
 mod routes;
 
 pub use cursor::{decode_cursor, encode_cursor};
-pub use decode::MAX_BODY_BYTES;
+pub use decode::{MAX_BODY_BYTES, MAX_SKIPPED_USERS};
 pub use error::{ApiError, RETRY_AFTER_SECONDS};
 pub use handler::{Api, ErrorChain};
 pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};

@@ -7,12 +7,16 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::store::StoreError;
 
-/// Service error codes that mean DynamoDB is overloaded or briefly failing. The SDK's retry policy
-/// has already retried these within its budget by the time they reach us.
-const TRANSIENT_CODES: &[&str] = &[
+/// Service error codes that mean DynamoDB is throttling this table or account. The SDK's retry
+/// policy has already retried these within its budget by the time they reach us.
+const THROTTLING_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
     "RequestLimitExceeded",
+];
+
+/// Other service error codes that mean DynamoDB is briefly failing: worth a retry later.
+const TRANSIENT_CODES: &[&str] = &[
     "InternalServerError",
     "ServiceUnavailable",
     "TransactionConflictException",
@@ -48,10 +52,17 @@ where
     }
 }
 
+/// Whether `error` is worth retrying later. Throttling is counted here, where it is recognised, in
+/// `dynamodb_throttles_total`: the alarm that says the table needs more capacity.
 fn is_transient(error: &impl ProvideErrorMetadata) -> bool {
-    error
-        .code()
-        .is_some_and(|code| TRANSIENT_CODES.contains(&code))
+    let Some(code) = error.code() else {
+        return false;
+    };
+    if THROTTLING_CODES.contains(&code) {
+        metrics::counter!("dynamodb_throttles_total").increment(1);
+        return true;
+    }
+    TRANSIENT_CODES.contains(&code)
 }
 
 /// A malformed item or a request we could not build: always a bug, never the client's fault.

@@ -19,9 +19,12 @@ mod ids;
 mod items;
 mod metrics;
 pub mod schema;
+#[cfg(test)]
+mod scripted_tests;
 
 pub use self::metrics::AttemptMetrics;
 
+use std::num::NonZeroU64;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -306,8 +309,8 @@ impl DynamoStore {
 
     /// The id after which a page that skips `count` users starts, reading keys only; `None` when
     /// the table ends first.
-    async fn skip(&self, mut count: u64) -> Result<Option<UserId>, StoreError> {
-        let mut after = None;
+    async fn skip(&self, count: NonZeroU64) -> Result<Option<UserId>, StoreError> {
+        let (mut count, mut after) = (count.get(), None);
         while count > 0 {
             let batch = count.min(SKIP_QUERY_LIMIT);
             let keys = self.query(after, batch, Some("sk")).await?;
