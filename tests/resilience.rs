@@ -47,7 +47,7 @@ impl FaultyStore {
     async fn fault(&self) -> Result<(), StoreError> {
         self.calls.fetch_add(1, Ordering::SeqCst);
         match self.mode.load(Ordering::SeqCst) {
-            FAIL => Err(StoreError::Unavailable("injected failure".into())),
+            FAIL => Err(StoreError::unavailable("injected failure")),
             HANG => std::future::pending().await,
             _ => Ok(()),
         }

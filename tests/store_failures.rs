@@ -25,7 +25,7 @@ struct BrokenStore {
 impl BrokenStore {
     fn error(&self) -> StoreError {
         if self.unavailable {
-            StoreError::Unavailable(SECRET.into())
+            StoreError::unavailable(SECRET)
         } else {
             StoreError::Internal(SECRET.into())
         }

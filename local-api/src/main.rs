@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use shared::bootstrap;
 use shared::config::{Config, StoreConfig};
 use shared::middleware::observe;
 use shared::store::dynamodb::schema;
@@ -78,7 +79,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
                 "--create-table needs USERS_TABLE: the in-memory store has no table".into(),
             );
         };
-        let client = config.dynamodb_client().await;
+        let client = bootstrap::dynamodb_client(&config).await;
         let outcome = schema::create_table(&client, table)
             .await
             .map_err(|e| format!("cannot create table {table}: {}", ErrorChain(e.as_ref())))?;
@@ -91,7 +92,7 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         server::SHED_METRIC,
         "requests refused because max-in-flight requests were already being served"
     );
-    let api = Api::all_routes(config.build_store().await);
+    let api = Api::all_routes(bootstrap::store(&config).await);
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;

@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use lambda_http::{Request, service_fn};
 
-use crate::config::{Config, Store};
+use crate::bootstrap::{self, Store};
+use crate::config::Config;
 use crate::middleware::observe;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::Api;
@@ -21,7 +22,7 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
     let config = Config::from_env().inspect_err(|error| {
         tracing::error!(%error, "invalid configuration: the function does not start");
     })?;
-    let api = endpoint(config.build_store().await);
+    let api = endpoint(bootstrap::store(&config).await);
     let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
         .ok()
         .or_else(|| api.operation().map(|operation| operation.name().to_owned()))

@@ -7,7 +7,9 @@
 //!   exactly as lambda_http presents a request, so every runtime shares it.
 //! - [`lambda`]: the one generic Lambda runner each function's `main` calls.
 //! - [`config`]: what a process reads from its environment, once, at start-up.
+//! - [`bootstrap`]: the SDK client, store and middleware built from that configuration, once.
 
+pub mod bootstrap;
 pub mod config;
 pub mod lambda;
 pub mod middleware;

@@ -8,7 +8,7 @@ use lambda_http::{Body, Request, Response, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shared::config::http_client())
+        .http_client(shared::bootstrap::http_client())
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);

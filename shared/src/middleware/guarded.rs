@@ -71,14 +71,17 @@ impl<S: ?Sized> GuardedStore<S> {
             Ok(permit) => permit,
             Err(open) => {
                 call_count(call, CallOutcome::Rejected).increment(1);
-                return Err(StoreError::Unavailable(Box::new(open)));
+                return Err(StoreError::Unavailable {
+                    retry_after: open.retry_after,
+                    source: Box::new(open),
+                });
             }
         };
         let result = self.bounded(future).await;
         let finished = Instant::now();
         let outcome = match &result {
             Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => CallOutcome::Ok,
-            Err(StoreError::Unavailable(_)) => CallOutcome::Unavailable,
+            Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
         self.breaker
@@ -107,9 +110,7 @@ impl<S: ?Sized> GuardedStore<S> {
         }
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Unavailable(Box::new(StoreTimeout(
-                self.timeout,
-            )))),
+            Err(_) => Err(StoreError::unavailable(StoreTimeout(self.timeout))),
         }
     }
 }

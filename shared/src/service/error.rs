@@ -1,4 +1,5 @@
 use std::error::Error as StdError;
+use std::time::Duration;
 
 use super::{InvalidUserId, UserId, ValidationError};
 use crate::store::StoreError;
@@ -16,9 +17,13 @@ pub enum ServiceError {
     NotFound(UserId),
     #[error("email is already taken")]
     EmailTaken,
-    /// The store could not be reached or is shedding load: worth retrying later.
+    /// The store could not be reached or is shedding load: worth retrying after `retry_after`.
     #[error("the user store is temporarily unavailable")]
-    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    Unavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
     /// A bug or corrupted data: not the client's fault, not worth retrying.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
@@ -34,7 +39,16 @@ impl ServiceError {
         match (error, id) {
             (StoreError::NotFound, Some(id)) => Self::NotFound(id),
             (StoreError::EmailTaken, _) => Self::EmailTaken,
-            (StoreError::Unavailable(source), _) => Self::Unavailable(source),
+            (
+                StoreError::Unavailable {
+                    retry_after,
+                    source,
+                },
+                _,
+            ) => Self::Unavailable {
+                retry_after,
+                source,
+            },
             (StoreError::Internal(source), _) => Self::Internal(source),
             (StoreError::NotFound, None) => {
                 Self::Internal("store reported a missing user for an operation on no user".into())

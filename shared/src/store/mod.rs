@@ -22,6 +22,7 @@ mod memory;
 
 use std::error::Error as StdError;
 use std::num::NonZeroU64;
+use std::time::Duration;
 
 use async_trait::async_trait;
 
@@ -38,12 +39,30 @@ pub enum StoreError {
     NotFound,
     #[error("email is already taken")]
     EmailTaken,
-    /// Transient: timeouts, throttling, the service being down. A retry later may succeed.
+    /// Transient: timeouts, throttling, the service being down, an open circuit breaker. A retry
+    /// after `retry_after` may succeed: whoever knows better than the default says so here.
     #[error("store unavailable")]
-    Unavailable(#[source] Box<dyn StdError + Send + Sync>),
+    Unavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
     /// Permanent: a bug, a malformed item, a misconfiguration (missing table, denied access).
     #[error("store failure")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+/// How long a client is asked to wait after an unavailable store, unless the failure knows better.
+pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
+
+impl StoreError {
+    /// A transient failure worth retrying after [`DEFAULT_RETRY_AFTER`].
+    pub fn unavailable(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        StoreError::Unavailable {
+            retry_after: DEFAULT_RETRY_AFTER,
+            source: source.into(),
+        }
+    }
 }
 
 /// Where a page begins.

@@ -4,11 +4,8 @@ use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 
 use super::encode::json_response;
-use crate::middleware::breaker::CircuitOpen;
 use crate::service::ServiceError;
-
-/// How long clients are asked to wait after a 503 before retrying.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
+use crate::store::DEFAULT_RETRY_AFTER;
 
 #[derive(serde::Serialize)]
 struct ErrorBody<'a> {
@@ -16,17 +13,9 @@ struct ErrorBody<'a> {
     code: &'static str,
 }
 
-/// Seconds a client should wait: what is left of an open circuit breaker's open period (rounded
-/// up), else [`RETRY_AFTER_SECONDS`].
-fn retry_after_seconds(cause: &(dyn std::error::Error + 'static)) -> u64 {
-    let mut next = Some(cause);
-    while let Some(error) = next {
-        if let Some(open) = error.downcast_ref::<CircuitOpen>() {
-            return open.retry_after.as_secs_f64().ceil().max(1.0) as u64;
-        }
-        next = error.source();
-    }
-    u64::from(RETRY_AFTER_SECONDS)
+/// A `Retry-After` header value: whole seconds, rounded up, at least one.
+pub(crate) fn retry_after_header(wait: std::time::Duration) -> HeaderValue {
+    HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64)
 }
 
 /// Every way a request can fail, from routing to the store.
@@ -59,7 +48,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Service(ServiceError::EmailTaken) => StatusCode::CONFLICT,
-            ApiError::Service(ServiceError::Unavailable(_)) | ApiError::Overloaded { .. } => {
+            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ApiError::Service(ServiceError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -76,7 +65,7 @@ impl ApiError {
             ApiError::Service(ServiceError::NotFound(_)) => "user_not_found",
             ApiError::RouteNotFound => "route_not_found",
             ApiError::Service(ServiceError::EmailTaken) => "email_taken",
-            ApiError::Service(ServiceError::Unavailable(_)) | ApiError::Overloaded { .. } => {
+            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 "unavailable"
             }
             ApiError::Service(ServiceError::Internal(_)) => "internal",
@@ -105,14 +94,11 @@ impl ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            ApiError::Service(ServiceError::Unavailable(source)) => {
-                headers.insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from(retry_after_seconds(source.as_ref())),
-                );
+            ApiError::Service(ServiceError::Unavailable { retry_after, .. }) => {
+                headers.insert(header::RETRY_AFTER, retry_after_header(*retry_after));
             }
             ApiError::Overloaded { .. } => {
-                headers.insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+                headers.insert(header::RETRY_AFTER, retry_after_header(DEFAULT_RETRY_AFTER));
             }
             _ => {}
         }

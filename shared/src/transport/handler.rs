@@ -10,13 +10,14 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tracing::Instrument;
 
-use super::error::{ApiError, RETRY_AFTER_SECONDS};
+use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{decode, encode};
 use crate::middleware::observe;
 use crate::service;
 use crate::store::{
-    StoreCreate, StoreDelete, StoreGet, StoreList, StorePing, StoreUpdate, UserStore,
+    DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
+    StoreUpdate, UserStore,
 };
 
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
@@ -26,17 +27,17 @@ use crate::store::{
 /// only the calls it makes. A function's `Api` is built by the constructor named after its
 /// operation, so the other operations' store code is never referenced and the linker drops it.
 ///
-/// A clone shares the endpoints (one reference count), so a runtime can hand each request its own.
+/// A clone shares the capabilities (one reference count), so a runtime can hand each request its own.
 #[derive(Clone)]
 pub struct Api {
     only: Option<Operation>,
     backend: &'static str,
-    endpoints: Arc<Endpoints>,
+    capabilities: Arc<Capabilities>,
 }
 
-/// The capabilities behind the routes this API serves.
+/// The store capabilities behind the routes this API serves, one per operation.
 #[derive(Default)]
-struct Endpoints {
+struct Capabilities {
     create: Option<Arc<dyn StoreCreate>>,
     get: Option<Arc<dyn StoreGet>>,
     update: Option<Arc<dyn StoreUpdate>>,
@@ -51,7 +52,7 @@ impl Api {
         Self {
             only: None,
             backend: store.backend(),
-            endpoints: Arc::new(Endpoints {
+            capabilities: Arc::new(Capabilities {
                 create: Some(store.clone()),
                 get: Some(store.clone()),
                 update: Some(store.clone()),
@@ -98,14 +99,14 @@ impl Api {
     fn single(
         operation: Operation,
         backend: &'static str,
-        endpoint: impl FnOnce(&mut Endpoints),
+        grant: impl FnOnce(&mut Capabilities),
     ) -> Self {
-        let mut endpoints = Endpoints::default();
-        endpoint(&mut endpoints);
+        let mut capabilities = Capabilities::default();
+        grant(&mut capabilities);
         Self {
             only: Some(operation),
             backend,
-            endpoints: Arc::new(endpoints),
+            capabilities: Arc::new(capabilities),
         }
     }
 
@@ -164,18 +165,22 @@ impl Api {
     /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
     /// and uptime checks in front of `local-api`.
     pub async fn health(&self) -> Response<Body> {
-        let Some(store) = &self.endpoints.ping else {
+        let Some(store) = &self.capabilities.ping else {
             return ApiError::RouteNotFound.into_response();
         };
         match store.ping().await {
             Ok(()) => encode::health(StatusCode::OK, "ok", self.backend),
             Err(error) => {
                 tracing::warn!(error = %ErrorChain(&error), "health check failed");
+                let wait = match error {
+                    StoreError::Unavailable { retry_after, .. } => retry_after,
+                    _ => DEFAULT_RETRY_AFTER,
+                };
                 let mut response =
                     encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", self.backend);
                 response
                     .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+                    .insert(header::RETRY_AFTER, retry_after_header(wait));
                 response
             }
         }
@@ -203,17 +208,17 @@ impl Api {
         id: Option<&str>,
         request: &Request,
     ) -> Result<Response<Body>, ApiError> {
-        let endpoints = &self.endpoints;
+        let capabilities = &self.capabilities;
         match operation {
-            Operation::CreateUser => create_user(served(&endpoints.create)?, request).await,
-            Operation::GetUser => get_user(served(&endpoints.get)?, decode::user_id(id)?).await,
+            Operation::CreateUser => create_user(served(&capabilities.create)?, request).await,
+            Operation::GetUser => get_user(served(&capabilities.get)?, decode::user_id(id)?).await,
             Operation::UpdateUser => {
-                update_user(served(&endpoints.update)?, decode::user_id(id)?, request).await
+                update_user(served(&capabilities.update)?, decode::user_id(id)?, request).await
             }
             Operation::DeleteUser => {
-                delete_user(served(&endpoints.delete)?, decode::user_id(id)?).await
+                delete_user(served(&capabilities.delete)?, decode::user_id(id)?).await
             }
-            Operation::ListUsers => list_users(served(&endpoints.list)?, request).await,
+            Operation::ListUsers => list_users(served(&capabilities.list)?, request).await,
         }
     }
 }

@@ -11,6 +11,6 @@ mod routes;
 
 pub use cursor::{decode_cursor, encode_cursor};
 pub use decode::{MAX_BODY_BYTES, MAX_SKIPPED_USERS};
-pub use error::{ApiError, RETRY_AFTER_SECONDS};
+pub use error::ApiError;
 pub use handler::{Api, ErrorChain};
 pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};

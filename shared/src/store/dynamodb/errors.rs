@@ -31,10 +31,10 @@ where
 {
     match &error {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-            StoreError::Unavailable(Box::new(error))
+            StoreError::unavailable(error)
         }
         SdkError::ServiceError(service) if is_transient(service.err()) => {
-            StoreError::Unavailable(Box::new(error))
+            StoreError::unavailable(error)
         }
         _ => StoreError::Internal(Box::new(error)),
     }
@@ -46,7 +46,7 @@ where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
     if is_transient(&error) {
-        StoreError::Unavailable(Box::new(error))
+        StoreError::unavailable(error)
     } else {
         StoreError::Internal(Box::new(error))
     }

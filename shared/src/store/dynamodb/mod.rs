@@ -355,8 +355,8 @@ where
             Attempt::Retry => tokio::time::sleep(Duration::from_millis(5 << round)).await,
         }
     }
-    Err(StoreError::Unavailable(
-        "too much contention on one user; try again".into(),
+    Err(StoreError::unavailable(
+        "too much contention on one user; try again",
     ))
 }
 
