@@ -3,15 +3,14 @@
 //! and no half-written user after a write fault.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use http::Method;
 use integration_tests::contract::{assert_error, create, get, post};
 use integration_tests::dynamo::{
     OwnServer, as_pairs, assert_users_and_claims_agree_with, client_for,
 };
+use integration_tests::faults::{Fault, FaultyStore};
 use integration_tests::lambda_target::{LambdaTarget, fixture, reply_from_gateway_response};
 use integration_tests::processes::LocalApi;
 use integration_tests::runtime_api::FunctionProcess;
@@ -20,84 +19,7 @@ use lambda_http::{Body, Request};
 use serde_json::json;
 use shared::middleware::breaker::{BreakerConfig, BreakerState};
 use shared::middleware::{GuardedStore, ResilienceConfig};
-use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use shared::store::dynamodb::schema;
-use shared::store::{
-    MemoryStore, Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
-};
-
-const NORMAL: u8 = 0;
-const FAIL: u8 = 1;
-const HANG: u8 = 2;
-
-/// A real in-memory store that fails or hangs on command, and counts the calls that reach it.
-#[derive(Default)]
-struct FaultyStore {
-    inner: MemoryStore,
-    mode: AtomicU8,
-    calls: AtomicUsize,
-}
-
-impl FaultyStore {
-    fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::SeqCst);
-    }
-
-    async fn fault(&self) -> Result<(), StoreError> {
-        self.calls.fetch_add(1, Ordering::SeqCst);
-        match self.mode.load(Ordering::SeqCst) {
-            FAIL => Err(StoreError::unavailable("injected failure")),
-            HANG => std::future::pending().await,
-            _ => Ok(()),
-        }
-    }
-}
-
-#[async_trait]
-impl StoreGet for FaultyStore {
-    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.fault().await?;
-        self.inner.get(id).await
-    }
-}
-#[async_trait]
-impl StoreCreate for FaultyStore {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
-        self.fault().await?;
-        self.inner.create(user).await
-    }
-}
-#[async_trait]
-impl StoreUpdate for FaultyStore {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        self.fault().await?;
-        self.inner.update(id, changes).await
-    }
-}
-#[async_trait]
-impl StoreDelete for FaultyStore {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
-        self.fault().await?;
-        self.inner.delete(id).await
-    }
-}
-#[async_trait]
-impl StoreList for FaultyStore {
-    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.fault().await?;
-        self.inner.list(start, limit).await
-    }
-}
-#[async_trait]
-impl StorePing for FaultyStore {
-    fn backend(&self) -> &'static str {
-        "faulty"
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.fault().await
-    }
-}
 
 fn config(open_for: Duration) -> ResilienceConfig {
     ResilienceConfig {
@@ -129,7 +51,7 @@ fn guarded(
 async fn a_hanging_store_is_a_503_within_the_timeout() {
     let (faulty, _, target) = guarded(Duration::from_secs(5));
     let user = create(&target, "Hang", "hang@example.com", 1).await;
-    faulty.set(HANG);
+    faulty.set(Fault::Hang);
     let started = Instant::now();
     let reply = get(&target, &format!("/users/{}", user["id"])).await;
     assert!(
@@ -144,7 +66,7 @@ async fn a_hanging_store_is_a_503_within_the_timeout() {
         503,
         "unavailable",
     );
-    faulty.set(NORMAL);
+    faulty.set(Fault::None);
     assert_eq!(
         get(&target, &format!("/users/{}", user["id"])).await.status,
         200
@@ -154,12 +76,12 @@ async fn a_hanging_store_is_a_503_within_the_timeout() {
 #[tokio::test]
 async fn the_breaker_opens_fails_fast_and_recovers_without_a_restart() {
     let (faulty, store, target) = guarded(Duration::from_millis(400));
-    faulty.set(FAIL);
+    faulty.set(Fault::Unavailable);
     for _ in 0..4 {
         assert_error(&get(&target, "/users/1").await, 503, "unavailable");
     }
     assert_eq!(store.breaker_state(), BreakerState::Open);
-    let calls_when_opened = faulty.calls.load(Ordering::SeqCst);
+    let calls_when_opened = faulty.calls();
 
     // While open: refused without touching the store (so without waiting for it), with the time
     // to come back.
@@ -172,13 +94,13 @@ async fn the_breaker_opens_fails_fast_and_recovers_without_a_restart() {
         assert_eq!(response.headers()["retry-after"], "1");
     }
     assert_eq!(
-        faulty.calls.load(Ordering::SeqCst),
+        faulty.calls(),
         calls_when_opened,
         "the store was not called"
     );
 
     // The store comes back; after the open period one probe closes the breaker.
-    faulty.set(NORMAL);
+    faulty.set(Fault::None);
     tokio::time::sleep(Duration::from_millis(450)).await;
     assert_error(&get(&target, "/users/1").await, 404, "user_not_found");
     assert_eq!(store.breaker_state(), BreakerState::Closed);
@@ -188,7 +110,7 @@ async fn the_breaker_opens_fails_fast_and_recovers_without_a_restart() {
 #[tokio::test]
 async fn retry_after_is_what_is_left_of_the_open_period() {
     let (faulty, _, target) = guarded(Duration::from_secs(5));
-    faulty.set(FAIL);
+    faulty.set(Fault::Unavailable);
     for _ in 0..4 {
         get(&target, "/users/1").await;
     }

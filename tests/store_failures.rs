@@ -3,75 +3,12 @@
 
 use std::sync::Arc;
 
-use async_trait::async_trait;
 use http::Method;
 use integration_tests::contract::assert_error;
+use integration_tests::faults::{Fault, FaultyStore};
 use integration_tests::lambda_target::LambdaTarget;
 use integration_tests::{Target, TestRequest};
 use serde_json::json;
-use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
-use shared::store::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate,
-};
-
-const SECRET: &str = "arn:aws:dynamodb:eu-west-1:123456789012:table/users ThrottlingException";
-
-/// A store whose every call fails the same way.
-struct BrokenStore {
-    unavailable: bool,
-}
-
-impl BrokenStore {
-    fn error(&self) -> StoreError {
-        if self.unavailable {
-            StoreError::unavailable(SECRET)
-        } else {
-            StoreError::Internal(SECRET.into())
-        }
-    }
-}
-
-#[async_trait]
-impl StoreGet for BrokenStore {
-    async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
-        Err(self.error())
-    }
-}
-#[async_trait]
-impl StoreCreate for BrokenStore {
-    async fn create(&self, _: NewUser) -> Result<User, StoreError> {
-        Err(self.error())
-    }
-}
-#[async_trait]
-impl StoreUpdate for BrokenStore {
-    async fn update(&self, _: UserId, _: UserChanges) -> Result<User, StoreError> {
-        Err(self.error())
-    }
-}
-#[async_trait]
-impl StoreDelete for BrokenStore {
-    async fn delete(&self, _: UserId) -> Result<(), StoreError> {
-        Err(self.error())
-    }
-}
-#[async_trait]
-impl StoreList for BrokenStore {
-    async fn list(&self, _: PageStart, _: PageLimit) -> Result<Page, StoreError> {
-        Err(self.error())
-    }
-}
-
-#[async_trait]
-impl StorePing for BrokenStore {
-    fn backend(&self) -> &'static str {
-        "broken"
-    }
-    async fn ping(&self) -> Result<(), StoreError> {
-        Err(self.error())
-    }
-}
 
 fn every_operation() -> Vec<TestRequest> {
     let user = json!({"name": "Ann", "email": "ann@example.com"});
@@ -86,7 +23,7 @@ fn every_operation() -> Vec<TestRequest> {
 
 #[tokio::test]
 async fn an_unavailable_store_is_503_with_retry_after() {
-    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: true }));
+    let target = LambdaTarget::over(Arc::new(FaultyStore::failing(Fault::Unavailable)));
     for request in every_operation() {
         let reply = target.send(request).await;
         assert_error(&reply, 503, "unavailable");
@@ -97,7 +34,7 @@ async fn an_unavailable_store_is_503_with_retry_after() {
 
 #[tokio::test]
 async fn a_broken_store_is_500_with_a_generic_message() {
-    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: false }));
+    let target = LambdaTarget::over(Arc::new(FaultyStore::failing(Fault::Internal)));
     for request in every_operation() {
         let reply = target.send(request).await;
         assert_error(&reply, 500, "internal");
@@ -108,7 +45,7 @@ async fn a_broken_store_is_500_with_a_generic_message() {
 
 #[tokio::test]
 async fn validation_still_comes_first_when_the_store_is_down() {
-    let target = LambdaTarget::over(Arc::new(BrokenStore { unavailable: true }));
+    let target = LambdaTarget::over(Arc::new(FaultyStore::failing(Fault::Unavailable)));
     let reply = target
         .send(TestRequest::new(Method::POST, "/users").json(&json!({"name": ""})))
         .await;

@@ -22,11 +22,10 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
     let config = Config::from_env().inspect_err(|error| {
         tracing::error!(%error, "invalid configuration: the function does not start");
     })?;
-    let api = endpoint(bootstrap::store(&config).await);
-    let function = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
-        .ok()
-        .or_else(|| api.operation().map(|operation| operation.name().to_owned()))
-        .unwrap_or_else(|| "users-api".to_owned());
+    // The recorder goes in first: the store and the API register their metric handles with it
+    // when they are built.
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "users-api".to_owned());
     let mut metrics = metrics_cloudwatch_embedded::Builder::new()
         .cloudwatch_namespace(config.metrics_namespace.clone())
         .with_dimension("function", function);
@@ -38,6 +37,7 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
         .with_lambda_request_id("request_id")
         .init()?;
     observe::describe_metrics();
+    let api = endpoint(bootstrap::store(&config).await);
     metrics_cloudwatch_embedded::lambda::service::run_http(
         metrics,
         service_fn(move |request: Request| {

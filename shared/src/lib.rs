@@ -16,4 +16,6 @@ pub mod middleware;
 pub mod service;
 pub mod store;
 pub mod telemetry;
+#[cfg(test)]
+mod test_metrics;
 pub mod transport;

@@ -41,10 +41,35 @@ const WIRE_LOGGING_CRATES: &[&str] = &[
 
 /// Whether an event may be written: everything the level filter allows, except wire-level traces.
 fn free_of_personal_data(metadata: &Metadata<'_>) -> bool {
-    *metadata.level() != Level::TRACE
-        || !WIRE_LOGGING_CRATES
+    !is_wire_trace(metadata.level(), metadata.target())
+}
+
+fn is_wire_trace(level: &Level, target: &str) -> bool {
+    *level == Level::TRACE
+        && WIRE_LOGGING_CRATES
             .iter()
-            .any(|krate| metadata.target().starts_with(krate))
+            .any(|krate| target.starts_with(krate))
+}
+
+/// The level filter: `RUST_LOG` if set and valid, else Lambda's `AWS_LAMBDA_LOG_LEVEL` (which
+/// Lambda spells in capitals), else `info`.
+///
+/// A directive must be a level or `target=level`. `Targets` alone would read a bare word such as a
+/// misspelt `inof` as a target enabled at every level, and so silence every other log line.
+fn level_filter(rust_log: Option<&str>, lambda_log_level: Option<&str>) -> Targets {
+    const LEVELS: [&str; 6] = ["trace", "debug", "info", "warn", "error", "off"];
+    let valid = |directives: &str| {
+        directives
+            .split(',')
+            .map(str::trim)
+            .all(|d| d.contains('=') || LEVELS.contains(&d))
+    };
+    rust_log
+        .or(lambda_log_level)
+        .map(str::to_lowercase)
+        .filter(|directives| valid(directives))
+        .and_then(|directives| directives.parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(Level::INFO))
 }
 
 /// Installs the global subscriber. The level comes from `RUST_LOG`, else Lambda's
@@ -56,11 +81,10 @@ fn free_of_personal_data(metadata: &Metadata<'_>) -> bool {
 /// made every function binary ~1 MB larger and its start-up slower for span-field filters that a
 /// Lambda function's log level has no use for.
 pub fn init(format: LogFormat) {
-    let level = std::env::var("RUST_LOG")
-        .ok()
-        .or_else(|| std::env::var("AWS_LAMBDA_LOG_LEVEL").ok())
-        .and_then(|level| level.to_lowercase().parse::<Targets>().ok())
-        .unwrap_or_else(|| Targets::new().with_default(Level::INFO));
+    let level = level_filter(
+        std::env::var("RUST_LOG").ok().as_deref(),
+        std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
+    );
     let filter = level.and(filter_fn(free_of_personal_data));
     let layer = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let layer = match format {
@@ -80,16 +104,40 @@ pub fn init(format: LogFormat) {
 #[cfg(test)]
 mod tests {
     use tracing::Level;
-    use tracing::metadata::LevelFilter;
-    use tracing_subscriber::filter::Targets;
+
+    use super::{is_wire_trace, level_filter};
 
     #[test]
-    fn rust_log_directives_parse_as_targets() {
-        let targets: Targets = "shared=debug,warn".parse().unwrap();
-        assert!(targets.would_enable("shared::transport", &Level::DEBUG));
-        assert!(!targets.would_enable("hyper", &Level::INFO));
-        assert!(targets.would_enable("hyper", &Level::WARN));
-        let plain: Targets = "info".parse().unwrap();
-        assert_eq!(plain.default_level(), Some(LevelFilter::INFO));
+    fn rust_log_wins_then_lambdas_level_then_info() {
+        let filter = level_filter(Some("shared=debug,warn"), Some("ERROR"));
+        assert!(filter.would_enable("shared::transport", &Level::DEBUG));
+        assert!(!filter.would_enable("hyper", &Level::INFO));
+        // Lambda's application log level comes in capitals.
+        let filter = level_filter(None, Some("DEBUG"));
+        assert!(filter.would_enable("shared", &Level::DEBUG));
+        assert!(!filter.would_enable("shared", &Level::TRACE));
+        // A typo falls back to info rather than silencing everything.
+        for (rust_log, lambda) in [(None, None), (Some("inof"), None), (Some("x=y=z"), None)] {
+            let filter = level_filter(rust_log, lambda);
+            assert!(filter.would_enable("shared", &Level::INFO), "{rust_log:?}");
+            assert!(
+                !filter.would_enable("shared", &Level::DEBUG),
+                "{rust_log:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn wire_traces_are_dropped_and_nothing_else() {
+        for target in [
+            "aws_smithy_runtime::client",
+            "hyper::proto",
+            "rustls::conn",
+            "h2",
+        ] {
+            assert!(is_wire_trace(&Level::TRACE, target), "{target}");
+            assert!(!is_wire_trace(&Level::DEBUG, target), "{target}");
+        }
+        assert!(!is_wire_trace(&Level::TRACE, "shared::transport"));
     }
 }

@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod contract;
 pub mod dynamo;
 pub mod emulator;
+pub mod faults;
 pub mod http_client;
 pub mod lambda_target;
 pub mod processes;

@@ -9,7 +9,6 @@ use async_trait::async_trait;
 use metrics::{Counter, Histogram};
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use super::handles::HandleTable;
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use crate::store::{
     Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
@@ -41,10 +40,13 @@ pub struct StoreTimeout(pub Duration);
 /// Any store behind a timeout and a circuit breaker, with each call's latency and outcome
 /// recorded as metrics. Generic over the store (rather than holding `Arc<dyn UserStore>`) so a
 /// binary links only the operations it calls.
+///
+/// Build it after the metrics recorder is installed: it registers its metric handles then.
 pub struct GuardedStore<S: ?Sized> {
     inner: Arc<S>,
     timeout: Duration,
     breaker: CircuitBreaker,
+    metrics: StoreMetrics,
 }
 
 impl<S: ?Sized> GuardedStore<S> {
@@ -53,6 +55,7 @@ impl<S: ?Sized> GuardedStore<S> {
             inner,
             timeout: config.store_timeout,
             breaker: CircuitBreaker::new(config.breaker, Instant::now(), report_transition),
+            metrics: StoreMetrics::register(),
         }
     }
 
@@ -70,7 +73,7 @@ impl<S: ?Sized> GuardedStore<S> {
         let permit = match self.breaker.try_acquire(started) {
             Ok(permit) => permit,
             Err(open) => {
-                call_count(call, CallOutcome::Rejected).increment(1);
+                self.metrics.count(call, CallOutcome::Rejected);
                 return Err(StoreError::Unavailable {
                     retry_after: open.retry_after,
                     source: Box::new(open),
@@ -86,13 +89,9 @@ impl<S: ?Sized> GuardedStore<S> {
         };
         self.breaker
             .record(permit, outcome != CallOutcome::Unavailable, finished);
-        call_count(call, outcome).increment(1);
-        CALL_DURATIONS
-            .get(
-                call as usize,
-                0,
-                || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
-            )
+        self.metrics.count(call, outcome);
+        self.metrics
+            .latency(call)
             .record((finished - started).as_secs_f64());
         result
     }
@@ -127,17 +126,6 @@ enum StoreCall {
 }
 
 impl StoreCall {
-    /// Every call, in declaration order (a call's discriminant is its slot in the handle tables).
-    const ALL: [StoreCall; 6] = [
-        StoreCall::Get,
-        StoreCall::Create,
-        StoreCall::Update,
-        StoreCall::Delete,
-        StoreCall::List,
-        StoreCall::Ping,
-    ];
-    const COUNT: usize = Self::ALL.len();
-
     fn name(self) -> &'static str {
         match self {
             StoreCall::Get => "get",
@@ -161,14 +149,6 @@ enum CallOutcome {
 }
 
 impl CallOutcome {
-    const ALL: [CallOutcome; 4] = [
-        CallOutcome::Ok,
-        CallOutcome::Unavailable,
-        CallOutcome::Error,
-        CallOutcome::Rejected,
-    ];
-    const COUNT: usize = Self::ALL.len();
-
     fn name(self) -> &'static str {
         match self {
             CallOutcome::Ok => "ok",
@@ -179,14 +159,93 @@ impl CallOutcome {
     }
 }
 
-static CALL_COUNTS: HandleTable<Counter, { StoreCall::COUNT }, { CallOutcome::COUNT }> =
-    HandleTable::new();
-static CALL_DURATIONS: HandleTable<Histogram, { StoreCall::COUNT }, 1> = HandleTable::new();
+/// One value per store call. `get` matches exhaustively: a call added to the enum does not
+/// compile until it has a slot here, so no lookup can miss.
+struct PerCall<T> {
+    get: T,
+    create: T,
+    update: T,
+    delete: T,
+    list: T,
+    ping: T,
+}
 
-fn call_count(call: StoreCall, outcome: CallOutcome) -> &'static Counter {
-    CALL_COUNTS.get(call as usize, outcome as usize, || {
-        metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name())
-    })
+impl<T> PerCall<T> {
+    fn new(mut make: impl FnMut(StoreCall) -> T) -> Self {
+        Self {
+            get: make(StoreCall::Get),
+            create: make(StoreCall::Create),
+            update: make(StoreCall::Update),
+            delete: make(StoreCall::Delete),
+            list: make(StoreCall::List),
+            ping: make(StoreCall::Ping),
+        }
+    }
+
+    fn get(&self, call: StoreCall) -> &T {
+        match call {
+            StoreCall::Get => &self.get,
+            StoreCall::Create => &self.create,
+            StoreCall::Update => &self.update,
+            StoreCall::Delete => &self.delete,
+            StoreCall::List => &self.list,
+            StoreCall::Ping => &self.ping,
+        }
+    }
+}
+
+/// A call's count per outcome, matched exhaustively as [`PerCall`] is.
+struct CountsByOutcome {
+    ok: Counter,
+    unavailable: Counter,
+    error: Counter,
+    rejected: Counter,
+}
+
+impl CountsByOutcome {
+    fn register(call: StoreCall) -> Self {
+        let counter = |outcome: CallOutcome| metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name());
+        Self {
+            ok: counter(CallOutcome::Ok),
+            unavailable: counter(CallOutcome::Unavailable),
+            error: counter(CallOutcome::Error),
+            rejected: counter(CallOutcome::Rejected),
+        }
+    }
+
+    fn get(&self, outcome: CallOutcome) -> &Counter {
+        match outcome {
+            CallOutcome::Ok => &self.ok,
+            CallOutcome::Unavailable => &self.unavailable,
+            CallOutcome::Error => &self.error,
+            CallOutcome::Rejected => &self.rejected,
+        }
+    }
+}
+
+/// The handles of every store-call series, registered once (see `RequestMetrics` for why).
+struct StoreMetrics {
+    counts: PerCall<CountsByOutcome>,
+    latencies: PerCall<Histogram>,
+}
+
+impl StoreMetrics {
+    fn register() -> Self {
+        Self {
+            counts: PerCall::new(CountsByOutcome::register),
+            latencies: PerCall::new(
+                |call| metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
+            ),
+        }
+    }
+
+    fn count(&self, call: StoreCall, outcome: CallOutcome) {
+        self.counts.get(call).get(outcome).increment(1);
+    }
+
+    fn latency(&self, call: StoreCall) -> &Histogram {
+        self.latencies.get(call)
+    }
 }
 
 fn report_transition(state: BreakerState) {
@@ -251,20 +310,52 @@ impl<S: StorePing + ?Sized> StorePing for GuardedStore<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::MemoryStore;
+    use crate::test_metrics::{moved, recorded};
+
+    /// A store whose calls fail as unavailable.
+    struct Down;
+
+    #[async_trait]
+    impl StoreGet for Down {
+        async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
+            Err(StoreError::unavailable("down"))
+        }
+    }
 
     #[test]
-    fn every_call_and_outcome_has_its_own_metric_slot() {
-        for (slot, call) in StoreCall::ALL.into_iter().enumerate() {
-            assert_eq!(call as usize, slot, "{call:?}");
-        }
-        for (slot, outcome) in CallOutcome::ALL.into_iter().enumerate() {
-            assert_eq!(outcome as usize, slot, "{outcome:?}");
-        }
-        // Registering every slot stays inside the tables (no recorder: handles are no-ops).
-        for call in StoreCall::ALL {
-            for outcome in CallOutcome::ALL {
-                call_count(call, outcome).increment(1);
+    fn each_call_is_counted_under_its_call_and_outcome() {
+        let ((), counters) = recorded(|| async {
+            let config = ResilienceConfig {
+                breaker: BreakerConfig {
+                    consecutive_failures: 2,
+                    ..BreakerConfig::default()
+                },
+                ..ResilienceConfig::default()
+            };
+            let memory = GuardedStore::new(Arc::new(MemoryStore::new()), config.clone());
+            let down = GuardedStore::new(Arc::new(Down), config);
+            let id = UserId::new(7).unwrap();
+            assert!(memory.get(id).await.unwrap().is_none());
+            memory.ping().await.unwrap();
+            for _ in 0..3 {
+                assert!(down.get(id).await.is_err());
             }
-        }
+        });
+        let row = |call: &str, outcome: &str, count| {
+            (
+                vec![format!("call={call}"), format!("outcome={outcome}")],
+                count,
+            )
+        };
+        assert_eq!(
+            moved(&counters, "store_calls_total"),
+            [
+                row("get", "ok", 1),
+                row("get", "rejected", 1),
+                row("get", "unavailable", 2),
+                row("ping", "ok", 1),
+            ]
+        );
     }
 }

@@ -1,18 +1,26 @@
-//! Per-request logging and metrics, written once and applied by the transport for every runtime.
+//! Per-request logging and metrics: one tower [`Layer`] around the request handler, the same for
+//! every runtime (`Api::handle` composes it, and both lambda_http and `local-api`'s hyper server
+//! call that).
 //!
 //! Nothing here sees a request or response body: the only user data that reaches a log line or a
 //! metric is the numeric user id in a path. Names and emails never do.
 
+use std::convert::Infallible;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
-use http::StatusCode;
+use http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+use lambda_http::{Body, Request, RequestExt, Response};
 use metrics::{Counter, Histogram, Unit};
+use tower::{Layer, Service};
+use tracing::Instrument;
 
-use super::handles::HandleTable;
-use crate::transport::Operation;
+use crate::service::Operation;
 
 /// A request id assigned by a runtime that has none of its own (`local-api`).
 #[derive(Debug, Clone)]
@@ -46,25 +54,42 @@ pub fn request_id(request: &Request) -> String {
     }
 }
 
+/// What the handler found a request to be, attached to its response for this layer to log and
+/// count: the operation (`None` when no route matched) and the route pattern, never a raw path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    pub operation: Option<Operation>,
+    pub route: &'static str,
+}
+
+impl Routed {
+    /// A request that matched no route (or was refused before routing).
+    pub const UNMATCHED: Routed = Routed {
+        operation: None,
+        route: "unmatched",
+    };
+
+    /// Names the operation and route on the current `request` span, so that every event the
+    /// handler logs from here on carries them.
+    pub fn record_in_current_span(self) {
+        let span = tracing::Span::current();
+        span.record("operation", operation_label(self.operation));
+        span.record("route", self.route);
+    }
+}
+
 /// How a response counts in metrics.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     Ok,
     ClientError,
     ServerError,
-    /// 503: the store is down or the breaker is open; the client should retry later.
+    /// 503: the store is down, the breaker is open or the server is at its limit; the client
+    /// should retry later.
     Unavailable,
 }
 
 impl Outcome {
-    const ALL: [Outcome; 4] = [
-        Outcome::Ok,
-        Outcome::ClientError,
-        Outcome::ServerError,
-        Outcome::Unavailable,
-    ];
-    const COUNT: usize = Self::ALL.len();
-
     pub fn of(status: StatusCode) -> Self {
         match status.as_u16() {
             503 => Outcome::Unavailable,
@@ -85,32 +110,189 @@ impl Outcome {
     }
 }
 
-/// The request count and latency of one (operation, outcome); `None` is a request that matched
-/// no route.
-static REQUEST_METRICS: HandleTable<
-    (Counter, Histogram),
-    { Operation::ALL.len() + 1 },
-    { Outcome::COUNT },
-> = HandleTable::new();
-
-/// Records one finished request in the metrics.
-pub fn record_request(operation: Option<Operation>, status: StatusCode, latency: Duration) {
-    let outcome = Outcome::of(status);
-    let row = operation.map_or(Operation::ALL.len(), |operation| operation as usize);
-    let (count, duration) = REQUEST_METRICS.get(row, outcome as usize, || {
-        let (operation, outcome) = (operation_label(operation), outcome.name());
-        (
-            metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
-            metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome),
-        )
-    });
-    count.increment(1);
-    duration.record(latency.as_secs_f64());
-}
-
 /// The `operation` a request is logged and counted under.
 pub fn operation_label(operation: Option<Operation>) -> &'static str {
     operation.map_or("none", Operation::name)
+}
+
+/// One value per operation, unmatched requests included. `get` matches exhaustively: an operation
+/// added to the enum does not compile until it has a slot here, so no lookup can miss.
+struct PerOperation<T> {
+    create_user: T,
+    get_user: T,
+    update_user: T,
+    delete_user: T,
+    list_users: T,
+    unmatched: T,
+}
+
+impl<T> PerOperation<T> {
+    fn new(mut make: impl FnMut(Option<Operation>) -> T) -> Self {
+        Self {
+            create_user: make(Some(Operation::CreateUser)),
+            get_user: make(Some(Operation::GetUser)),
+            update_user: make(Some(Operation::UpdateUser)),
+            delete_user: make(Some(Operation::DeleteUser)),
+            list_users: make(Some(Operation::ListUsers)),
+            unmatched: make(None),
+        }
+    }
+
+    fn get(&self, operation: Option<Operation>) -> &T {
+        match operation {
+            Some(Operation::CreateUser) => &self.create_user,
+            Some(Operation::GetUser) => &self.get_user,
+            Some(Operation::UpdateUser) => &self.update_user,
+            Some(Operation::DeleteUser) => &self.delete_user,
+            Some(Operation::ListUsers) => &self.list_users,
+            None => &self.unmatched,
+        }
+    }
+}
+
+/// One value per outcome, matched exhaustively as [`PerOperation`] is.
+struct PerOutcome<T> {
+    ok: T,
+    client_error: T,
+    server_error: T,
+    unavailable: T,
+}
+
+impl<T> PerOutcome<T> {
+    fn new(mut make: impl FnMut(Outcome) -> T) -> Self {
+        Self {
+            ok: make(Outcome::Ok),
+            client_error: make(Outcome::ClientError),
+            server_error: make(Outcome::ServerError),
+            unavailable: make(Outcome::Unavailable),
+        }
+    }
+
+    fn get(&self, outcome: Outcome) -> &T {
+        match outcome {
+            Outcome::Ok => &self.ok,
+            Outcome::ClientError => &self.client_error,
+            Outcome::ServerError => &self.server_error,
+            Outcome::Unavailable => &self.unavailable,
+        }
+    }
+}
+
+/// The request count and latency handles of every (operation, outcome), registered once with the
+/// installed recorder and then only incremented: `metrics::counter!` with labels would build,
+/// hash and look up a key in the recorder's registry on every request, which was the largest
+/// single cost in `local-api`'s user space. Register after installing the recorder (handles
+/// registered before it are no-ops); exporters skip series that never moved (EMF) or show them
+/// as zero (Prometheus).
+pub struct RequestMetrics(PerOperation<PerOutcome<(Counter, Histogram)>>);
+
+impl RequestMetrics {
+    pub fn register() -> Self {
+        Self(PerOperation::new(|operation| {
+            let operation = operation_label(operation);
+            PerOutcome::new(|outcome| {
+                let outcome = outcome.name();
+                (
+                    metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
+                    metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome),
+                )
+            })
+        }))
+    }
+
+    /// Records one finished request.
+    pub fn record(&self, operation: Option<Operation>, status: StatusCode, latency: Duration) {
+        let (count, duration) = self.0.get(operation).get(Outcome::of(status));
+        count.increment(1);
+        duration.record(latency.as_secs_f64());
+    }
+}
+
+/// Logs and counts every request through the service it wraps.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<RequestMetrics>,
+    /// The backend's name (`memory`, `dynamodb`), a field of every request span.
+    store: &'static str,
+}
+
+impl ObserveLayer {
+    pub fn new(metrics: Arc<RequestMetrics>, store: &'static str) -> Self {
+        Self { metrics, store }
+    }
+}
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observed<S>;
+
+    fn layer(&self, inner: S) -> Observed<S> {
+        Observed {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+/// A service wrapped by [`ObserveLayer`]: one `request` span per request (request id, operation,
+/// method, route, cold start, store, status, latency), one "request completed" event at its end,
+/// the request's count and latency in the metrics, and its id in `x-request-id`.
+#[derive(Clone)]
+pub struct Observed<S> {
+    inner: S,
+    layer: ObserveLayer,
+}
+
+impl<S> Service<Request> for Observed<S>
+where
+    S: Service<Request, Response = Response<Body>, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response<Body>;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let started = Instant::now();
+        let request_id = request_id(&request);
+        let span = tracing::info_span!(
+            "request",
+            request_id = %request_id,
+            operation = tracing::field::Empty,
+            method = %request.method(),
+            route = tracing::field::Empty,
+            cold_start = take_cold_start(),
+            store = self.layer.store,
+            status = tracing::field::Empty,
+            latency_ms = tracing::field::Empty,
+        );
+        let handled = span.in_scope(|| self.inner.call(request));
+        let metrics = self.layer.metrics.clone();
+        Box::pin(async move {
+            let Ok(mut response) = handled.instrument(span.clone()).await;
+            let routed = response
+                .extensions()
+                .get::<Routed>()
+                .copied()
+                .unwrap_or(Routed::UNMATCHED);
+            let latency = started.elapsed();
+            if routed == Routed::UNMATCHED {
+                span.record("operation", "none");
+                span.record("route", routed.route);
+            }
+            span.record("status", response.status().as_u16());
+            span.record("latency_ms", latency.as_secs_f64() * 1000.0);
+            span.in_scope(|| tracing::info!("request completed"));
+            metrics.record(routed.operation, response.status(), latency);
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                response.headers_mut().insert("x-request-id", value);
+            }
+            Ok(response)
+        })
+    }
 }
 
 /// Describes every metric the service emits (units matter to CloudWatch), once per process.
@@ -159,23 +341,77 @@ pub fn describe_metrics() {
 
 #[cfg(test)]
 mod tests {
+    use tower::ServiceExt;
+
     use super::*;
+    use crate::test_metrics::{moved, recorded};
+
+    fn labels(operation: &str, outcome: &str) -> Vec<String> {
+        vec![
+            format!("operation={operation}"),
+            format!("outcome={outcome}"),
+        ]
+    }
 
     #[test]
-    fn every_operation_and_outcome_has_its_own_metric_slot() {
-        for (slot, operation) in Operation::ALL.into_iter().enumerate() {
-            assert_eq!(operation as usize, slot, "{operation:?}");
-        }
-        for (slot, outcome) in Outcome::ALL.into_iter().enumerate() {
-            assert_eq!(outcome as usize, slot, "{outcome:?}");
-        }
-        let statuses = [200, 404, 500, 503].map(|code| StatusCode::from_u16(code).unwrap());
-        let outcomes = statuses.map(Outcome::of);
-        assert_eq!(outcomes, Outcome::ALL);
-        for operation in Operation::ALL.map(Some).into_iter().chain([None]) {
-            for status in statuses {
-                record_request(operation, status, Duration::from_millis(1));
-            }
-        }
+    fn each_request_is_counted_under_its_own_operation_and_outcome() {
+        let ((), counters) = recorded(|| async {
+            let metrics = RequestMetrics::register();
+            let ms = Duration::from_millis(1);
+            metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);
+            metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);
+            metrics.record(Some(Operation::CreateUser), StatusCode::CREATED, ms);
+            metrics.record(
+                Some(Operation::ListUsers),
+                StatusCode::SERVICE_UNAVAILABLE,
+                ms,
+            );
+            metrics.record(None, StatusCode::INTERNAL_SERVER_ERROR, ms);
+        });
+        assert_eq!(
+            moved(&counters, "http_requests_total"),
+            [
+                (labels("create-user", "ok"), 1),
+                (labels("get-user", "client_error"), 2),
+                (labels("list-users", "unavailable"), 1),
+                (labels("none", "server_error"), 1),
+            ]
+        );
+        // Every series was registered up front: six operation labels (unmatched included) times
+        // four outcomes, all distinct.
+        let series = counters
+            .iter()
+            .filter(|(name, ..)| name == "http_requests_total");
+        assert_eq!(series.count(), 6 * 4);
+    }
+
+    #[test]
+    fn the_layer_counts_a_request_by_what_the_handler_routed_and_returns_its_id() {
+        let handler = tower::service_fn(|_request: Request| async {
+            let routed = Routed {
+                operation: Some(Operation::DeleteUser),
+                route: "/users/{id}",
+            };
+            routed.record_in_current_span();
+            let mut response = Response::new(Body::Empty);
+            *response.status_mut() = StatusCode::NO_CONTENT;
+            response.extensions_mut().insert(routed);
+            Ok::<_, Infallible>(response)
+        });
+        let mut request = Request::new(Body::Empty);
+        request
+            .extensions_mut()
+            .insert(RequestId("req-42".to_owned()));
+        let (response, counters) = recorded(|| {
+            let layer = ObserveLayer::new(Arc::new(RequestMetrics::register()), "memory");
+            layer.layer(handler).oneshot(request)
+        });
+        let response = response.unwrap();
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        assert_eq!(response.headers()["x-request-id"], "req-42");
+        assert_eq!(
+            moved(&counters, "http_requests_total"),
+            [(labels("delete-user", "ok"), 1)]
+        );
     }
 }

@@ -2,11 +2,13 @@
 //! by construction, mirroring the per-function IAM policies.
 
 mod error;
+mod operation;
 mod user;
 
 use crate::store::{Page, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
 
 pub use error::ServiceError;
+pub use operation::Operation;
 pub use user::{
     AGE_MAX, EMAIL_MAX_CHARS, InvalidUserId, NAME_MAX_CHARS, NewUser, User, UserChanges, UserId,
     ValidationError, email_key, validate_age, validate_email, validate_name,

@@ -1,19 +1,19 @@
-//! The request handler: route, decode, call the service, encode. Every runtime calls
-//! [`Api::handle`]; nothing about a request is handled anywhere else.
+//! The request handler: route, decode, call the service, encode, inside the request logging and
+//! metrics layer. Every runtime calls [`Api::handle`]; nothing about a request is handled
+//! anywhere else.
 
+use std::convert::Infallible;
 use std::sync::Arc;
 
-use std::time::Instant;
-
-use http::{HeaderValue, StatusCode, header};
+use http::{StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tracing::Instrument;
+use tower::{Layer, ServiceExt};
 
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{decode, encode};
-use crate::middleware::observe;
+use crate::middleware::observe::{ObserveLayer, RequestMetrics, Routed};
 use crate::service;
 use crate::store::{
     DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
@@ -27,11 +27,19 @@ use crate::store::{
 /// only the calls it makes. A function's `Api` is built by the constructor named after its
 /// operation, so the other operations' store code is never referenced and the linker drops it.
 ///
-/// A clone shares the capabilities (one reference count), so a runtime can hand each request its own.
+/// Built after the metrics recorder is installed: it registers its request metrics then. A clone
+/// shares everything (a few reference counts), so a runtime can hand each request its own.
 #[derive(Clone)]
 pub struct Api {
-    only: Option<Operation>,
+    router: Router,
+    observe: ObserveLayer,
     backend: &'static str,
+}
+
+/// Routing, decoding, the service call and encoding: the handler inside the observe layer.
+#[derive(Clone)]
+struct Router {
+    only: Option<Operation>,
     capabilities: Arc<Capabilities>,
 }
 
@@ -49,18 +57,16 @@ struct Capabilities {
 impl Api {
     /// Serves every route, and the health check.
     pub fn all_routes<S: UserStore + 'static>(store: Arc<S>) -> Self {
-        Self {
-            only: None,
-            backend: store.backend(),
-            capabilities: Arc::new(Capabilities {
-                create: Some(store.clone()),
-                get: Some(store.clone()),
-                update: Some(store.clone()),
-                delete: Some(store.clone()),
-                list: Some(store.clone()),
-                ping: Some(store),
-            }),
-        }
+        let backend = store.backend();
+        let capabilities = Capabilities {
+            create: Some(store.clone()),
+            get: Some(store.clone()),
+            update: Some(store.clone()),
+            delete: Some(store.clone()),
+            list: Some(store.clone()),
+            ping: Some(store),
+        };
+        Self::serving(None, backend, capabilities)
     }
 
     /// `POST /users` alone: the create-user function.
@@ -103,69 +109,43 @@ impl Api {
     ) -> Self {
         let mut capabilities = Capabilities::default();
         grant(&mut capabilities);
+        Self::serving(Some(operation), backend, capabilities)
+    }
+
+    fn serving(only: Option<Operation>, backend: &'static str, capabilities: Capabilities) -> Self {
         Self {
-            only: Some(operation),
+            router: Router {
+                only,
+                capabilities: Arc::new(capabilities),
+            },
+            observe: ObserveLayer::new(Arc::new(RequestMetrics::register()), backend),
             backend,
-            capabilities: Arc::new(capabilities),
         }
     }
 
     /// The one operation this API serves, if it serves only one.
     pub fn operation(&self) -> Option<Operation> {
-        self.only
+        self.router.only
     }
 
     /// Answers one request. Never fails and never panics on input: every error becomes a
-    /// response. Each request gets one span (request id, operation, method, route, status,
-    /// latency, cold start, store) and one "request completed" event; internal causes are logged
-    /// inside it, once, with their full chain.
+    /// response. The observe layer gives each request one span and one "request completed" event,
+    /// its metrics and its `x-request-id`; internal causes are logged inside the span, once, with
+    /// their full chain.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let started = Instant::now();
-        let request_id = observe::request_id(&request);
-        let routed = match_route(request.method(), routing_path(&request));
-        let (operation, route) = match &routed {
-            RouteMatch::Found {
-                operation, route, ..
-            } => (Some(*operation), *route),
-            _ => (None, "unmatched"),
-        };
-        let span = tracing::info_span!(
-            "request",
-            request_id = %request_id,
-            operation = observe::operation_label(operation),
-            method = %request.method(),
-            route,
-            cold_start = observe::take_cold_start(),
-            store = self.backend,
-            status = tracing::field::Empty,
-            latency_ms = tracing::field::Empty,
-        );
-        let mut response = match self.route(routed, &request).instrument(span.clone()).await {
-            Ok(response) => response,
-            Err(error) => {
-                if error.status().is_server_error() {
-                    span.in_scope(
-                        || tracing::error!(error = %ErrorChain(&error), "request failed"),
-                    );
-                }
-                error.into_response()
-            }
-        };
-        let latency = started.elapsed();
-        span.record("status", response.status().as_u16());
-        span.record("latency_ms", latency.as_secs_f64() * 1000.0);
-        span.in_scope(|| tracing::info!("request completed"));
-        observe::record_request(operation, response.status(), latency);
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", value);
-        }
+        let router = self.router.clone();
+        let handler = tower::service_fn(move |request: Request| {
+            let router = router.clone();
+            async move { Ok::<_, Infallible>(router.respond(request).await) }
+        });
+        let Ok(response) = self.observe.layer(handler).oneshot(request).await;
         response
     }
 
     /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
     /// and uptime checks in front of `local-api`.
     pub async fn health(&self) -> Response<Body> {
-        let Some(store) = &self.capabilities.ping else {
+        let Some(store) = &self.router.capabilities.ping else {
             return ApiError::RouteNotFound.into_response();
         };
         match store.ping().await {
@@ -184,6 +164,33 @@ impl Api {
                 response
             }
         }
+    }
+}
+
+impl Router {
+    async fn respond(&self, request: Request) -> Response<Body> {
+        let routed = match_route(request.method(), routing_path(&request));
+        let seen = match &routed {
+            RouteMatch::Found {
+                operation, route, ..
+            } => Routed {
+                operation: Some(*operation),
+                route,
+            },
+            _ => Routed::UNMATCHED,
+        };
+        seen.record_in_current_span();
+        let mut response = match self.route(routed, &request).await {
+            Ok(response) => response,
+            Err(error) => {
+                if error.status().is_server_error() {
+                    tracing::error!(error = %ErrorChain(&error), "request failed");
+                }
+                error.into_response()
+            }
+        };
+        response.extensions_mut().insert(seen);
+        response
     }
 
     async fn route(

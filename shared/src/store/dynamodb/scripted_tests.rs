@@ -7,11 +7,11 @@ use std::sync::{Arc, Mutex};
 
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
-use metrics_util::debugging::DebuggingRecorder;
 
 use super::DynamoStore;
 use crate::service::UserId;
 use crate::store::{StoreDelete, StoreError, StoreGet};
+use crate::test_metrics::{moved, recorded};
 
 /// One scripted answer: HTTP status and JSON body.
 type Answer = (u16, &'static str);
@@ -122,30 +122,15 @@ async fn server_errors_are_transient_and_a_missing_table_is_not() {
 
 #[test]
 fn throttling_is_transient_and_counted() {
-    let recorder = DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    let (store, _) = scripted(vec![THROTTLED, USER_ITEM]);
-    metrics::with_local_recorder(&recorder, || {
-        runtime.block_on(async {
-            let error = store.get(id()).await.unwrap_err();
-            assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
-            assert!(store.get(id()).await.unwrap().is_some());
-        })
+    let ((), counters) = recorded(|| async {
+        let (store, _) = scripted(vec![THROTTLED, USER_ITEM]);
+        let error = store.get(id()).await.unwrap_err();
+        assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+        assert!(store.get(id()).await.unwrap().is_some());
     });
-    let throttles: Vec<_> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter(|(key, ..)| key.key().name() == "dynamodb_throttles_total")
-        .map(|(.., value)| value)
-        .collect();
     assert_eq!(
-        throttles,
-        [metrics_util::debugging::DebugValue::Counter(1)],
+        moved(&counters, "dynamodb_throttles_total"),
+        [(vec![], 1)],
         "one throttled call, one counted"
     );
 }
