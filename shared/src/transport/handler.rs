@@ -237,6 +237,11 @@ fn served<T: ?Sized>(endpoint: &Option<Arc<T>>) -> Result<&T, ApiError> {
 
 /// The path to route on. Under an API Gateway stage other than `$default`, lambda_http puts the
 /// stage in front of the path (`/prod/users`); routes are defined without it.
+///
+/// lambda_http's own `AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH` does not cover this: it only stops
+/// lambda_http from adding the stage, and an HTTP API's `rawPath` already carries it
+/// (`/prod/users/2`), so the path would still start with the stage; and a setting read from the
+/// environment on every request would misroute silently wherever it was forgotten.
 fn routing_path(request: &Request) -> &str {
     let path = request.uri().path();
     let stage = match request.request_context_ref() {
