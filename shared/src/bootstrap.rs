@@ -7,10 +7,16 @@ use std::time::Duration;
 use aws_config::BehaviorVersion;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
-use aws_sdk_dynamodb::config::{Credentials, Region, SharedHttpClient};
-use aws_smithy_http_client::tls::{Provider, rustls_provider::CryptoMode};
+use aws_sdk_dynamodb::config::{
+    Credentials, HttpClient, Region, RuntimeComponents, SharedHttpClient,
+};
+use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore, rustls_provider::CryptoMode};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConnector};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 
-use crate::config::{Config, StoreConfig};
+use crate::config::{Config, StoreConfig, TrustRoots};
 use crate::middleware::GuardedStore;
 use crate::store::{Backend, DynamoStore, MemoryStore};
 
@@ -71,7 +77,7 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
         }
     }
     let sdk_config = loader
-        .http_client(http_client())
+        .http_client(http_client(config.trust_roots))
         .retry_config(RetryConfig::standard().with_max_attempts(attempts))
         .timeout_config(
             TimeoutConfig::builder()
@@ -108,9 +114,159 @@ fn endpoint_is_loopback() -> bool {
     }
 }
 
-/// The HTTP client under the SDK: rustls with the *ring* provider, system trust roots.
-pub fn http_client() -> SharedHttpClient {
-    aws_smithy_http_client::Builder::new()
+/// The HTTP client under the SDK: rustls with the *ring* provider, trusting `roots`, its TLS
+/// connector built on the first store call ([`ConnectOnFirstUse`]).
+pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
+    let trust_store = match roots {
+        TrustRoots::Builtin => TrustStore::empty().with_pem_certificate(builtin_roots_pem()),
+        // The SDK's default: the operating system's store (rustls-native-certs, which honours
+        // SSL_CERT_FILE and SSL_CERT_DIR).
+        TrustRoots::System => TrustStore::default(),
+    };
+    let tls = TlsContext::builder()
+        .with_trust_store(trust_store)
+        .build()
+        .expect("a TLS context with only a trust store is always valid");
+    let client = aws_smithy_http_client::Builder::new()
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
-        .build_https()
+        .tls_context(tls)
+        .build_https();
+    SharedHttpClient::new(ConnectOnFirstUse(client))
+}
+
+/// The SDK's HTTP client without its start-up warm-up.
+///
+/// When an SDK client is built, the smithy HTTP client builds a TLS connector once "so that
+/// native certs load at client initialization time", and throws it away: the connector the first
+/// request uses is built again for that request's timeout settings. Each build parses the whole
+/// root set into rustls' store, so the warm-up parsed ~150 certificates at every cold start for
+/// nothing, even for an invocation that never reaches the store. Skipping it (the trait's default
+/// validation does nothing) leaves one build, on the first store call.
+#[derive(Debug)]
+struct ConnectOnFirstUse(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstUse {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
+}
+
+/// Mozilla's root certificates, compiled into the binary (`webpki-root-certs`, the set rustls
+/// recommends where the system store is not wanted), as one PEM bundle: the form the SDK's trust
+/// store takes.
+///
+/// Why not the system store by default: loading it is most of a DynamoDB cold start. The SDK reads
+/// the distribution's bundle and then every file of its certificate directory (147 files opened
+/// on Debian) and parses each certificate, before the first request is read; on
+/// `provided.al2023` the bundle is read twice (`/etc/pki/tls/certs/ca-bundle.crt` is also in the
+/// directory searched). Encoding ~150 certificates from memory costs a fraction of that, and the
+/// DynamoDB endpoints' roots (Amazon Root CA 1 to 4, Starfield Services G2) are in the set.
+pub fn builtin_roots_pem() -> Vec<u8> {
+    let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2_100);
+    for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+        pem.push_str("-----BEGIN CERTIFICATE-----\n");
+        let encoded = STANDARD.encode(certificate.as_ref());
+        for line in encoded.as_bytes().chunks(64) {
+            // Base64 output is ASCII, so every chunk is valid UTF-8.
+            pem.push_str(std::str::from_utf8(line).unwrap_or_default());
+            pem.push('\n');
+        }
+        pem.push_str("-----END CERTIFICATE-----\n");
+    }
+    pem.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use rustls::RootCertStore;
+    use rustls::client::WebPkiServerVerifier;
+    use rustls::client::danger::ServerCertVerifier;
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+
+    use super::builtin_roots_pem;
+
+    fn builtin_roots() -> RootCertStore {
+        let mut roots = RootCertStore::empty();
+        for certificate in CertificateDer::pem_slice_iter(&builtin_roots_pem()) {
+            roots.add(certificate.unwrap()).unwrap();
+        }
+        roots
+    }
+
+    /// Verifies the fixture chain (`shared/testdata/public-chain`) as the SDK's TLS client would:
+    /// rustls's WebPKI verifier on *ring*, at a time the chain was valid.
+    fn verify_public_chain(roots: RootCertStore) -> Result<(), rustls::Error> {
+        let leaf = CertificateDer::from(&include_bytes!("../testdata/public-chain/leaf.der")[..]);
+        let intermediate =
+            CertificateDer::from(&include_bytes!("../testdata/public-chain/intermediate.der")[..]);
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
+            .build()
+            .unwrap();
+        let server = ServerName::try_from("testssl.kamusm.gov.tr").unwrap();
+        let when = UnixTime::since_unix_epoch(Duration::from_secs(1_493_668_479));
+        verifier
+            .verify_server_cert(&leaf, &[intermediate], &server, &[], when)
+            .map(|_| ())
+    }
+
+    #[test]
+    fn the_builtin_roots_verify_a_real_public_chain() {
+        verify_public_chain(builtin_roots()).unwrap();
+        // And the verification means something: with other roots only, the chain is refused.
+        let mut others = builtin_roots();
+        others.roots.retain(|anchor| {
+            let name = b"TUBITAK";
+            !anchor
+                .subject
+                .as_ref()
+                .windows(name.len())
+                .any(|w| w == name)
+        });
+        assert_eq!(others.len(), builtin_roots().len() - 1);
+        let error = verify_public_chain(others).unwrap_err();
+        assert!(error.to_string().contains("UnknownIssuer"), "{error}");
+    }
+
+    #[test]
+    fn the_builtin_roots_are_mozillas_set_with_the_dynamodb_endpoints_roots() {
+        let pem = builtin_roots_pem();
+        let count = CertificateDer::pem_slice_iter(&pem).count();
+        assert_eq!(count, webpki_root_certs::TLS_SERVER_ROOT_CERTS.len());
+        assert!(count > 100, "{count} roots");
+        assert_eq!(
+            builtin_roots().len(),
+            count,
+            "every certificate is a usable root"
+        );
+        let subjects: Vec<Vec<u8>> = builtin_roots()
+            .roots
+            .iter()
+            .map(|anchor| anchor.subject.as_ref().to_vec())
+            .collect();
+        for name in [
+            "Amazon Root CA 1",
+            "Amazon Root CA 3",
+            "Starfield Services Root Certificate Authority - G2",
+        ] {
+            assert!(
+                subjects
+                    .iter()
+                    .any(|s| s.windows(name.len()).any(|w| w == name.as_bytes())),
+                "{name} is not among the builtin roots"
+            );
+        }
+    }
 }

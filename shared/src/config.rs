@@ -24,6 +24,7 @@ pub const BREAKER_WINDOW_SECONDS: &str = "BREAKER_WINDOW_SECONDS";
 pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const METRICS_DIMENSIONS: &str = "METRICS_DIMENSIONS";
+pub const TLS_TRUST_STORE: &str = "TLS_TRUST_STORE";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -36,6 +37,33 @@ pub struct Config {
     pub metrics_namespace: String,
     /// Extra dimensions on every metric a function emits (`stage=prod,team=identity`).
     pub metrics_dimensions: Vec<(String, String)>,
+    /// Which certificate authorities the DynamoDB client trusts.
+    pub trust_roots: TrustRoots,
+}
+
+/// Where the TLS client's trusted root certificates come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TrustRoots {
+    /// Mozilla's root set compiled into the binary: no file read at start-up.
+    #[default]
+    Builtin,
+    /// The operating system's store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's
+    /// bundle): for TLS-intercepting proxies and private certificate authorities.
+    System,
+}
+
+impl TrustRoots {
+    /// Reads `TLS_TRUST_STORE`: `builtin` (the default) or `system`.
+    fn from_env() -> Result<Self, ConfigError> {
+        match std::env::var(TLS_TRUST_STORE).as_deref().map(str::trim) {
+            Err(_) | Ok("builtin") => Ok(TrustRoots::Builtin),
+            Ok("system") => Ok(TrustRoots::System),
+            Ok(other) => Err(ConfigError {
+                variable: TLS_TRUST_STORE,
+                problem: format!("{other:?} is neither builtin nor system"),
+            }),
+        }
+    }
 }
 
 impl Config {
@@ -66,6 +94,7 @@ impl Config {
                 .filter(|n| !n.is_empty())
                 .unwrap_or_else(|| "UsersApi".to_owned()),
             metrics_dimensions: dimensions()?,
+            trust_roots: TrustRoots::from_env()?,
         })
     }
 }

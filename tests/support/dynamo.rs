@@ -77,7 +77,9 @@ pub fn client_for(endpoint: &str) -> Client {
         .region(Region::new("us-east-1"))
         .credentials_provider(Credentials::for_tests())
         .endpoint_url(endpoint)
-        .http_client(shared::bootstrap::http_client())
+        .http_client(shared::bootstrap::http_client(
+            shared::config::TrustRoots::Builtin,
+        ))
         .build();
     Client::from_conf(config)
 }

@@ -13,6 +13,7 @@ pub mod processes;
 pub mod recording;
 pub mod runtime_api;
 pub mod sam;
+pub mod tls;
 
 use http::{HeaderMap, Method};
 use serde_json::Value;

@@ -184,7 +184,25 @@ pub fn assert_not_server_error(response: &Value, what: &str) {
 /// The command that runs the `name` binary as the Lambda service would: only the variables it
 /// sets (plus `PATH` and `env`), pointed at `runtime`.
 pub fn lambda_command(name: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(binary(name));
+    lambda_command_under(&[], name, runtime, env)
+}
+
+/// [`lambda_command`], with the binary started by `launcher` (a tracer such as `strace -o FILE`),
+/// which gets the binary's path as its last argument.
+pub fn lambda_command_under(
+    launcher: &[&str],
+    name: &str,
+    runtime: &RuntimeApi,
+    env: &[(&str, &str)],
+) -> Command {
+    let mut command = match launcher.split_first() {
+        Some((program, args)) => {
+            let mut command = Command::new(program);
+            command.args(args).arg(binary(name));
+            command
+        }
+        None => Command::new(binary(name)),
+    };
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -194,48 +212,64 @@ pub fn lambda_command(name: &str, runtime: &RuntimeApi, env: &[(&str, &str)]) ->
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
         .env("AWS_LAMBDA_LOG_STREAM_NAME", "2026/11/24/[$LATEST]test")
-        // Quiet unless a test asks for more: its stderr is the test run's own.
+        // Quiet unless a test asks for more.
         .env("RUST_LOG", "warn")
         .envs(env.iter().copied());
     command
 }
 
+type Lines = Arc<std::sync::Mutex<Vec<String>>>;
+
+/// Collects the lines `stream` yields into a shared buffer, in the background.
+fn collect_lines(stream: impl tokio::io::AsyncRead + Unpin + Send + 'static) -> Lines {
+    let collected = Lines::default();
+    let sink = collected.clone();
+    let mut lines = BufReader::new(stream).lines();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push(line);
+        }
+    });
+    collected
+}
+
 /// A function binary running against its own [`RuntimeApi`], killed when dropped. Its stdout
-/// (where metrics go) is collected line by line.
+/// (where metrics go) and stderr (logs) are collected line by line.
 pub struct FunctionProcess {
     pub runtime: RuntimeApi,
     pub child: Child,
-    stdout: Arc<std::sync::Mutex<Vec<String>>>,
+    stdout: Lines,
+    stderr: Lines,
 }
 
 impl FunctionProcess {
     /// Starts the `name` binary with the variables the Lambda service sets, plus `env`.
     pub async fn start(name: &str, env: &[(&str, &str)]) -> Self {
         let runtime = RuntimeApi::start().await;
-        let child = lambda_command(name, &runtime, env)
+        let mut child = lambda_command(name, &runtime, env)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {name}: {e}"));
-        let mut child = child;
-        let stdout = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
-        let sink = stdout.clone();
-        tokio::spawn(async move {
-            while let Ok(Some(line)) = lines.next_line().await {
-                sink.lock().unwrap().push(line);
-            }
-        });
+        let stdout = collect_lines(child.stdout.take().expect("piped stdout"));
+        let stderr = collect_lines(child.stderr.take().expect("piped stderr"));
         Self {
             runtime,
             child,
             stdout,
+            stderr,
         }
     }
 
     /// Takes the stdout lines printed so far.
     pub fn take_stdout(&self) -> Vec<String> {
         std::mem::take(&mut self.stdout.lock().unwrap())
+    }
+
+    /// Takes the stderr lines (logs) printed so far.
+    pub fn take_stderr(&self) -> Vec<String> {
+        std::mem::take(&mut self.stderr.lock().unwrap())
     }
 }

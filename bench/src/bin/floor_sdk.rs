@@ -1,5 +1,6 @@
 //! The cold-start floor with AWS: the bare function plus aws-config and a DynamoDB client built at
-//! start-up, on the same TLS stack as the real functions (rustls with ring).
+//! start-up, on the same TLS stack and compiled-in trust roots as the real functions (rustls with
+//! ring, `bootstrap::http_client`).
 
 use std::convert::Infallible;
 
@@ -8,7 +9,9 @@ use lambda_http::{Body, Request, Response, service_fn};
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shared::bootstrap::http_client())
+        .http_client(shared::bootstrap::http_client(
+            shared::config::TrustRoots::Builtin,
+        ))
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);

@@ -1,0 +1,150 @@
+//! The DynamoDB client's trust roots, on real function processes: Mozilla's set compiled in by
+//! default (no trust-store file read on a cold start), the operating system's store on request
+//! (a private CA is trusted then, and only then), and a TLS failure is a `503` with its cause in
+//! the logs, never a hang.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use integration_tests::dynamo::{endpoint, fresh_table};
+use integration_tests::free_port;
+use integration_tests::lambda_target::{fixture, reply_from_gateway_response, with_user_id};
+use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command_under};
+use integration_tests::tls::TlsFront;
+
+/// A directory of this test run's own.
+fn scratch_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "users-api-tls-{}-{}",
+        std::process::id(),
+        free_port()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// The files get-user opened (traced by strace) through a cold start and its first two
+/// invocations: one that needs no store call, then a GET that builds the TLS connector and tries
+/// the endpoint (nothing listens there: a 503).
+async fn files_opened_by_a_cold_start(env: &[(&str, &str)]) -> Vec<String> {
+    let trace = scratch_dir().join("openat.trace");
+    let trace_arg = trace.to_string_lossy().into_owned();
+    let runtime = RuntimeApi::start().await;
+    let launcher = [
+        "strace",
+        "-f",
+        "-qq",
+        "-e",
+        "trace=openat,open",
+        "-o",
+        &trace_arg,
+    ];
+    let mut child = lambda_command_under(&launcher, "get-user", &runtime, env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("strace (./scripts/test installs it)");
+    let bad_id = with_user_id(fixture("get-user.json"), "abc");
+    let response = runtime.invoke(bad_id).await;
+    assert_eq!(response["statusCode"], 400, "{response}");
+    let response = runtime.invoke(fixture("get-user.json")).await;
+    assert_eq!(response["statusCode"], 503, "{response}");
+    child.kill().await.unwrap();
+    let text = std::fs::read_to_string(&trace).expect("the strace output");
+    let opened: Vec<String> = text
+        .lines()
+        .filter_map(|line| line.split('"').nth(1).map(str::to_owned))
+        .collect();
+    assert!(
+        opened
+            .iter()
+            .any(|path| path.contains("ld.so") || path.contains("libc")),
+        "the trace must see the process's own opens: {text}"
+    );
+    opened
+}
+
+fn is_trust_store(path: &str) -> bool {
+    path.starts_with("/etc/ssl") || path.starts_with("/etc/pki") || path.ends_with(".pem")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dynamodb_cold_start_reads_no_trust_store_unless_asked_to() {
+    let ca = TlsFront::start("127.0.0.1:9".parse().unwrap())
+        .await
+        .write_ca(&scratch_dir());
+    let ca = ca.to_string_lossy();
+    let dynamodb = [
+        ("USERS_TABLE", "users"),
+        ("AWS_ENDPOINT_URL", "https://127.0.0.1:9"),
+        ("SSL_CERT_FILE", ca.as_ref()),
+        ("DYNAMODB_MAX_ATTEMPTS", "1"),
+    ];
+    let opened = files_opened_by_a_cold_start(&dynamodb).await;
+    let stores: Vec<&String> = opened.iter().filter(|p| is_trust_store(p)).collect();
+    assert!(
+        stores.is_empty(),
+        "trust-store files opened by default: {stores:?}"
+    );
+
+    // The same trace sees the system store being read when it is asked for (on the first store
+    // call, when the TLS connector is built).
+    let system = [dynamodb.as_slice(), &[("TLS_TRUST_STORE", "system")]].concat();
+    let opened = files_opened_by_a_cold_start(&system).await;
+    assert!(
+        opened.iter().any(|path| path == ca.as_ref()),
+        "SSL_CERT_FILE was not read with TLS_TRUST_STORE=system: {opened:?}"
+    );
+}
+
+async fn get_user(function: &FunctionProcess) -> integration_tests::Reply {
+    reply_from_gateway_response(&function.runtime.invoke(fixture("get-user.json")).await)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_is_trusted_with_the_system_store_setting_and_only_then() {
+    let moto = endpoint();
+    let front = TlsFront::start(moto.trim_start_matches("http://").parse().unwrap()).await;
+    let ca = front.write_ca(&scratch_dir());
+    let (ca, url, table) = (ca.to_string_lossy(), front.url(), fresh_table("tls").await);
+    let base = [
+        ("USERS_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+        ("SSL_CERT_FILE", ca.as_ref()),
+    ];
+    // The system store, with SSL_CERT_FILE naming the private CA: the store answers over TLS.
+    let system = [base.as_slice(), &[("TLS_TRUST_STORE", "system")]].concat();
+    let function = FunctionProcess::start("get-user", &system).await;
+    let reply = get_user(&function).await;
+    assert_eq!(
+        reply.status,
+        404,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["code"], "user_not_found");
+
+    // The builtin roots (the default) ignore SSL_CERT_FILE: the handshake fails, and that is a
+    // 503 with the cause in the logs, not a hang and not a 500.
+    let function = FunctionProcess::start("get-user", &base).await;
+    let reply = get_user(&function).await;
+    assert_eq!(
+        reply.status,
+        503,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["code"], "unavailable");
+    assert!(reply.header("retry-after").is_some());
+    assert!(
+        !String::from_utf8_lossy(&reply.body).contains("certificate"),
+        "the cause stays out of the response"
+    );
+    let logs = function.take_stderr().join("\n");
+    assert!(
+        logs.contains("UnknownIssuer") || logs.contains("invalid peer certificate"),
+        "the TLS failure's cause is not in the logs: {logs}"
+    );
+}
