@@ -12,7 +12,8 @@ use serde_yaml::Value;
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
 use shared::store::dynamodb::schema::table_definition;
 use shared::store::{
-    DynamoStore, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+    DynamoStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList,
+    StoreUpdate,
 };
 use shared::transport::{Operation, ROUTES};
 
@@ -298,29 +299,30 @@ async fn actions_used(operation: Operation) -> BTreeSet<String> {
                         age: Some(5),
                         ..Default::default()
                     },
+                    Precondition::None,
                 )
                 .await
                 .unwrap();
             store
-                .update(ann.id, email("Ann@Example.com"))
+                .update(ann.id, email("Ann@Example.com"), Precondition::None)
                 .await
                 .unwrap();
             store
-                .update(ann.id, email("ann2@example.com"))
+                .update(ann.id, email("ann2@example.com"), Precondition::None)
                 .await
                 .unwrap();
             store
-                .update(ann.id, email("bob@example.com"))
+                .update(ann.id, email("bob@example.com"), Precondition::None)
                 .await
                 .unwrap_err();
             store
-                .update(missing, email("x@example.com"))
+                .update(missing, email("x@example.com"), Precondition::None)
                 .await
                 .unwrap_err();
         }
         Operation::DeleteUser => {
-            store.delete(bob.id).await.unwrap();
-            store.delete(missing).await.unwrap_err();
+            store.delete(bob.id, Precondition::None).await.unwrap();
+            store.delete(missing, Precondition::None).await.unwrap_err();
         }
         Operation::ListUsers => {
             let limit = PageLimit::new(1).unwrap();

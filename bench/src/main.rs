@@ -23,7 +23,8 @@ use lambda_http::http::Method;
 use serde_json::{Value, json};
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
 use shared::store::{
-    DynamoStore, MemoryStore, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+    DynamoStore, MemoryStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet,
+    StoreList, StoreUpdate,
 };
 
 const COLD_SPAWNS: usize = 40;
@@ -605,6 +606,7 @@ async fn dynamodb_calls() -> Value {
                 age: Some(9),
                 ..Default::default()
             },
+            Precondition::None,
         )
         .await
         .unwrap();
@@ -625,6 +627,7 @@ async fn dynamodb_calls() -> Value {
                 email: Some(own_email),
                 ..Default::default()
             },
+            Precondition::None,
         )
         .await
         .unwrap();
@@ -636,6 +639,7 @@ async fn dynamodb_calls() -> Value {
                 email: Some("new5@example.com".into()),
                 ..Default::default()
             },
+            Precondition::None,
         )
         .await
         .unwrap();
@@ -644,7 +648,7 @@ async fn dynamodb_calls() -> Value {
         "1 GetItem + 1 TransactWriteItems",
         &log,
     );
-    store.delete(id).await.unwrap();
+    store.delete(id, Precondition::None).await.unwrap();
     record("delete", "1 GetItem + 1 TransactWriteItems", &log);
     store
         .list(

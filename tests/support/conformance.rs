@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
-use shared::store::{PageStart, StoreError, UserStore};
+use shared::store::{PageStart, Precondition, StoreError, UserStore};
 
 /// Expands to one test per case, each on a fresh store built by `$make` (an async expression
 /// yielding something that is a `UserStore`).
@@ -29,6 +29,11 @@ macro_rules! conformance_tests {
             list_pages_in_id_order_with_lookahead,
             list_after_a_deleted_id_continues,
             list_skips_by_offset,
+            versions_start_at_1_and_grow_with_each_change,
+            a_stale_version_changes_nothing,
+            preconditions_on_a_missing_user_fail,
+            the_matching_version_writes_including_an_email_move,
+            racing_writes_from_one_version_have_one_winner,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -157,7 +162,10 @@ pub async fn update_changes_present_fields_only(store: Arc<impl UserStore>) {
         age: Some(31),
         ..Default::default()
     };
-    let updated = store.update(ann.id, changes).await.unwrap();
+    let updated = store
+        .update(ann.id, changes, Precondition::None)
+        .await
+        .unwrap();
     assert_eq!(
         (updated.name.as_str(), updated.email.as_str(), updated.age),
         ("Ann", "ann@example.com", 31)
@@ -166,7 +174,10 @@ pub async fn update_changes_present_fields_only(store: Arc<impl UserStore>) {
         name: Some("Annie".into()),
         ..Default::default()
     };
-    let updated = store.update(ann.id, changes).await.unwrap();
+    let updated = store
+        .update(ann.id, changes, Precondition::None)
+        .await
+        .unwrap();
     assert_eq!((updated.name.as_str(), updated.age), ("Annie", 31));
     assert_eq!(store.get(ann.id).await.unwrap(), Some(updated));
 }
@@ -174,12 +185,12 @@ pub async fn update_changes_present_fields_only(store: Arc<impl UserStore>) {
 pub async fn update_moves_the_email_claim(store: Arc<impl UserStore>) {
     let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
     let respelled = store
-        .update(ann.id, email("ANN@example.com"))
+        .update(ann.id, email("ANN@example.com"), Precondition::None)
         .await
         .unwrap();
     assert_eq!(respelled.email, "ANN@example.com");
     let moved = store
-        .update(ann.id, email("new@example.com"))
+        .update(ann.id, email("new@example.com"), Precondition::None)
         .await
         .unwrap();
     assert_eq!(moved.email, "new@example.com");
@@ -202,7 +213,7 @@ pub async fn update_to_a_taken_email_changes_nothing(store: Arc<impl UserStore>)
         name: None,
     };
     assert!(matches!(
-        store.update(bob.id, changes).await,
+        store.update(bob.id, changes, Precondition::None).await,
         Err(StoreError::EmailTaken)
     ));
     assert_eq!(store.get(bob.id).await.unwrap(), Some(bob));
@@ -216,7 +227,9 @@ pub async fn update_to_a_taken_email_changes_nothing(store: Arc<impl UserStore>)
 pub async fn update_and_delete_of_missing_users_are_not_found(store: Arc<impl UserStore>) {
     let missing = UserId::new(424_242).unwrap();
     assert!(matches!(
-        store.update(missing, email("x@example.com")).await,
+        store
+            .update(missing, email("x@example.com"), Precondition::None)
+            .await,
         Err(StoreError::NotFound)
     ));
     let age = UserChanges {
@@ -224,11 +237,11 @@ pub async fn update_and_delete_of_missing_users_are_not_found(store: Arc<impl Us
         ..Default::default()
     };
     assert!(matches!(
-        store.update(missing, age).await,
+        store.update(missing, age, Precondition::None).await,
         Err(StoreError::NotFound)
     ));
     assert!(matches!(
-        store.delete(missing).await,
+        store.delete(missing, Precondition::None).await,
         Err(StoreError::NotFound)
     ));
     assert!(ids(&*store).await.is_empty(), "update never creates");
@@ -252,7 +265,11 @@ pub async fn racing_updates_to_one_email_have_one_winner(store: Arc<impl UserSto
         .iter()
         .map(|u| {
             let (store, id) = (store.clone(), u.id);
-            tokio::spawn(async move { store.update(id, email("prize@example.com")).await })
+            tokio::spawn(async move {
+                store
+                    .update(id, email("prize@example.com"), Precondition::None)
+                    .await
+            })
         })
         .collect();
     assert_eq!(
@@ -278,10 +295,10 @@ pub async fn racing_updates_to_one_email_have_one_winner(store: Arc<impl UserSto
 
 pub async fn delete_frees_the_email(store: Arc<impl UserStore>) {
     let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
-    store.delete(ann.id).await.unwrap();
+    store.delete(ann.id, Precondition::None).await.unwrap();
     assert_eq!(store.get(ann.id).await.unwrap(), None);
     assert!(matches!(
-        store.delete(ann.id).await,
+        store.delete(ann.id, Precondition::None).await,
         Err(StoreError::NotFound)
     ));
     let again = store.create(user("Ann", "ANN@example.com")).await.unwrap();
@@ -293,7 +310,7 @@ pub async fn racing_deletes_have_one_winner(store: Arc<impl UserStore + 'static>
     let tasks: Vec<_> = (0..6)
         .map(|_| {
             let store = store.clone();
-            tokio::spawn(async move { store.delete(ann.id).await })
+            tokio::spawn(async move { store.delete(ann.id, Precondition::None).await })
         })
         .collect();
     assert_eq!(
@@ -343,7 +360,10 @@ pub async fn list_after_a_deleted_id_continues(store: Arc<impl UserStore>) {
                 .unwrap(),
         );
     }
-    store.delete(created[1].id).await.unwrap();
+    store
+        .delete(created[1].id, Precondition::None)
+        .await
+        .unwrap();
     let page = store
         .list(PageStart::After(created[1].id), limit(10))
         .await
@@ -375,4 +395,130 @@ pub async fn list_skips_by_offset(store: Arc<impl UserStore>) {
             "skip {beyond}"
         );
     }
+}
+
+fn age(years: u8) -> UserChanges {
+    UserChanges {
+        age: Some(years),
+        ..Default::default()
+    }
+}
+
+pub async fn versions_start_at_1_and_grow_with_each_change(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    assert_eq!(ann.version, 1);
+    let once = store
+        .update(ann.id, age(2), Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(once.version, 2);
+    let twice = store
+        .update(ann.id, email("ann2@example.com"), Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(twice.version, 3, "an email move is one change too");
+    assert_eq!(store.get(ann.id).await.unwrap().unwrap().version, 3);
+    let listed = store.list(PageStart::First, limit(10)).await.unwrap();
+    assert_eq!(listed.users[0].version, 3);
+}
+
+pub async fn a_stale_version_changes_nothing(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let current = store
+        .update(ann.id, age(5), Precondition::None)
+        .await
+        .unwrap();
+    let stale = Precondition::Version(ann.version);
+    for changes in [age(9), email("moved@example.com"), email("ANN@example.com")] {
+        assert!(matches!(
+            store.update(ann.id, changes, stale).await,
+            Err(StoreError::PreconditionFailed)
+        ));
+    }
+    assert!(matches!(
+        store.delete(ann.id, stale).await,
+        Err(StoreError::PreconditionFailed)
+    ));
+    assert_eq!(store.get(ann.id).await.unwrap(), Some(current));
+    // The email the refused move asked for was not claimed.
+    store.create(user("Mo", "moved@example.com")).await.unwrap();
+}
+
+pub async fn preconditions_on_a_missing_user_fail(store: Arc<impl UserStore>) {
+    let missing = UserId::new(424_242).unwrap();
+    for precondition in [Precondition::Exists, Precondition::Version(1)] {
+        for changes in [age(1), email("x@example.com")] {
+            assert!(matches!(
+                store.update(missing, changes, precondition).await,
+                Err(StoreError::PreconditionFailed)
+            ));
+        }
+        assert!(matches!(
+            store.delete(missing, precondition).await,
+            Err(StoreError::PreconditionFailed)
+        ));
+    }
+}
+
+pub async fn the_matching_version_writes_including_an_email_move(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let aged = store
+        .update(ann.id, age(7), Precondition::Version(1))
+        .await
+        .unwrap();
+    let moved = store
+        .update(
+            ann.id,
+            email("new@example.com"),
+            Precondition::Version(aged.version),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        (moved.email.as_str(), moved.version),
+        ("new@example.com", 3)
+    );
+    let recased = store
+        .update(ann.id, email("NEW@example.com"), Precondition::Exists)
+        .await
+        .unwrap();
+    assert_eq!(recased.version, 4);
+    // The old email is free again; the new one is taken.
+    store
+        .create(user("Other", "ann@example.com"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.create(user("Dup", "new@example.com")).await,
+        Err(StoreError::EmailTaken)
+    ));
+    store
+        .delete(ann.id, Precondition::Version(recased.version))
+        .await
+        .unwrap();
+    assert_eq!(store.get(ann.id).await.unwrap(), None);
+}
+
+/// The lost update: clients that read the same version and write conditionally on it. Exactly
+/// one write lands; the others are refused and leave no trace.
+pub async fn racing_writes_from_one_version_have_one_winner(store: Arc<impl UserStore + 'static>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let tasks = (0..6u8)
+        .map(|i| {
+            let store = store.clone();
+            let changes = if i % 2 == 0 {
+                age(i + 10)
+            } else {
+                email(&format!("ann{i}@example.com"))
+            };
+            tokio::spawn(async move {
+                store
+                    .update(ann.id, changes, Precondition::Version(1))
+                    .await
+            })
+        })
+        .collect();
+    let won = winners(tasks, |e| matches!(e, StoreError::PreconditionFailed)).await;
+    assert_eq!(won, 1);
+    assert_eq!(store.get(ann.id).await.unwrap().unwrap().version, 2);
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use shared::store::{
-    MemoryStore, Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    MemoryStore, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet,
+    StoreList, StorePing, StoreUpdate,
 };
 
 /// A cause with details that belong in logs only: an ARN and an SDK error name.
@@ -84,17 +84,22 @@ impl StoreCreate for FaultyStore {
 
 #[async_trait]
 impl StoreUpdate for FaultyStore {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError> {
         self.fault().await?;
-        self.inner.update(id, changes).await
+        self.inner.update(id, changes, precondition).await
     }
 }
 
 #[async_trait]
 impl StoreDelete for FaultyStore {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
         self.fault().await?;
-        self.inner.delete(id).await
+        self.inner.delete(id, precondition).await
     }
 }
 

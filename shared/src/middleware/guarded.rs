@@ -11,8 +11,8 @@ use metrics::{Counter, Histogram};
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use crate::store::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate,
+    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
 
 /// How long a store call may take and when the breaker opens.
@@ -83,7 +83,10 @@ impl<S: ?Sized> GuardedStore<S> {
         let result = self.bounded(future).await;
         let finished = Instant::now();
         let outcome = match &result {
-            Ok(_) | Err(StoreError::NotFound | StoreError::EmailTaken) => CallOutcome::Ok,
+            Ok(_)
+            | Err(StoreError::NotFound | StoreError::EmailTaken | StoreError::PreconditionFailed) => {
+                CallOutcome::Ok
+            }
             Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
@@ -275,16 +278,22 @@ impl<S: StoreCreate + ?Sized> StoreCreate for GuardedStore<S> {
 
 #[async_trait]
 impl<S: StoreUpdate + ?Sized> StoreUpdate for GuardedStore<S> {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        self.call(StoreCall::Update, self.inner.update(id, changes))
-            .await
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError> {
+        let update = self.inner.update(id, changes, precondition);
+        self.call(StoreCall::Update, update).await
     }
 }
 
 #[async_trait]
 impl<S: StoreDelete + ?Sized> StoreDelete for GuardedStore<S> {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
-        self.call(StoreCall::Delete, self.inner.delete(id)).await
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
+        self.call(StoreCall::Delete, self.inner.delete(id, precondition))
+            .await
     }
 }
 

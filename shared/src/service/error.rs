@@ -17,6 +17,9 @@ pub enum ServiceError {
     NotFound(UserId),
     #[error("email is already taken")]
     EmailTaken,
+    /// A conditional request's precondition (`If-Match`) no longer holds: nothing was changed.
+    #[error("the user has changed since the version given in If-Match")]
+    PreconditionFailed,
     /// The store could not be reached or is shedding load: worth retrying after `retry_after`.
     #[error("the user store is temporarily unavailable")]
     Unavailable {
@@ -39,6 +42,7 @@ impl ServiceError {
         match (error, id) {
             (StoreError::NotFound, Some(id)) => Self::NotFound(id),
             (StoreError::EmailTaken, _) => Self::EmailTaken,
+            (StoreError::PreconditionFailed, _) => Self::PreconditionFailed,
             (
                 StoreError::Unavailable {
                     retry_after,

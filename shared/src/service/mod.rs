@@ -5,7 +5,9 @@ mod error;
 mod operation;
 mod user;
 
-use crate::store::{Page, PageStart, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
+use crate::store::{
+    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+};
 
 pub use error::ServiceError;
 pub use operation::Operation;
@@ -92,11 +94,13 @@ pub async fn get_user(store: &dyn StoreGet, id: UserId) -> Result<User, ServiceE
     }
 }
 
-/// Changes the fields present in `input`, leaving the rest as they are.
+/// Changes the fields present in `input`, leaving the rest as they are, if the user still meets
+/// `precondition` (checked atomically with the write).
 pub async fn update_user(
     store: &dyn StoreUpdate,
     id: UserId,
     input: UpdateUserInput,
+    precondition: Precondition,
 ) -> Result<User, ServiceError> {
     let changes = UserChanges {
         name: input.name.as_deref().map(validate_name).transpose()?,
@@ -109,15 +113,19 @@ pub async fn update_user(
         ));
     }
     store
-        .update(id, changes)
+        .update(id, changes, precondition)
         .await
         .map_err(|e| ServiceError::from_store(e, Some(id)))
 }
 
-/// Removes a user and frees its email for reuse.
-pub async fn delete_user(store: &dyn StoreDelete, id: UserId) -> Result<(), ServiceError> {
+/// Removes a user and frees its email for reuse, if it still meets `precondition`.
+pub async fn delete_user(
+    store: &dyn StoreDelete,
+    id: UserId,
+    precondition: Precondition,
+) -> Result<(), ServiceError> {
     store
-        .delete(id)
+        .delete(id, precondition)
         .await
         .map_err(|e| ServiceError::from_store(e, Some(id)))
 }

@@ -75,6 +75,9 @@ pub struct User {
     pub name: String,
     pub email: String,
     pub age: u8,
+    /// Starts at 1 and grows by one with every change: the user's `ETag`, not part of the body.
+    #[serde(skip)]
+    pub version: u64,
 }
 
 impl fmt::Debug for User {
@@ -84,6 +87,7 @@ impl fmt::Debug for User {
             .field("name", &"<redacted>")
             .field("email", &"<redacted>")
             .field("age", &self.age)
+            .field("version", &self.version)
             .finish()
     }
 }
@@ -104,6 +108,7 @@ impl NewUser {
             name: self.name,
             email: self.email,
             age: self.age,
+            version: 1,
         }
     }
 }

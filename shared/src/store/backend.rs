@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    DynamoStore, MemoryStore, Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StorePing, StoreUpdate,
+    DynamoStore, MemoryStore, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
+    StoreGet, StoreList, StorePing, StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 
@@ -45,15 +45,20 @@ impl StoreCreate for Backend {
 
 #[async_trait]
 impl StoreUpdate for Backend {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        on_backend!(self, store => store.update(id, changes).await)
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError> {
+        on_backend!(self, store => store.update(id, changes, precondition).await)
     }
 }
 
 #[async_trait]
 impl StoreDelete for Backend {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
-        on_backend!(self, store => store.delete(id).await)
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
+        on_backend!(self, store => store.delete(id, precondition).await)
     }
 }
 

@@ -8,8 +8,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate,
+    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
 
@@ -76,9 +76,15 @@ impl StoreCreate for MemoryStore {
 
 #[async_trait]
 impl StoreUpdate for MemoryStore {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError> {
         let mut guard = self.write();
         let state = &mut *guard;
+        precondition.check(state.users.get(&id).map(|user| user.version))?;
         let current = state.users.get(&id).ok_or(StoreError::NotFound)?;
         let old_key = email_key(&current.email);
         let new_key = changes.email.as_deref().map(email_key);
@@ -91,14 +97,16 @@ impl StoreUpdate for MemoryStore {
         }
         let user = state.users.get_mut(&id).ok_or(StoreError::NotFound)?;
         changes.apply_to(user);
+        user.version += 1;
         Ok(user.clone())
     }
 }
 
 #[async_trait]
 impl StoreDelete for MemoryStore {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
         let mut state = self.write();
+        precondition.check(state.users.get(&id).map(|user| user.version))?;
         let user = state.users.remove(&id).ok_or(StoreError::NotFound)?;
         state.ids_by_email.remove(&email_key(&user.email));
         Ok(())
@@ -218,7 +226,7 @@ mod tests {
             ..Default::default()
         };
         assert!(matches!(
-            store.update(bob.id, to_ann).await,
+            store.update(bob.id, to_ann, Precondition::None).await,
             Err(StoreError::EmailTaken)
         ));
         assert_eq!(
@@ -230,20 +238,26 @@ mod tests {
             email: Some("Ann@Example.com".into()),
             ..Default::default()
         };
-        let ann = store.update(ann.id, respelled).await.unwrap();
+        let ann = store
+            .update(ann.id, respelled, Precondition::None)
+            .await
+            .unwrap();
         assert_eq!(ann.email, "Ann@Example.com");
 
         let moved = UserChanges {
             email: Some("carol@example.com".into()),
             ..Default::default()
         };
-        store.update(ann.id, moved).await.unwrap();
+        store
+            .update(ann.id, moved, Precondition::None)
+            .await
+            .unwrap();
         store.create(new_user("ann@example.com")).await.unwrap();
 
-        store.delete(bob.id).await.unwrap();
+        store.delete(bob.id, Precondition::None).await.unwrap();
         store.create(new_user("bob@example.com")).await.unwrap();
         assert!(matches!(
-            store.delete(bob.id).await,
+            store.delete(bob.id, Precondition::None).await,
             Err(StoreError::NotFound)
         ));
     }

@@ -39,6 +39,10 @@ pub enum StoreError {
     NotFound,
     #[error("email is already taken")]
     EmailTaken,
+    /// The write was conditional on a version (or on existence) that no longer holds; nothing
+    /// was written.
+    #[error("the user is not at the expected version")]
+    PreconditionFailed,
     /// Transient: timeouts, throttling, the service being down, an open circuit breaker. A retry
     /// after `retry_after` may succeed: whoever knows better than the default says so here.
     #[error("store unavailable")]
@@ -112,16 +116,48 @@ pub trait StoreCreate: Send + Sync {
     async fn create(&self, user: NewUser) -> Result<User, StoreError>;
 }
 
-/// Applies a partial update; `NotFound` or `EmailTaken` leave the user untouched.
-#[async_trait]
-pub trait StoreUpdate: Send + Sync {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError>;
+/// What a conditional write requires of the user it changes (HTTP's `If-Match`), checked in the
+/// same atomic step as the write, never read-then-write in the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Precondition {
+    /// Unconditional: a missing user is `NotFound`.
+    #[default]
+    None,
+    /// The user must exist (`If-Match: *`); otherwise `PreconditionFailed`.
+    Exists,
+    /// The user must be at this version; otherwise (or if missing) `PreconditionFailed`.
+    Version(u64),
 }
 
-/// Removes a user and its email claim; `NotFound` if there was none.
+impl Precondition {
+    /// Whether a user at `version` (`None`: missing) satisfies this precondition; `Err` is the
+    /// failure to report.
+    pub fn check(self, version: Option<u64>) -> Result<(), StoreError> {
+        match (self, version) {
+            (Precondition::None, None) => Err(StoreError::NotFound),
+            (Precondition::None, Some(_)) | (Precondition::Exists, Some(_)) => Ok(()),
+            (Precondition::Version(expected), Some(actual)) if expected == actual => Ok(()),
+            _ => Err(StoreError::PreconditionFailed),
+        }
+    }
+}
+
+/// Applies a partial update under `precondition`; `NotFound`, `PreconditionFailed` or
+/// `EmailTaken` leave the user untouched. The user comes back at its new version.
+#[async_trait]
+pub trait StoreUpdate: Send + Sync {
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError>;
+}
+
+/// Removes a user and its email claim under `precondition`; `NotFound` if there was none.
 #[async_trait]
 pub trait StoreDelete: Send + Sync {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError>;
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError>;
 }
 
 /// Lists users in ascending id order.

@@ -4,6 +4,7 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
+use super::conditional::etag;
 use super::cursor::encode_cursor;
 use crate::service::User;
 use crate::store::Page;
@@ -38,8 +39,21 @@ struct PageEnvelope<'a> {
     next_cursor: Option<String>,
 }
 
+/// A user, with its version as a strong `ETag`.
 pub(super) fn user(status: StatusCode, user: &User) -> Response<Body> {
-    json_response(status, &UserEnvelope { user })
+    let mut response = json_response(status, &UserEnvelope { user });
+    response
+        .headers_mut()
+        .insert(header::ETAG, etag(user.version));
+    response
+}
+
+/// 304: the client's copy (named by `If-None-Match`) is the current one.
+pub(super) fn not_modified(version: u64) -> Response<Body> {
+    let mut response = Response::new(Body::Empty);
+    *response.status_mut() = StatusCode::NOT_MODIFIED;
+    response.headers_mut().insert(header::ETAG, etag(version));
+    response
 }
 
 /// 201 with the new user and where to find it.

@@ -48,6 +48,7 @@ impl ApiError {
                 StatusCode::NOT_FOUND
             }
             ApiError::Service(ServiceError::EmailTaken) => StatusCode::CONFLICT,
+            ApiError::Service(ServiceError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
             ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -65,6 +66,7 @@ impl ApiError {
             ApiError::Service(ServiceError::NotFound(_)) => "user_not_found",
             ApiError::RouteNotFound => "route_not_found",
             ApiError::Service(ServiceError::EmailTaken) => "email_taken",
+            ApiError::Service(ServiceError::PreconditionFailed) => "precondition_failed",
             ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 "unavailable"
             }

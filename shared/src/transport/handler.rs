@@ -12,7 +12,7 @@ use tower::{Layer, ServiceExt};
 
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
-use super::{decode, encode};
+use super::{conditional, decode, encode};
 use crate::middleware::observe::{ObserveLayer, RequestMetrics, Routed};
 use crate::service;
 use crate::store::{
@@ -218,12 +218,14 @@ impl Router {
         let capabilities = &self.capabilities;
         match operation {
             Operation::CreateUser => create_user(served(&capabilities.create)?, request).await,
-            Operation::GetUser => get_user(served(&capabilities.get)?, decode::user_id(id)?).await,
+            Operation::GetUser => {
+                get_user(served(&capabilities.get)?, decode::user_id(id)?, request).await
+            }
             Operation::UpdateUser => {
                 update_user(served(&capabilities.update)?, decode::user_id(id)?, request).await
             }
             Operation::DeleteUser => {
-                delete_user(served(&capabilities.delete)?, decode::user_id(id)?).await
+                delete_user(served(&capabilities.delete)?, decode::user_id(id)?, request).await
             }
             Operation::ListUsers => list_users(served(&capabilities.list)?, request).await,
         }
@@ -269,8 +271,15 @@ async fn create_user(
     Ok(encode::created(&user))
 }
 
-async fn get_user(store: &dyn StoreGet, id: service::UserId) -> Result<Response<Body>, ApiError> {
+async fn get_user(
+    store: &dyn StoreGet,
+    id: service::UserId,
+    request: &Request,
+) -> Result<Response<Body>, ApiError> {
     let user = service::get_user(store, id).await?;
+    if conditional::if_none_match(request.headers(), user.version)? {
+        return Ok(encode::not_modified(user.version));
+    }
     Ok(encode::user(StatusCode::OK, &user))
 }
 
@@ -279,16 +288,19 @@ async fn update_user(
     id: service::UserId,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
+    let precondition = conditional::if_match(request.headers())?;
     let input = decode::update_input(request.body())?;
-    let user = service::update_user(store, id, input).await?;
+    let user = service::update_user(store, id, input, precondition).await?;
     Ok(encode::user(StatusCode::OK, &user))
 }
 
 async fn delete_user(
     store: &dyn StoreDelete,
     id: service::UserId,
+    request: &Request,
 ) -> Result<Response<Body>, ApiError> {
-    service::delete_user(store, id).await?;
+    let precondition = conditional::if_match(request.headers())?;
+    service::delete_user(store, id, precondition).await?;
     Ok(encode::no_content())
 }
 

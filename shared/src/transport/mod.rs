@@ -2,6 +2,7 @@
 //! errors are encoded. It works on `lambda_http::Request` (an `http::Request`), so the Lambda
 //! functions and `local-api` run exactly the same code.
 
+mod conditional;
 mod cursor;
 mod decode;
 mod encode;

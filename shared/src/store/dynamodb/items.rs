@@ -55,6 +55,7 @@ impl UserItem {
             name: self.name.clone(),
             email: self.email.clone(),
             age: self.age,
+            version: self.version,
         })
     }
 }

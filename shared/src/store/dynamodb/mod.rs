@@ -38,8 +38,8 @@ use self::ids::IdAllocator;
 use self::items::{EmailClaim, Item, UserItem, UserKey, claim_key, user_key, value};
 use self::schema::USER_PARTITION;
 use super::{
-    Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate,
+    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
 
@@ -170,21 +170,32 @@ impl DynamoStore {
         &self,
         id: UserId,
         changes: &UserChanges,
+        precondition: Precondition,
     ) -> Result<Attempt<User>, StoreError> {
         let Some(email) = changes.email.as_deref() else {
-            return self.update_in_place(id, changes, None).await;
+            // One conditional UpdateItem: the precondition is its condition.
+            let expected = match precondition {
+                Precondition::Version(version) => Some(version),
+                Precondition::None | Precondition::Exists => None,
+            };
+            return self
+                .update_in_place(id, changes, expected, precondition)
+                .await;
         };
-        let Some(current) = self.read(id).await? else {
+        let current = self.read(id).await?;
+        precondition.check(current.as_ref().map(|user| user.version))?;
+        let Some(current) = current else {
             return Err(StoreError::NotFound);
         };
         let new_key = email_key(email);
         if new_key == current.email_key {
             return self
-                .update_in_place(id, changes, Some(current.version))
+                .update_in_place(id, changes, Some(current.version), precondition)
                 .await;
         }
         let mut updated = current.to_user()?;
         changes.apply_to(&mut updated);
+        updated.version += 1;
         let update = UpdateExpression::new(changes, Some(current.version))?;
         let outcome = self
             .transact(vec![
@@ -201,19 +212,23 @@ impl DynamoStore {
             Transaction::Conflict => Ok(Attempt::Retry),
             Transaction::Cancelled(codes) => match codes.as_slice() {
                 [_, _, Some(_)] => Err(StoreError::EmailTaken),
-                // The user changed or vanished since we read it: read again.
-                [Some(_), _, _] => Ok(Attempt::Retry),
+                // The user changed or vanished since we read it: read again, unless the client
+                // asked for the version we read, which it no longer is.
+                [Some(_), _, _] => moved_since_read(precondition),
                 _ => Err(out_of_step(id, &codes)),
             },
         }
     }
 
-    /// One `UpdateItem` that cannot touch the email claim: no email change, or a change of case only.
+    /// One `UpdateItem` that cannot touch the email claim: no email change, or a change of case
+    /// only. Conditional on the user existing and, if given, being at `expected_version` (the
+    /// client's, or the one just read).
     async fn update_in_place(
         &self,
         id: UserId,
         changes: &UserChanges,
         expected_version: Option<u64>,
+        precondition: Precondition,
     ) -> Result<Attempt<User>, StoreError> {
         let update = UpdateExpression::new(changes, expected_version)?;
         let result = self
@@ -238,17 +253,25 @@ impl DynamoStore {
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
             {
-                match expected_version {
-                    None => Err(StoreError::NotFound),
-                    Some(_) => Ok(Attempt::Retry),
+                match (precondition, expected_version) {
+                    (Precondition::Version(_), _) => Err(StoreError::PreconditionFailed),
+                    (_, Some(_)) => Ok(Attempt::Retry),
+                    (Precondition::Exists, None) => Err(StoreError::PreconditionFailed),
+                    (Precondition::None, None) => Err(StoreError::NotFound),
                 }
             }
             Err(other) => Err(classify(other)),
         }
     }
 
-    async fn try_delete(&self, id: UserId) -> Result<Attempt<()>, StoreError> {
-        let Some(current) = self.read(id).await? else {
+    async fn try_delete(
+        &self,
+        id: UserId,
+        precondition: Precondition,
+    ) -> Result<Attempt<()>, StoreError> {
+        let current = self.read(id).await?;
+        precondition.check(current.as_ref().map(|user| user.version))?;
+        let Some(current) = current else {
             return Err(StoreError::NotFound);
         };
         let delete_user = Delete::builder()
@@ -268,7 +291,7 @@ impl DynamoStore {
             Transaction::Committed => Ok(Attempt::Done(())),
             Transaction::Conflict => Ok(Attempt::Retry),
             Transaction::Cancelled(codes) => match codes.as_slice() {
-                [Some(_), _] => Ok(Attempt::Retry),
+                [Some(_), _] => moved_since_read(precondition),
                 _ => Err(out_of_step(id, &codes)),
             },
         }
@@ -331,6 +354,15 @@ enum Transaction {
     Conflict,
     /// A condition failed: one code per item, `None` for items whose condition held.
     Cancelled(Vec<Option<String>>),
+}
+
+/// A write conditional on the version just read lost a race: read again, unless the client's own
+/// precondition named a version, which the user has now left.
+fn moved_since_read<T>(precondition: Precondition) -> Result<Attempt<T>, StoreError> {
+    match precondition {
+        Precondition::Version(_) => Err(StoreError::PreconditionFailed),
+        Precondition::None | Precondition::Exists => Ok(Attempt::Retry),
+    }
 }
 
 fn out_of_step(id: UserId, codes: &[Option<String>]) -> StoreError {
@@ -464,15 +496,20 @@ impl StoreCreate for DynamoStore {
 
 #[async_trait]
 impl StoreUpdate for DynamoStore {
-    async fn update(&self, id: UserId, changes: UserChanges) -> Result<User, StoreError> {
-        with_retries(|| self.try_update(id, &changes)).await
+    async fn update(
+        &self,
+        id: UserId,
+        changes: UserChanges,
+        precondition: Precondition,
+    ) -> Result<User, StoreError> {
+        with_retries(|| self.try_update(id, &changes, precondition)).await
     }
 }
 
 #[async_trait]
 impl StoreDelete for DynamoStore {
-    async fn delete(&self, id: UserId) -> Result<(), StoreError> {
-        with_retries(|| self.try_delete(id)).await
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
+        with_retries(|| self.try_delete(id, precondition)).await
     }
 }
 

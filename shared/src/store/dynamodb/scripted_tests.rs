@@ -10,7 +10,7 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 
 use super::DynamoStore;
 use crate::service::UserId;
-use crate::store::{StoreDelete, StoreError, StoreGet};
+use crate::store::{Precondition, StoreDelete, StoreError, StoreGet};
 use crate::test_metrics::{moved, recorded};
 
 /// One scripted answer: HTTP status and JSON body.
@@ -91,7 +91,7 @@ fn asked(log: &Mutex<Vec<String>>) -> Vec<String> {
 #[tokio::test]
 async fn a_transaction_conflict_is_read_again_and_retried() {
     let (store, log) = scripted(vec![USER_ITEM, CONFLICT, USER_ITEM, COMMITTED]);
-    store.delete(id()).await.unwrap();
+    store.delete(id(), Precondition::None).await.unwrap();
     assert_eq!(
         asked(&log),
         [
@@ -106,7 +106,7 @@ async fn a_transaction_conflict_is_read_again_and_retried() {
 #[tokio::test]
 async fn endless_conflicts_end_as_unavailable_after_four_attempts() {
     let (store, log) = scripted([USER_ITEM, CONFLICT].repeat(4));
-    let error = store.delete(id()).await.unwrap_err();
+    let error = store.delete(id(), Precondition::None).await.unwrap_err();
     assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
     assert_eq!(asked(&log).len(), 8, "four rounds of read and transaction");
 }
