@@ -363,3 +363,30 @@ async fn each_function_may_use_exactly_the_actions_its_operation_uses() {
         assert_eq!(allowed, actions_used(operation).await, "{binary}");
     }
 }
+
+#[test]
+fn browsers_may_send_the_conditional_headers_and_read_the_etag() {
+    let template = transformed_template();
+    let api = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .find(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
+        .expect("the HTTP API");
+    let cors = &api["Properties"]["Body"]["x-amazon-apigateway-cors"];
+    let listed = |field: &str| -> Vec<String> {
+        cors[field]
+            .as_array()
+            .unwrap_or_else(|| panic!("{field} in {cors}"))
+            .iter()
+            .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+            .collect()
+    };
+    for header in ["if-match", "if-none-match", "content-type", "authorization"] {
+        assert!(
+            listed("allowHeaders").contains(&header.to_owned()),
+            "{header}"
+        );
+    }
+    assert!(listed("exposeHeaders").contains(&"etag".to_owned()));
+}
