@@ -12,8 +12,8 @@ use serde_yaml::Value;
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
 use shared::store::dynamodb::schema::table_definition;
 use shared::store::{
-    DynamoStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList,
-    StoreUpdate,
+    DynamoStore, IdempotentCreate, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet,
+    StoreList, StoreUpdate,
 };
 use shared::transport::{Operation, ROUTES};
 
@@ -286,6 +286,19 @@ async fn actions_used(operation: Operation) -> BTreeSet<String> {
                     .unwrap();
             }
             store.create(new("ANN@example.com")).await.unwrap_err();
+            // An idempotent create, its replay (which reads the record and the user), a reuse.
+            let record = |fingerprint: &str| IdempotentCreate {
+                key: "iam-key".into(),
+                fingerprint: fingerprint.into(),
+                now: 1_000,
+                expires_at: 2_000,
+            };
+            for fingerprint in ["same", "same", "other"] {
+                let outcome = store
+                    .create_idempotent(new("idem@example.com"), Some(record(fingerprint)))
+                    .await;
+                assert_eq!(outcome.is_ok(), fingerprint == "same", "{outcome:?}");
+            }
         }
         Operation::GetUser => {
             store.get(ann.id).await.unwrap();

@@ -92,7 +92,8 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
         server::SHED_METRIC,
         "requests refused because max-in-flight requests were already being served"
     );
-    let api = Api::all_routes(bootstrap::store(&config).await);
+    let api = Api::all_routes(bootstrap::store(&config).await)
+        .with_idempotency_ttl(config.idempotency_ttl);
     let listener = TcpListener::bind((args.host, args.port))
         .await
         .map_err(|e| format!("cannot listen on {}:{}: {e}", args.host, args.port))?;

@@ -25,6 +25,7 @@ pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const METRICS_DIMENSIONS: &str = "METRICS_DIMENSIONS";
 pub const TLS_TRUST_STORE: &str = "TLS_TRUST_STORE";
+pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,6 +40,8 @@ pub struct Config {
     pub metrics_dimensions: Vec<(String, String)>,
     /// Which certificate authorities the DynamoDB client trusts.
     pub trust_roots: TrustRoots,
+    /// How long an `Idempotency-Key` on create is remembered.
+    pub idempotency_ttl: Duration,
 }
 
 /// Where the TLS client's trusted root certificates come from.
@@ -95,6 +98,8 @@ impl Config {
                 .unwrap_or_else(|| "UsersApi".to_owned()),
             metrics_dimensions: dimensions()?,
             trust_roots: TrustRoots::from_env()?,
+            idempotency_ttl: parse(IDEMPOTENCY_TTL_SECONDS, 60..=2_592_000)?
+                .map_or(crate::service::DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs),
         })
     }
 }

@@ -37,7 +37,8 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
         .with_lambda_request_id("request_id")
         .init()?;
     observe::describe_metrics();
-    let api = endpoint(bootstrap::store(&config).await);
+    let api =
+        endpoint(bootstrap::store(&config).await).with_idempotency_ttl(config.idempotency_ttl);
     metrics_cloudwatch_embedded::lambda::service::run_http(
         metrics,
         service_fn(move |request: Request| {

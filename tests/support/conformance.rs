@@ -6,7 +6,7 @@ use std::num::NonZeroU64;
 use std::sync::Arc;
 
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
-use shared::store::{PageStart, Precondition, StoreError, UserStore};
+use shared::store::{Created, IdempotentCreate, PageStart, Precondition, StoreError, UserStore};
 
 /// Expands to one test per case, each on a fresh store built by `$make` (an async expression
 /// yielding something that is a `UserStore`).
@@ -34,6 +34,10 @@ macro_rules! conformance_tests {
             preconditions_on_a_missing_user_fail,
             the_matching_version_writes_including_an_email_move,
             racing_writes_from_one_version_have_one_winner,
+            an_idempotent_create_replays_and_refuses_a_different_request,
+            an_expired_idempotency_record_no_longer_counts,
+            a_replay_of_a_deleted_user_says_so,
+            racing_creates_under_one_key_make_one_user,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -521,4 +525,120 @@ pub async fn racing_writes_from_one_version_have_one_winner(store: Arc<impl User
     let won = winners(tasks, |e| matches!(e, StoreError::PreconditionFailed)).await;
     assert_eq!(won, 1);
     assert_eq!(store.get(ann.id).await.unwrap().unwrap().version, 2);
+}
+
+fn keyed(key: &str, fingerprint: &str, now: u64) -> Option<IdempotentCreate> {
+    Some(IdempotentCreate {
+        key: key.to_owned(),
+        fingerprint: fingerprint.to_owned(),
+        now,
+        expires_at: now + 100,
+    })
+}
+
+pub async fn an_idempotent_create_replays_and_refuses_a_different_request(
+    store: Arc<impl UserStore>,
+) {
+    let Created::New(ann) = store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_000))
+        .await
+        .unwrap()
+    else {
+        panic!("the first create creates")
+    };
+    // The retry: same key, same request. Its email is taken by the first create, and still the
+    // answer is the first create's user.
+    let again = store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_050))
+        .await
+        .unwrap();
+    assert_eq!(again, Created::Replayed(ann.clone()));
+    // The same key for another request: refused, nothing written.
+    assert!(matches!(
+        store
+            .create_idempotent(user("Bob", "bob@example.com"), keyed("k", "bob", 1_060))
+            .await,
+        Err(StoreError::IdempotencyKeyReused)
+    ));
+    assert_eq!(ids(store.as_ref()).await, [ann.id.get()]);
+    store.create(user("Bob", "bob@example.com")).await.unwrap();
+    // A replay shows the user as it is now.
+    let older = store
+        .update(ann.id, age(31), Precondition::None)
+        .await
+        .unwrap();
+    let replayed = store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_070))
+        .await
+        .unwrap();
+    assert_eq!(replayed, Created::Replayed(older));
+}
+
+pub async fn an_expired_idempotency_record_no_longer_counts(store: Arc<impl UserStore>) {
+    store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_000))
+        .await
+        .unwrap();
+    // 100 s later the record has expired: the key is free, for any request.
+    let later = store
+        .create_idempotent(user("Bob", "bob@example.com"), keyed("k", "bob", 1_100))
+        .await
+        .unwrap();
+    assert!(matches!(later, Created::New(_)), "{later:?}");
+    let replay = store
+        .create_idempotent(user("Bob", "bob@example.com"), keyed("k", "bob", 1_150))
+        .await
+        .unwrap();
+    assert!(matches!(replay, Created::Replayed(_)), "{replay:?}");
+}
+
+pub async fn a_replay_of_a_deleted_user_says_so(store: Arc<impl UserStore>) {
+    let Created::New(ann) = store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_000))
+        .await
+        .unwrap()
+    else {
+        panic!("the first create creates")
+    };
+    store.delete(ann.id, Precondition::None).await.unwrap();
+    let replay = store
+        .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_010))
+        .await
+        .unwrap();
+    assert_eq!(replay, Created::ReplayedGone(ann.id));
+    assert!(
+        ids(store.as_ref()).await.is_empty(),
+        "nothing created again"
+    );
+}
+
+pub async fn racing_creates_under_one_key_make_one_user(store: Arc<impl UserStore + 'static>) {
+    let tasks: Vec<_> = (0..10)
+        .map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                store
+                    .create_idempotent(user("Ann", "ann@example.com"), keyed("k", "ann", 1_000))
+                    .await
+            })
+        })
+        .collect();
+    let mut made = Vec::new();
+    for task in tasks {
+        match task.await.unwrap().unwrap() {
+            Created::New(user) => made.push(("new", user.id)),
+            Created::Replayed(user) => made.push(("replayed", user.id)),
+            Created::ReplayedGone(id) => panic!("{id} gone"),
+        }
+    }
+    assert_eq!(
+        made.iter().filter(|(kind, _)| *kind == "new").count(),
+        1,
+        "{made:?}"
+    );
+    assert!(
+        made.iter().all(|(_, id)| *id == made[0].1),
+        "one id for all: {made:?}"
+    );
+    assert_eq!(ids(store.as_ref()).await.len(), 1);
 }

@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use async_trait::async_trait;
 use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use shared::store::{
-    MemoryStore, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, MemoryStore, Page, PageStart, Precondition, StoreCreate,
+    StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
 };
 
 /// A cause with details that belong in logs only: an ARN and an SDK error name.
@@ -76,9 +76,13 @@ impl StoreGet for FaultyStore {
 
 #[async_trait]
 impl StoreCreate for FaultyStore {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+    async fn create_idempotent(
+        &self,
+        user: NewUser,
+        idempotency: Option<IdempotentCreate>,
+    ) -> Result<Created, StoreError> {
         self.fault().await?;
-        self.inner.create(user).await
+        self.inner.create_idempotent(user, idempotency).await
     }
 }
 

@@ -11,8 +11,8 @@ use metrics::{Counter, Histogram};
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 use crate::store::{
-    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
+    StoreGet, StoreList, StorePing, StoreUpdate,
 };
 
 /// How long a store call may take and when the breaker opens.
@@ -84,9 +84,12 @@ impl<S: ?Sized> GuardedStore<S> {
         let finished = Instant::now();
         let outcome = match &result {
             Ok(_)
-            | Err(StoreError::NotFound | StoreError::EmailTaken | StoreError::PreconditionFailed) => {
-                CallOutcome::Ok
-            }
+            | Err(
+                StoreError::NotFound
+                | StoreError::EmailTaken
+                | StoreError::PreconditionFailed
+                | StoreError::IdempotencyKeyReused,
+            ) => CallOutcome::Ok,
             Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
@@ -271,8 +274,13 @@ impl<S: StoreGet + ?Sized> StoreGet for GuardedStore<S> {
 
 #[async_trait]
 impl<S: StoreCreate + ?Sized> StoreCreate for GuardedStore<S> {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
-        self.call(StoreCall::Create, self.inner.create(user)).await
+    async fn create_idempotent(
+        &self,
+        user: NewUser,
+        idempotency: Option<IdempotentCreate>,
+    ) -> Result<Created, StoreError> {
+        let create = self.inner.create_idempotent(user, idempotency);
+        self.call(StoreCall::Create, create).await
     }
 }
 

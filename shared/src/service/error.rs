@@ -20,6 +20,9 @@ pub enum ServiceError {
     /// A conditional request's precondition (`If-Match`) no longer holds: nothing was changed.
     #[error("the user has changed since the version given in If-Match")]
     PreconditionFailed,
+    /// An `Idempotency-Key` already used for a different request: nothing was created.
+    #[error("this Idempotency-Key was already used for a different request")]
+    IdempotencyKeyReused,
     /// The store could not be reached or is shedding load: worth retrying after `retry_after`.
     #[error("the user store is temporarily unavailable")]
     Unavailable {
@@ -43,6 +46,7 @@ impl ServiceError {
             (StoreError::NotFound, Some(id)) => Self::NotFound(id),
             (StoreError::EmailTaken, _) => Self::EmailTaken,
             (StoreError::PreconditionFailed, _) => Self::PreconditionFailed,
+            (StoreError::IdempotencyKeyReused, _) => Self::IdempotencyKeyReused,
             (
                 StoreError::Unavailable {
                     retry_after,

@@ -2,14 +2,17 @@
 //! by construction, mirroring the per-function IAM policies.
 
 mod error;
+mod idempotency;
 mod operation;
 mod user;
 
 use crate::store::{
-    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+    Created, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList,
+    StoreUpdate,
 };
 
 pub use error::ServiceError;
+pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
 pub use operation::Operation;
 pub use user::{
     AGE_MAX, EMAIL_MAX_CHARS, InvalidUserId, NAME_MAX_CHARS, NewUser, User, UserChanges, UserId,
@@ -63,11 +66,30 @@ impl Default for PageLimit {
     }
 }
 
-/// Validates and creates a user; the store assigns the id and enforces email uniqueness.
+/// A create its client may retry: the key it sent, who sent it (the authenticated principal, so
+/// that one caller cannot replay another's create) and how long the key is remembered.
+#[derive(Debug, Clone)]
+pub struct Idempotency<'a> {
+    pub key: IdempotencyKey,
+    pub caller: &'a str,
+    pub ttl: std::time::Duration,
+}
+
+/// What a create did for its client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CreateOutcome {
+    Created(User),
+    /// A retry under the same key and request: the user the first create made, as it is now.
+    Replayed(User),
+}
+
+/// Validates and creates a user; the store assigns the id and enforces email uniqueness. With
+/// `idempotency`, a retry replays the first create instead of creating again.
 pub async fn create_user(
     store: &dyn StoreCreate,
     input: CreateUserInput,
-) -> Result<User, ServiceError> {
+    idempotency: Option<Idempotency<'_>>,
+) -> Result<CreateOutcome, ServiceError> {
     let name = input
         .name
         .ok_or_else(|| ServiceError::invalid("name is required"))?;
@@ -79,10 +101,16 @@ pub async fn create_user(
         email: validate_email(&email)?,
         age: input.age.map(validate_age).transpose()?.unwrap_or(0),
     };
-    store
-        .create(new_user)
-        .await
-        .map_err(|e| ServiceError::from_store(e, None))
+    let record = idempotency.map(|request| {
+        idempotency::record_for(&request.key, request.caller, &new_user, request.ttl)
+    });
+    match store.create_idempotent(new_user, record).await {
+        Ok(Created::New(user)) => Ok(CreateOutcome::Created(user)),
+        Ok(Created::Replayed(user)) => Ok(CreateOutcome::Replayed(user)),
+        // The user this key created has been deleted since: say so, rather than create again.
+        Ok(Created::ReplayedGone(id)) => Err(ServiceError::NotFound(id)),
+        Err(error) => Err(ServiceError::from_store(error, None)),
+    }
 }
 
 /// Reads one user.

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 
 use super::{
-    DynamoStore, MemoryStore, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
-    StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, DynamoStore, IdempotentCreate, MemoryStore, Page, PageStart, Precondition,
+    StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 
@@ -38,8 +38,12 @@ impl StoreGet for Backend {
 
 #[async_trait]
 impl StoreCreate for Backend {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
-        on_backend!(self, store => store.create(user).await)
+    async fn create_idempotent(
+        &self,
+        user: NewUser,
+        idempotency: Option<IdempotentCreate>,
+    ) -> Result<Created, StoreError> {
+        on_backend!(self, store => store.create_idempotent(user, idempotency).await)
     }
 }
 

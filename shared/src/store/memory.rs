@@ -8,8 +8,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
+    StoreGet, StoreList, StorePing, StoreUpdate,
 };
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
 
@@ -28,6 +28,9 @@ struct State {
     users: BTreeMap<UserId, User>,
     ids_by_email: HashMap<String, UserId>,
     last_id: u64,
+    /// Idempotency records by scoped key: the request's fingerprint, the user it created, and
+    /// when the record expires. Expired ones are ignored, then replaced.
+    creates_by_key: HashMap<String, (String, UserId, u64)>,
 }
 
 impl MemoryStore {
@@ -55,9 +58,26 @@ impl StoreGet for MemoryStore {
 
 #[async_trait]
 impl StoreCreate for MemoryStore {
-    async fn create(&self, new_user: NewUser) -> Result<User, StoreError> {
+    async fn create_idempotent(
+        &self,
+        new_user: NewUser,
+        idempotency: Option<IdempotentCreate>,
+    ) -> Result<Created, StoreError> {
         let key = email_key(&new_user.email);
         let mut state = self.write();
+        let recorded = idempotency
+            .as_ref()
+            .and_then(|request| Some((request, state.creates_by_key.get(&request.key)?)))
+            .filter(|(request, (_, _, expires_at))| *expires_at > request.now);
+        if let Some((request, (fingerprint, id, _))) = recorded {
+            if *fingerprint != request.fingerprint {
+                return Err(StoreError::IdempotencyKeyReused);
+            }
+            return Ok(match state.users.get(id) {
+                Some(user) => Created::Replayed(user.clone()),
+                None => Created::ReplayedGone(*id),
+            });
+        }
         if state.ids_by_email.contains_key(&key) {
             return Err(StoreError::EmailTaken);
         }
@@ -70,7 +90,11 @@ impl StoreCreate for MemoryStore {
         let user = new_user.with_id(id);
         state.ids_by_email.insert(key, id);
         state.users.insert(id, user.clone());
-        Ok(user)
+        if let Some(request) = idempotency {
+            let record = (request.fingerprint, id, request.expires_at);
+            state.creates_by_key.insert(request.key, record);
+        }
+        Ok(Created::New(user))
     }
 }
 

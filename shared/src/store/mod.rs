@@ -43,6 +43,9 @@ pub enum StoreError {
     /// was written.
     #[error("the user is not at the expected version")]
     PreconditionFailed,
+    /// An idempotency key already recorded for a different request: nothing was written.
+    #[error("the idempotency key was used for a different request")]
+    IdempotencyKeyReused,
     /// Transient: timeouts, throttling, the service being down, an open circuit breaker. A retry
     /// after `retry_after` may succeed: whoever knows better than the default says so here.
     #[error("store unavailable")]
@@ -110,10 +113,53 @@ pub trait StoreGet: Send + Sync {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
 }
 
-/// Creates a user with a fresh id; `EmailTaken` if another user has the email in any case.
+/// A create that its client may retry (HTTP's `Idempotency-Key`). The record is written with the
+/// user and its email claim in one atomic step, so a retry finds either nothing (and creates) or
+/// the record (and replays): never a user without its record, or two users for one key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotentCreate {
+    /// The client's key scoped to the caller, hashed (neither is stored in clear).
+    pub key: String,
+    /// A hash of the normalised request: a retry must send the same one.
+    pub fingerprint: String,
+    /// Seconds since the epoch: records that expired before now are ignored.
+    pub now: u64,
+    /// Seconds since the epoch when this record stops counting (and DynamoDB's TTL removes it).
+    pub expires_at: u64,
+}
+
+/// What a create did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Created {
+    /// A new user.
+    New(User),
+    /// A retry of an earlier create with the same key and request: that create's user, as it is
+    /// now. Nothing was written.
+    Replayed(User),
+    /// A retry of an earlier create whose user has since been deleted.
+    ReplayedGone(UserId),
+}
+
+/// Creates a user with a fresh id; `EmailTaken` if another user has the email in any case. With
+/// `idempotency`, a retry replays the first create instead, and a different request under the
+/// same live key is `IdempotencyKeyReused`.
 #[async_trait]
 pub trait StoreCreate: Send + Sync {
-    async fn create(&self, user: NewUser) -> Result<User, StoreError>;
+    async fn create_idempotent(
+        &self,
+        user: NewUser,
+        idempotency: Option<IdempotentCreate>,
+    ) -> Result<Created, StoreError>;
+
+    /// A create without an idempotency key.
+    async fn create(&self, user: NewUser) -> Result<User, StoreError> {
+        match self.create_idempotent(user, None).await? {
+            Created::New(user) => Ok(user),
+            Created::Replayed(_) | Created::ReplayedGone(_) => Err(StoreError::Internal(
+                "a create without an idempotency key was replayed".into(),
+            )),
+        }
+    }
 }
 
 /// What a conditional write requires of the user it changes (HTTP's `If-Match`), checked in the

@@ -8,7 +8,9 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::cursor::decode_cursor;
 use super::error::ApiError;
-use crate::service::{CreateUserInput, PageLimit, ServiceError, UpdateUserInput, UserId};
+use crate::service::{
+    CreateUserInput, IdempotencyKey, PageLimit, ServiceError, UpdateUserInput, UserId,
+};
 use crate::store::PageStart;
 
 /// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
@@ -70,6 +72,19 @@ pub(super) fn body_bytes(body: &Body) -> Result<&[u8], ApiError> {
 pub(super) fn user_id(raw: Option<&str>) -> Result<UserId, ApiError> {
     let raw = raw.unwrap_or_default();
     Ok(raw.parse::<UserId>().map_err(ServiceError::from)?)
+}
+
+/// The `Idempotency-Key` of a create, if it has one.
+pub(super) fn idempotency_key(
+    headers: &http::HeaderMap,
+) -> Result<Option<IdempotencyKey>, ApiError> {
+    let Some(raw) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let raw = raw.to_str().map_err(|_| {
+        invalid("Idempotency-Key must be 1 to 255 printable ASCII characters".into())
+    })?;
+    Ok(Some(IdempotencyKey::parse(raw)?))
 }
 
 /// The most users `?page=P` may skip (`(P - 1) x limit`). Skipping reads, and bills, every skipped

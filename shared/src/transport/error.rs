@@ -49,6 +49,9 @@ impl ApiError {
             }
             ApiError::Service(ServiceError::EmailTaken) => StatusCode::CONFLICT,
             ApiError::Service(ServiceError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
+            ApiError::Service(ServiceError::IdempotencyKeyReused) => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
@@ -67,6 +70,7 @@ impl ApiError {
             ApiError::RouteNotFound => "route_not_found",
             ApiError::Service(ServiceError::EmailTaken) => "email_taken",
             ApiError::Service(ServiceError::PreconditionFailed) => "precondition_failed",
+            ApiError::Service(ServiceError::IdempotencyKeyReused) => "idempotency_key_reused",
             ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
                 "unavailable"
             }

@@ -4,8 +4,9 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use tower::{Layer, ServiceExt};
@@ -41,6 +42,8 @@ pub struct Api {
 struct Router {
     only: Option<Operation>,
     capabilities: Arc<Capabilities>,
+    /// How long an `Idempotency-Key` is remembered.
+    idempotency_ttl: Duration,
 }
 
 /// The store capabilities behind the routes this API serves, one per operation.
@@ -117,10 +120,17 @@ impl Api {
             router: Router {
                 only,
                 capabilities: Arc::new(capabilities),
+                idempotency_ttl: service::DEFAULT_IDEMPOTENCY_TTL,
             },
             observe: ObserveLayer::new(Arc::new(RequestMetrics::register()), backend),
             backend,
         }
+    }
+
+    /// Remembers `Idempotency-Key`s for `ttl` instead of the default day.
+    pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
+        self.router.idempotency_ttl = ttl;
+        self
     }
 
     /// The one operation this API serves, if it serves only one.
@@ -217,7 +227,10 @@ impl Router {
     ) -> Result<Response<Body>, ApiError> {
         let capabilities = &self.capabilities;
         match operation {
-            Operation::CreateUser => create_user(served(&capabilities.create)?, request).await,
+            Operation::CreateUser => {
+                let ttl = self.idempotency_ttl;
+                create_user(served(&capabilities.create)?, request, ttl).await
+            }
             Operation::GetUser => {
                 get_user(served(&capabilities.get)?, decode::user_id(id)?, request).await
             }
@@ -265,10 +278,49 @@ fn routing_path(request: &Request) -> &str {
 async fn create_user(
     store: &dyn StoreCreate,
     request: &Request,
+    ttl: Duration,
 ) -> Result<Response<Body>, ApiError> {
+    let key = decode::idempotency_key(request.headers())?;
     let input = decode::create_input(request.body())?;
-    let user = service::create_user(store, input).await?;
-    Ok(encode::created(&user))
+    let caller = caller(request);
+    let idempotency = key.map(|key| service::Idempotency {
+        key,
+        caller: &caller,
+        ttl,
+    });
+    Ok(
+        match service::create_user(store, input, idempotency).await? {
+            service::CreateOutcome::Created(user) => encode::created(&user),
+            service::CreateOutcome::Replayed(user) => {
+                let mut response = encode::created(&user);
+                response
+                    .headers_mut()
+                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                response
+            }
+        },
+    )
+}
+
+/// Who sent the request, as API Gateway authenticated them: the IAM principal's ARN (or caller
+/// id), else a JWT's subject; empty where nothing authenticates (`local-api`). Idempotency keys
+/// are scoped by it, hashed; it is never logged.
+fn caller(request: &Request) -> String {
+    let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
+        return String::new();
+    };
+    let Some(authorizer) = context.authorizer.as_ref() else {
+        return String::new();
+    };
+    let iam = authorizer
+        .iam
+        .as_ref()
+        .and_then(|iam| iam.user_arn.clone().or_else(|| iam.caller_id.clone()));
+    let jwt = || {
+        let claims = &authorizer.jwt.as_ref()?.claims;
+        claims.get("sub").map(|sub| format!("jwt:{sub}"))
+    };
+    iam.or_else(jwt).unwrap_or_default()
 }
 
 async fn get_user(

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use super::errors::internal;
-use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, USER_PARTITION};
+use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, IDEMPOTENCY_PREFIX, USER_PARTITION};
 use crate::service::{User, UserId, email_key};
 use crate::store::StoreError;
 
@@ -110,6 +110,40 @@ pub(super) fn user_key(id: UserId) -> Result<Item, StoreError> {
 
 pub(super) fn claim_key(email_key: &str) -> Result<Item, StoreError> {
     key(&claim_partition(email_key), 0)
+}
+
+/// The record of an idempotent create: which user a key created, from which request, until when.
+#[derive(Debug, Serialize, Deserialize)]
+pub(super) struct IdempotencyRecord {
+    pub pk: String,
+    pub sk: u64,
+    pub fingerprint: String,
+    pub user_id: u64,
+    pub expires_at: u64,
+}
+
+impl IdempotencyRecord {
+    pub fn new(key: &str, fingerprint: &str, user_id: UserId, expires_at: u64) -> Self {
+        Self {
+            pk: format!("{IDEMPOTENCY_PREFIX}{key}"),
+            sk: 0,
+            fingerprint: fingerprint.to_owned(),
+            user_id: user_id.get(),
+            expires_at,
+        }
+    }
+
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        from_item(item).map_err(internal)
+    }
+
+    pub fn to_item(&self) -> Result<Item, StoreError> {
+        to_item(self).map_err(internal)
+    }
+}
+
+pub(super) fn idempotency_key(scoped_key: &str) -> Result<Item, StoreError> {
+    key(&format!("{IDEMPOTENCY_PREFIX}{scoped_key}"), 0)
 }
 
 pub(super) fn counter_key() -> Result<Item, StoreError> {

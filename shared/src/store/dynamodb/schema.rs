@@ -29,6 +29,11 @@ pub const USER_PARTITION: &str = "USER";
 pub const EMAIL_PREFIX: &str = "EMAIL#";
 /// Partition of the id counter.
 pub const COUNTER_PARTITION: &str = "COUNTER";
+/// Idempotency records: `IDEMPOTENCY#<hash of caller and key>`, sort key 0.
+pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
+/// The attribute DynamoDB's time to live reads (epoch seconds): expired idempotency records are
+/// deleted by DynamoDB within days, and ignored by the code from the second they expire.
+pub const EXPIRES_AT: &str = "expires_at";
 
 /// The table definition in the terms CloudFormation and CreateTable share.
 #[derive(Debug, Clone, PartialEq, Eq)]
