@@ -140,3 +140,41 @@ async fn data_survives_a_restart_of_both_instances() {
         .await;
     assert_eq!(dup.status, 409);
 }
+
+/// Retries of one create under one key, racing across two processes on one table: one user,
+/// and every answer is that user (or a clear 409 while the first is in flight, which the
+/// transaction makes impossible here).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_racing_retries_under_one_key_across_instances_make_one_user() {
+    let table = fresh_table("idempotent").await;
+    let (a, b) = two_instances(&table).await;
+    let requests = (0..20).map(|i| {
+        let instance = if i % 2 == 0 { &a } else { &b };
+        instance.send(
+            TestRequest::new(Method::POST, "/users")
+                .header("Idempotency-Key", "signup-42")
+                .json(&json!({"name": "Once", "email": "once@example.com"})),
+        )
+    });
+    let replies = join_all(requests).await;
+    let ids: HashSet<String> = replies
+        .iter()
+        .map(|reply| {
+            assert_eq!(
+                reply.status,
+                201,
+                "{}",
+                String::from_utf8_lossy(&reply.body)
+            );
+            reply.json()["user"]["id"].to_string()
+        })
+        .collect();
+    assert_eq!(ids.len(), 1, "one user for every retry: {ids:?}");
+    let replayed = replies
+        .iter()
+        .filter(|reply| reply.header("idempotent-replayed") == Some("true"))
+        .count();
+    assert_eq!(replayed, 19);
+    assert_eq!(all_users(&a).await.len(), 1);
+    assert_users_and_claims_agree(&table).await;
+}

@@ -378,7 +378,7 @@ async fn each_function_may_use_exactly_the_actions_its_operation_uses() {
 }
 
 #[test]
-fn browsers_may_send_the_conditional_headers_and_read_the_etag() {
+fn browsers_may_send_the_conditional_and_idempotency_headers_and_read_the_answers() {
     let template = transformed_template();
     let api = template["Resources"]
         .as_object()
@@ -395,11 +395,19 @@ fn browsers_may_send_the_conditional_headers_and_read_the_etag() {
             .map(|v| v.as_str().unwrap().to_ascii_lowercase())
             .collect()
     };
-    for header in ["if-match", "if-none-match", "content-type", "authorization"] {
+    for header in [
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+        "content-type",
+        "authorization",
+    ] {
         assert!(
             listed("allowHeaders").contains(&header.to_owned()),
             "{header}"
         );
     }
-    assert!(listed("exposeHeaders").contains(&"etag".to_owned()));
+    for header in ["etag", "idempotent-replayed"] {
+        assert!(listed("exposeHeaders").contains(&header.to_owned()), "{header}");
+    }
 }

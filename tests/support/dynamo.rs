@@ -124,7 +124,8 @@ async fn scan_with(client: &Client, table: &str) -> Vec<HashMap<String, Attribut
 }
 
 /// Asserts the table's core invariant: each user has exactly one email claim pointing back at it
-/// under its normalised email, and each claim belongs to an existing user. Returns the user count.
+/// under its normalised email, each claim belongs to an existing user, and nothing else is there
+/// but the id counter and well-formed idempotency records. Returns the user count.
 pub async fn assert_users_and_claims_agree(table: &str) -> usize {
     assert_users_and_claims_agree_with(&client(), table).await
 }
@@ -152,6 +153,14 @@ pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) ->
             users.insert(number(item, "sk"), text(item, "email_key"));
         } else if let Some(email) = pk.strip_prefix("EMAIL#") {
             claims.insert(email.to_owned(), number(item, "user_id"));
+        } else if pk.starts_with("IDEMPOTENCY#") {
+            // An idempotency record names the user its create made (which may since have been
+            // deleted) and always has its fingerprint and expiry.
+            assert!(
+                number(item, "user_id") > 0 && number(item, "expires_at") > 0,
+                "{item:?}"
+            );
+            assert_eq!(text(item, "fingerprint").len(), 64, "{item:?}");
         } else {
             assert_eq!(pk, "COUNTER", "unexpected item {item:?}");
         }
