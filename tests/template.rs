@@ -408,6 +408,9 @@ fn browsers_may_send_the_conditional_and_idempotency_headers_and_read_the_answer
         );
     }
     for header in ["etag", "idempotent-replayed"] {
-        assert!(listed("exposeHeaders").contains(&header.to_owned()), "{header}");
+        assert!(
+            listed("exposeHeaders").contains(&header.to_owned()),
+            "{header}"
+        );
     }
 }

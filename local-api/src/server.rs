@@ -99,11 +99,23 @@ pub async fn serve(
 /// The local API's own endpoints, beside the users routes.
 const METRICS_PATH: &str = "/metrics";
 const HEALTH_PATH: &str = "/health";
+const OPENAPI_PATH: &str = "/openapi.json";
+
+/// The contract (`openapi.yaml` at the repository's root, compiled in) as JSON, for client
+/// generators and fuzzers. Converted once, on first request.
+fn openapi_json() -> &'static str {
+    static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    JSON.get_or_init(|| {
+        let spec: serde_json::Value = serde_yaml::from_str(include_str!("../../openapi.yaml"))
+            .expect("openapi.yaml is valid YAML (tests/openapi.rs checks it)");
+        spec.to_string()
+    })
+}
 
 /// Counts the requests refused by the in-flight limit (Prometheus, at `/metrics`).
 pub const SHED_METRIC: &str = "http_requests_shed_total";
 
-/// `/metrics` and `/health` stay outside the in-flight limit, so an operator can still see a
+/// `/metrics`, `/health` and `/openapi.json` stay outside the in-flight limit, so an operator can still see a
 /// flood that the users routes are refusing.
 async fn answer(
     api: &Api,
@@ -122,6 +134,14 @@ async fn answer(
             response
         }
         (&Method::GET, HEALTH_PATH) => api.health().await,
+        (&Method::GET, OPENAPI_PATH) => {
+            let mut response = Response::new(Body::Text(openapi_json().to_owned()));
+            response.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            response
+        }
         _ => users.oneshot(request).await.unwrap_or_else(|_overloaded| {
             metrics::counter!(SHED_METRIC).increment(1);
             ApiError::Overloaded {

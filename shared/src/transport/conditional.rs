@@ -24,7 +24,8 @@ enum Tag<'a> {
 }
 
 /// Reads every value of `name` as `*` or a comma-separated list of entity tags; `None` when the
-/// header is absent.
+/// header is absent. An opaque tag may itself hold commas (`"a,b"`), so the list is scanned tag
+/// by tag rather than split.
 fn tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<Vec<Tag<'_>>>, ApiError> {
     let mut found = None;
     for value in headers.get_all(&name) {
@@ -33,32 +34,38 @@ fn tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Option<Vec<Tag<
                 "{name} must be * or a list of quoted entity tags such as \"3\""
             )))
         };
-        let text = value.to_str().map_err(|_| invalid())?;
+        let mut rest = value.to_str().map_err(|_| invalid())?.trim();
+        // An empty field is an empty list: as if the header were not there.
+        if rest.is_empty() {
+            continue;
+        }
         let list: &mut Vec<Tag> = found.get_or_insert_with(Vec::new);
-        for item in text
-            .split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-        {
-            let tag = if item == "*" {
-                Tag::Any
+        loop {
+            let (tag, after) = if let Some(after) = rest.strip_prefix('*') {
+                (Tag::Any, after)
             } else {
-                let (weak, quoted) = match item.strip_prefix("W/") {
-                    Some(rest) => (true, rest),
-                    None => (false, item),
+                let (weak, quoted) = match rest.strip_prefix("W/") {
+                    Some(quoted) => (true, quoted),
+                    None => (false, rest),
                 };
-                let opaque = quoted
-                    .strip_prefix('"')
-                    .and_then(|rest| rest.strip_suffix('"'))
-                    .filter(|opaque| !opaque.contains('"'))
-                    .ok_or_else(invalid)?;
-                if weak {
-                    Tag::Weak(opaque)
-                } else {
-                    Tag::Strong(opaque)
-                }
+                let body = quoted.strip_prefix('"').ok_or_else(invalid)?;
+                let end = body.find('"').ok_or_else(invalid)?;
+                let opaque = &body[..end];
+                (
+                    if weak {
+                        Tag::Weak(opaque)
+                    } else {
+                        Tag::Strong(opaque)
+                    },
+                    &body[end + 1..],
+                )
             };
             list.push(tag);
+            let after = after.trim_start();
+            if after.is_empty() {
+                break;
+            }
+            rest = after.strip_prefix(',').ok_or_else(invalid)?.trim_start();
         }
     }
     Ok(found)
@@ -141,7 +148,17 @@ mod tests {
             let found = if_match(&headers(header::IF_MATCH, &values)).unwrap();
             assert_eq!(found, expected, "{values:?}");
         }
-        for bad in ["7", "\"7", "W/7", "\"a\"b\"", "\"1\", \"2\""] {
+        assert_eq!(
+            if_match(&headers(header::IF_MATCH, &["\"a,b\", \"7\""])).unwrap(),
+            Precondition::Version(7),
+            "a comma inside a tag"
+        );
+        assert_eq!(
+            if_match(&headers(header::IF_MATCH, &[""])).unwrap(),
+            Precondition::None,
+            "an empty header is no header"
+        );
+        for bad in ["7", "\"7", "W/7", "\"a\"b\"", "\"1\", \"2\"", "\"1\" \"2\""] {
             assert!(
                 if_match(&headers(header::IF_MATCH, &[bad])).is_err(),
                 "{bad}"

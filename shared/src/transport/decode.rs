@@ -24,8 +24,36 @@ struct UserBody {
     name: Option<String>,
     #[serde(default, deserialize_with = "non_null")]
     email: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
+    #[serde(default, deserialize_with = "integer")]
     age: Option<i64>,
+}
+
+/// A JSON integer, written as `36` or, as JSON Schema's `integer` allows (and generated clients
+/// sometimes send), `36.0`. A fraction, a string or a `null` is still a wrong type.
+fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+    struct Integer;
+    impl serde::de::Visitor<'_> for Integer {
+        type Value = i64;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("i64")
+        }
+        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
+            Ok(value)
+        }
+        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
+            i64::try_from(value)
+                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
+        }
+        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
+            // Integral and well inside i64 (validation bounds it far more tightly).
+            if value.fract() == 0.0 && value.abs() < 1e15 {
+                Ok(value as i64)
+            } else {
+                Err(E::invalid_type(serde::de::Unexpected::Float(value), &self))
+            }
+        }
+    }
+    deserializer.deserialize_any(Integer).map(Some)
 }
 
 /// A field that is present must have a value: `null` is refused rather than read as "absent",
@@ -186,6 +214,27 @@ mod tests {
     fn out_of_range_ages_reach_validation_as_integers() {
         let input = create_input(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
         assert_eq!(input.age, Some(-4));
+    }
+
+    /// Found by schemathesis: JSON Schema's `integer` (the OpenAPI contract) includes `36.0`.
+    #[test]
+    fn an_integral_age_may_be_written_with_a_fraction_of_zero() {
+        let age = |json: &str| create_input(&body(json)).map(|input| input.age);
+        assert_eq!(age(r#"{"age": 36.0}"#).unwrap(), Some(36));
+        assert_eq!(age(r#"{"age": 36}"#).unwrap(), Some(36));
+        for wrong in [
+            r#"{"age": 36.5}"#,
+            r#"{"age": "36"}"#,
+            r#"{"age": null}"#,
+            r#"{"age": 1e300}"#,
+        ] {
+            assert!(age(wrong).is_err(), "{wrong}");
+        }
+        let message = age(r#"{"age": "36"}"#).err().unwrap().to_string();
+        assert!(
+            message.contains(r#"invalid type: string "36", expected i64"#),
+            "{message}"
+        );
     }
 
     #[test]

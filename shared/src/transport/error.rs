@@ -13,6 +13,22 @@ struct ErrorBody<'a> {
     code: &'static str,
 }
 
+/// Every error of the contract as (status, code): what `openapi.yaml` documents. tests/openapi.rs
+/// holds the two together; the unit test below holds this list and [`ApiError`] together.
+pub const ERROR_CODES: &[(u16, &str)] = &[
+    (400, "invalid_json"),
+    (400, "invalid_argument"),
+    (404, "user_not_found"),
+    (404, "route_not_found"),
+    (405, "method_not_allowed"),
+    (409, "email_taken"),
+    (412, "precondition_failed"),
+    (413, "payload_too_large"),
+    (422, "idempotency_key_reused"),
+    (500, "internal"),
+    (503, "unavailable"),
+];
+
 /// A `Retry-After` header value: whole seconds, rounded up, at least one.
 pub(crate) fn retry_after_header(wait: std::time::Duration) -> HeaderValue {
     HeaderValue::from(wait.as_secs_f64().ceil().max(1.0) as u64)
@@ -109,5 +125,63 @@ impl ApiError {
             _ => {}
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One error of every kind. The match below has no wildcard: a new variant does not compile
+    /// until it is listed here, and so checked against `ERROR_CODES`.
+    fn one_of_each() -> Vec<ApiError> {
+        let examples = vec![
+            ApiError::InvalidJson("x".into()),
+            ApiError::RouteNotFound,
+            ApiError::MethodNotAllowed { allow: vec![] },
+            ApiError::PayloadTooLarge,
+            ApiError::Overloaded { limit: 1 },
+            ApiError::Service(ServiceError::InvalidArgument("x".into())),
+            ApiError::Service(ServiceError::NotFound(
+                crate::service::UserId::new(1).unwrap(),
+            )),
+            ApiError::Service(ServiceError::EmailTaken),
+            ApiError::Service(ServiceError::PreconditionFailed),
+            ApiError::Service(ServiceError::IdempotencyKeyReused),
+            ApiError::Service(ServiceError::Unavailable {
+                retry_after: DEFAULT_RETRY_AFTER,
+                source: "x".into(),
+            }),
+            ApiError::Service(ServiceError::Internal("x".into())),
+        ];
+        for example in &examples {
+            match example {
+                ApiError::InvalidJson(_)
+                | ApiError::RouteNotFound
+                | ApiError::MethodNotAllowed { .. }
+                | ApiError::PayloadTooLarge
+                | ApiError::Overloaded { .. } => {}
+                ApiError::Service(service) => match service {
+                    ServiceError::InvalidArgument(_)
+                    | ServiceError::NotFound(_)
+                    | ServiceError::EmailTaken
+                    | ServiceError::PreconditionFailed
+                    | ServiceError::IdempotencyKeyReused
+                    | ServiceError::Unavailable { .. }
+                    | ServiceError::Internal(_) => {}
+                },
+            }
+        }
+        examples
+    }
+
+    #[test]
+    fn the_error_list_is_exactly_what_the_errors_produce() {
+        let produced: std::collections::BTreeSet<(u16, &str)> = one_of_each()
+            .iter()
+            .map(|error| (error.status().as_u16(), error.code()))
+            .collect();
+        let listed: std::collections::BTreeSet<(u16, &str)> = ERROR_CODES.iter().copied().collect();
+        assert_eq!(produced, listed);
     }
 }

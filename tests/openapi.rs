@@ -1,0 +1,100 @@
+//! `openapi.yaml` held to the code: the same routes, the same statuses, the same error codes, and
+//! `local-api` serving exactly that document at `/openapi.json`. A route, status or code on one
+//! side only fails here.
+
+use std::collections::BTreeSet;
+
+use http::Method;
+use integration_tests::TestRequest;
+use integration_tests::processes::LocalApi;
+use integration_tests::sam::repo_root;
+use serde_json::Value;
+use shared::transport::{ERROR_CODES, ROUTES};
+
+fn spec() -> Value {
+    let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).expect("openapi.yaml");
+    serde_yaml::from_str(&text).expect("openapi.yaml is YAML")
+}
+
+/// Follows a local `$ref` (`#/components/...`) to what it names.
+fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
+    match value["$ref"].as_str() {
+        Some(reference) => {
+            let pointer = reference.trim_start_matches('#');
+            resolve(
+                spec,
+                spec.pointer(pointer)
+                    .unwrap_or_else(|| panic!("{reference}")),
+            )
+        }
+        None => value,
+    }
+}
+
+const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
+
+#[test]
+fn the_routes_are_the_route_table() {
+    let spec = spec();
+    let mut documented = BTreeSet::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for method in METHODS.iter().filter(|m| item.get(**m).is_some()) {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let routed: BTreeSet<(String, String)> = ROUTES
+        .iter()
+        .map(|route| (route.method.to_string(), route.path.to_owned()))
+        .collect();
+    assert_eq!(documented, routed);
+}
+
+#[test]
+fn the_statuses_and_error_codes_are_the_codes() {
+    let spec = spec();
+    let codes: BTreeSet<&str> =
+        spec["components"]["schemas"]["Error"]["properties"]["code"]["enum"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap())
+            .collect();
+    let errors: BTreeSet<&str> = ERROR_CODES.iter().map(|(_, code)| *code).collect();
+    assert_eq!(codes, errors, "error codes");
+
+    let mut statuses = BTreeSet::new();
+    for item in spec["paths"].as_object().unwrap().values() {
+        for method in METHODS.iter().filter_map(|m| item.get(*m)) {
+            for (status, response) in method["responses"].as_object().unwrap() {
+                statuses.insert(status.parse::<u16>().unwrap());
+                let response = resolve(&spec, response);
+                // Every error status answers with the error body.
+                if status.starts_with('4') || status.starts_with('5') {
+                    let schema = &response["content"]["application/json"]["schema"]["$ref"];
+                    assert_eq!(schema, "#/components/schemas/Error", "{status}");
+                }
+            }
+        }
+    }
+    // Successes, plus every error status except 405, which answers methods no route documents.
+    let mut expected: BTreeSet<u16> = [200, 201, 204, 304].into();
+    expected.extend(
+        ERROR_CODES
+            .iter()
+            .map(|(status, _)| *status)
+            .filter(|s| *s != 405),
+    );
+    assert_eq!(statuses, expected, "statuses");
+}
+
+#[tokio::test]
+async fn local_api_serves_the_document_as_json() {
+    let api = LocalApi::start(&[]).await;
+    let reply = api
+        .client
+        .send(TestRequest::new(Method::GET, "/openapi.json"))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert_eq!(reply.header("content-type"), Some("application/json"));
+    assert_eq!(reply.json(), spec());
+}
