@@ -51,3 +51,30 @@ async fn validation_still_comes_first_when_the_store_is_down() {
         .await;
     assert_error(&reply, 400, "invalid_argument");
 }
+
+/// An idempotent create that fails leaves nothing behind, neither the user nor the key's record:
+/// they are written in one step. The retry is a fresh create, not a replay of a phantom.
+#[tokio::test]
+async fn a_failed_idempotent_create_leaves_neither_user_nor_record() {
+    let store = Arc::new(FaultyStore::failing(Fault::Unavailable));
+    let target = LambdaTarget::over(store.clone());
+    let create = || {
+        target.send(
+            TestRequest::new(Method::POST, "/users")
+                .header("Idempotency-Key", "retry-me")
+                .json(&json!({"name": "Ann", "email": "ann@example.com"})),
+        )
+    };
+    assert_error(&create().await, 503, "unavailable");
+    store.set(Fault::None);
+    let retried = create().await;
+    assert_eq!(retried.status, 201);
+    assert_eq!(
+        retried.header("idempotent-replayed"),
+        None,
+        "nothing to replay"
+    );
+    let again = create().await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.json(), retried.json());
+}
