@@ -200,3 +200,69 @@ async fn max_in_flight_must_be_a_positive_number() {
         assert!(stderr.contains("max-in-flight"), "{stderr}");
     }
 }
+
+/// A list-valued header as lower-cased names.
+fn names(reply: &integration_tests::Reply, header: &str) -> Vec<String> {
+    let mut names: Vec<String> = reply
+        .header(header)
+        .unwrap_or_else(|| panic!("no {header}"))
+        .split(',')
+        .map(|name| name.trim().to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The template's CORS list `field`, lower-cased and sorted.
+fn template_cors(field: &str) -> Vec<String> {
+    let template = integration_tests::sam::template();
+    let cors = &template["Resources"]["UsersApi"]["Properties"]["CorsConfiguration"];
+    let mut names: Vec<String> = cors[field]
+        .as_sequence()
+        .unwrap_or_else(|| panic!("{field} in template.yaml"))
+        .iter()
+        .map(|v| v.as_str().unwrap().to_ascii_lowercase())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn browsers_get_the_same_cors_answers_as_from_the_deployed_api() {
+    let api = LocalApi::start(&[]).await;
+    let preflight = api
+        .client
+        .send(
+            TestRequest::new(Method::OPTIONS, "/users/1")
+                .header("Origin", "http://localhost:5173")
+                .header("Access-Control-Request-Method", "PUT")
+                .header("Access-Control-Request-Headers", "if-match, content-type"),
+        )
+        .await;
+    assert_eq!(preflight.status, 200);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        names(&preflight, "access-control-allow-headers"),
+        template_cors("AllowHeaders")
+    );
+    let created = api
+        .client
+        .send(
+            TestRequest::new(Method::POST, "/users")
+                .header("Origin", "http://localhost:5173")
+                .json(&serde_json::json!({"name": "Ann", "email": "ann@example.com"})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    assert_eq!(created.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        names(&created, "access-control-expose-headers"),
+        template_cors("ExposeHeaders")
+    );
+    // Without a preflight's headers, OPTIONS is just a method no route has.
+    let plain = api
+        .client
+        .send(TestRequest::new(Method::OPTIONS, "/users"))
+        .await;
+    assert_eq!(plain.status, 405);
+}

@@ -20,6 +20,7 @@ use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
+use tower_http::cors::{Any, CorsLayer};
 
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -32,6 +33,7 @@ type UsersService = BoxCloneService<hyper::Request<Incoming>, Response<Body>, Bo
 
 fn users_service(api: Api, max_in_flight: usize) -> UsersService {
     ServiceBuilder::new()
+        .layer(cors())
         .load_shed()
         .concurrency_limit(max_in_flight)
         .service_fn(move |request: hyper::Request<Incoming>| {
@@ -44,6 +46,38 @@ fn users_service(api: Api, max_in_flight: usize) -> UsersService {
             }
         })
         .boxed_clone()
+}
+
+/// Request headers a browser may send and response headers it may read: the same lists as the
+/// `CorsConfiguration` of template.yaml (tests/local_api.rs compares them), so a front end that
+/// works against `local-api` works against the deployed API.
+pub const CORS_ALLOW_HEADERS: [&str; 8] = [
+    "content-type",
+    "authorization",
+    "x-amz-date",
+    "x-amz-security-token",
+    "x-amz-content-sha256",
+    "if-match",
+    "if-none-match",
+    "idempotency-key",
+];
+pub const CORS_EXPOSE_HEADERS: [&str; 3] = ["etag", "idempotent-replayed", "x-request-id"];
+
+/// CORS for a front end under development on another local port: any origin (the server listens
+/// on loopback), preflights answered before the in-flight limit, cached for ten minutes.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(Any)
+        .allow_methods([
+            Method::GET,
+            Method::POST,
+            Method::PUT,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(CORS_ALLOW_HEADERS.map(http::HeaderName::from_static))
+        .expose_headers(CORS_EXPOSE_HEADERS.map(http::HeaderName::from_static))
+        .max_age(Duration::from_secs(600))
 }
 
 /// Accepts connections until `shutdown` completes, then lets open requests finish.
@@ -141,6 +175,18 @@ async fn answer(
                 HeaderValue::from_static("application/json"),
             );
             response
+        }
+        // The CORS layer answers every OPTIONS as a preflight; one that is not (no
+        // Access-Control-Request-Method) is a method no route has: 405 with Allow, as deployed.
+        (&Method::OPTIONS, _)
+            if !request
+                .headers()
+                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) =>
+        {
+            match into_lambda_request(request).await {
+                Ok(request) => api.handle(request).await,
+                Err(error) => error.into_response(),
+            }
         }
         _ => users.oneshot(request).await.unwrap_or_else(|_overloaded| {
             metrics::counter!(SHED_METRIC).increment(1);
