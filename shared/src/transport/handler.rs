@@ -2,14 +2,12 @@
 //! metrics layer. Every runtime calls [`Api::handle`]; nothing about a request is handled
 //! anywhere else.
 
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::{HeaderValue, StatusCode, header};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
-use tower::{Layer, ServiceExt};
 
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
@@ -143,13 +141,10 @@ impl Api {
     /// its metrics and its `x-request-id`; internal causes are logged inside the span, once, with
     /// their full chain.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let router = self.router.clone();
-        let handler = tower::service_fn(move |request: Request| {
-            let router = router.clone();
-            async move { Ok::<_, Infallible>(router.respond(request).await) }
-        });
-        let Ok(response) = self.observe.layer(handler).oneshot(request).await;
-        response
+        let router = &self.router;
+        self.observe
+            .around(request, |request| router.respond(request))
+            .await
     }
 
     /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
