@@ -1,23 +1,18 @@
-//! Per-request logging and metrics: one tower [`Layer`] around the request handler, the same for
-//! every runtime (`Api::handle` composes it, and both lambda_http and `local-api`'s hyper server
-//! call that).
+//! Per-request logging and metrics, around the request handler, the same for every runtime
+//! (`Api::handle` applies them, and both lambda_http and `local-api`'s hyper server call that).
 //!
 //! Nothing here sees a request or response body: the only user data that reaches a log line or a
 //! metric is the numeric user id in a path. Names and emails never do.
 
-use std::convert::Infallible;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use http::{HeaderValue, StatusCode};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use metrics::{Counter, Histogram, Unit};
-use tower::{Layer, Service};
 use tracing::Instrument;
 
 use crate::service::Operation;
@@ -208,23 +203,26 @@ impl RequestMetrics {
     }
 }
 
-/// Logs and counts every request through the service it wraps.
+/// Logs and counts every request around the handler that answers it (`Api::handle` calls
+/// [`RequestObserver::around`]). A plain function wrapper rather than a tower `Layer`: as a layer
+/// (a boxed future and reference-count traffic per request) it cost `local-api` ~9% of its
+/// `GET /users/{id}` throughput, measured with wrk, and every runtime already goes through
+/// `Api::handle`.
 #[derive(Clone)]
-pub struct ObserveLayer {
+pub struct RequestObserver {
     metrics: Arc<RequestMetrics>,
     /// The backend's name (`memory`, `dynamodb`), a field of every request span.
     store: &'static str,
 }
 
-impl ObserveLayer {
+impl RequestObserver {
     pub fn new(metrics: Arc<RequestMetrics>, store: &'static str) -> Self {
         Self { metrics, store }
     }
 
-    /// The layer's work around one call of `handler`: what [`Observed`] does for a tower service,
-    /// for a caller that holds its handler directly. `Api::handle` uses it: no boxed future and no
-    /// reference counts touched per request, which the service form cost `local-api` ~9% of its
-    /// `GET /users/{id}` throughput (measured with wrk).
+    /// Answers `request` with `handler` inside one `request` span (request id, operation, method,
+    /// route, cold start, store, status, latency), then logs "request completed", records the
+    /// request's count and latency, and returns its id in `x-request-id`.
     pub async fn around<F, Fut>(&self, request: Request, handler: F) -> Response<Body>
     where
         F: FnOnce(Request) -> Fut,
@@ -260,57 +258,6 @@ impl ObserveLayer {
             response.headers_mut().insert("x-request-id", value);
         }
         response
-    }
-}
-
-impl<S> Layer<S> for ObserveLayer {
-    type Service = Observed<S>;
-
-    fn layer(&self, inner: S) -> Observed<S> {
-        Observed {
-            inner,
-            layer: self.clone(),
-        }
-    }
-}
-
-/// A service wrapped by [`ObserveLayer`]: one `request` span per request (request id, operation,
-/// method, route, cold start, store, status, latency), one "request completed" event at its end,
-/// the request's count and latency in the metrics, and its id in `x-request-id`.
-#[derive(Clone)]
-pub struct Observed<S> {
-    inner: S,
-    layer: ObserveLayer,
-}
-
-impl<S> Service<Request> for Observed<S>
-where
-    S: Service<Request, Response = Response<Body>, Error = Infallible> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-{
-    type Response = Response<Body>;
-    type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Response<Body>, Infallible>> + Send>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request) -> Self::Future {
-        let layer = self.layer.clone();
-        // The service polled ready is the one to call; a clone takes its place (tower's rule).
-        let fresh = self.inner.clone();
-        let mut ready = std::mem::replace(&mut self.inner, fresh);
-        Box::pin(async move {
-            let handler = |request| {
-                let handled = ready.call(request);
-                async move {
-                    let Ok(response) = handled.await;
-                    response
-                }
-            };
-            Ok(layer.around(request, handler).await)
-        })
     }
 }
 
@@ -360,8 +307,6 @@ pub fn describe_metrics() {
 
 #[cfg(test)]
 mod tests {
-    use tower::ServiceExt;
-
     use super::*;
     use crate::test_metrics::{moved, recorded};
 
@@ -405,8 +350,8 @@ mod tests {
     }
 
     #[test]
-    fn the_layer_counts_a_request_by_what_the_handler_routed_and_returns_its_id() {
-        let handler = tower::service_fn(|_request: Request| async {
+    fn a_request_is_counted_by_what_the_handler_routed_and_returns_its_id() {
+        let handler = |_request: Request| async {
             let routed = Routed {
                 operation: Some(Operation::DeleteUser),
                 route: "/users/{id}",
@@ -415,17 +360,16 @@ mod tests {
             let mut response = Response::new(Body::Empty);
             *response.status_mut() = StatusCode::NO_CONTENT;
             response.extensions_mut().insert(routed);
-            Ok::<_, Infallible>(response)
-        });
+            response
+        };
         let mut request = Request::new(Body::Empty);
         request
             .extensions_mut()
             .insert(RequestId("req-42".to_owned()));
-        let (response, counters) = recorded(|| {
-            let layer = ObserveLayer::new(Arc::new(RequestMetrics::register()), "memory");
-            layer.layer(handler).oneshot(request)
+        let (response, counters) = recorded(|| async {
+            let observer = RequestObserver::new(Arc::new(RequestMetrics::register()), "memory");
+            observer.around(request, handler).await
         });
-        let response = response.unwrap();
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(response.headers()["x-request-id"], "req-42");
         assert_eq!(

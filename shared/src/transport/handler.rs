@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{conditional, decode, encode};
-use crate::middleware::observe::{ObserveLayer, RequestMetrics, Routed};
+use crate::middleware::observe::{RequestMetrics, RequestObserver, Routed};
 use crate::service;
 use crate::store::{
     DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
@@ -31,7 +31,7 @@ use crate::store::{
 #[derive(Clone)]
 pub struct Api {
     router: Router,
-    observe: ObserveLayer,
+    observe: RequestObserver,
     backend: &'static str,
 }
 
@@ -120,7 +120,7 @@ impl Api {
                 capabilities: Arc::new(capabilities),
                 idempotency_ttl: service::DEFAULT_IDEMPOTENCY_TTL,
             },
-            observe: ObserveLayer::new(Arc::new(RequestMetrics::register()), backend),
+            observe: RequestObserver::new(Arc::new(RequestMetrics::register()), backend),
             backend,
         }
     }
