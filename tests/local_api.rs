@@ -201,30 +201,28 @@ async fn max_in_flight_must_be_a_positive_number() {
     }
 }
 
-/// A list-valued header as lower-cased names.
-fn names(reply: &integration_tests::Reply, header: &str) -> Vec<String> {
-    let mut names: Vec<String> = reply
-        .header(header)
-        .unwrap_or_else(|| panic!("no {header}"))
-        .split(',')
-        .map(|name| name.trim().to_ascii_lowercase())
-        .collect();
+fn sorted_lowercase<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let mut names: Vec<String> = names.map(|n| n.trim().to_ascii_lowercase()).collect();
     names.sort();
     names
+}
+
+/// A list-valued header as lower-cased names.
+fn names(reply: &integration_tests::Reply, header: &str) -> Vec<String> {
+    let value = reply
+        .header(header)
+        .unwrap_or_else(|| panic!("no {header}"));
+    sorted_lowercase(value.split(','))
 }
 
 /// The template's CORS list `field`, lower-cased and sorted.
 fn template_cors(field: &str) -> Vec<String> {
     let template = integration_tests::sam::template();
     let cors = &template["Resources"]["UsersApi"]["Properties"]["CorsConfiguration"];
-    let mut names: Vec<String> = cors[field]
+    let list = cors[field]
         .as_sequence()
-        .unwrap_or_else(|| panic!("{field} in template.yaml"))
-        .iter()
-        .map(|v| v.as_str().unwrap().to_ascii_lowercase())
-        .collect();
-    names.sort();
-    names
+        .unwrap_or_else(|| panic!("{field} in template.yaml"));
+    sorted_lowercase(list.iter().map(|v| v.as_str().unwrap()))
 }
 
 #[tokio::test]

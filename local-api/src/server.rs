@@ -37,12 +37,7 @@ fn users_service(api: Api, max_in_flight: usize) -> UsersService {
         .concurrency_limit(max_in_flight)
         .service_fn(move |request: hyper::Request<Incoming>| {
             let api = api.clone();
-            async move {
-                Ok::<_, Infallible>(match into_lambda_request(request).await {
-                    Ok(request) => api.handle(request).await,
-                    Err(error) => error.into_response(),
-                })
-            }
+            async move { Ok::<_, Infallible>(handle(&api, request).await) }
         })
         .boxed_clone()
 }
@@ -210,10 +205,7 @@ async fn answer(
                 .headers()
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) =>
         {
-            match into_lambda_request(request).await {
-                Ok(request) => api.handle(request).await,
-                Err(error) => error.into_response(),
-            }
+            handle(api, request).await
         }
         _ => {
             let users = users.for_request(&request);
@@ -234,6 +226,14 @@ async fn answer(
         _ => Bytes::new(),
     };
     hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// A users-route request answered by the shared handler, once its body is read.
+async fn handle(api: &Api, request: hyper::Request<Incoming>) -> Response<Body> {
+    match into_lambda_request(request).await {
+        Ok(request) => api.handle(request).await,
+        Err(error) => error.into_response(),
+    }
 }
 
 /// Reads the body, but never more than [`MAX_BODY_BYTES`] of it, so an oversized upload is

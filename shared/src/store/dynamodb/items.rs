@@ -125,7 +125,7 @@ pub(super) struct IdempotencyRecord {
 impl IdempotencyRecord {
     pub fn new(key: &str, fingerprint: &str, user_id: UserId, expires_at: u64) -> Self {
         Self {
-            pk: format!("{IDEMPOTENCY_PREFIX}{key}"),
+            pk: idempotency_partition(key),
             sk: 0,
             fingerprint: fingerprint.to_owned(),
             user_id: user_id.get(),
@@ -143,7 +143,11 @@ impl IdempotencyRecord {
 }
 
 pub(super) fn idempotency_key(scoped_key: &str) -> Result<Item, StoreError> {
-    key(&format!("{IDEMPOTENCY_PREFIX}{scoped_key}"), 0)
+    key(&idempotency_partition(scoped_key), 0)
+}
+
+fn idempotency_partition(scoped_key: &str) -> String {
+    format!("{IDEMPOTENCY_PREFIX}{scoped_key}")
 }
 
 pub(super) fn counter_key() -> Result<Item, StoreError> {
