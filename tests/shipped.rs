@@ -11,7 +11,7 @@ use integration_tests::IN_MEMORY;
 use integration_tests::dynamo::{as_pairs, fresh_table, process_env};
 use integration_tests::emulator::{EmulatedFunction, Machine};
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::{FUNCTIONS, binary};
+use integration_tests::processes::{ALL_FUNCTIONS, binary};
 use integration_tests::sam::{built_bootstrap, zipped_size};
 use serde_json::{Value, json};
 
@@ -67,7 +67,7 @@ fn glibc_versions_needed(version_info: &str) -> BTreeSet<(u32, u32)> {
 
 #[test]
 fn every_bootstrap_is_a_hardened_arm64_executable_that_loads_on_provided_al2023() {
-    for name in FUNCTIONS {
+    for name in ALL_FUNCTIONS {
         let bootstrap = built_bootstrap(name);
         let header = readelf(&["--file-header", "--wide"], &bootstrap);
         assert_eq!(field(&header, "Machine:"), "AArch64", "{name}");
@@ -119,7 +119,7 @@ fn glibc_versions_are_read_from_version_needs() {
 
 #[test]
 fn every_deployment_zip_stays_under_budget() {
-    for name in FUNCTIONS {
+    for name in ALL_FUNCTIONS {
         let zipped = zipped_size(&built_bootstrap(name));
         assert!(
             zipped < ZIP_BUDGET_BYTES,

@@ -1,16 +1,18 @@
 //! `template.yaml` checked against the code: its routes are the route table, its functions are the
-//! workspace's binaries, its table is the table the code creates, and each function's IAM policy
-//! allows exactly the DynamoDB actions its operation was seen to use against a real server.
+//! workspace's binaries, its table is the table the code creates, each API function's IAM policy
+//! allows exactly the DynamoDB actions its operation was seen to use against a real server, and the
+//! events function reads only its stream, puts only on its bus and dead-letters only to its queue.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 
 use integration_tests::dynamo::fresh_table;
 use integration_tests::recording::{CallLog, recording_client};
-use integration_tests::sam::{functions, repo_root, template};
+use integration_tests::processes::EVENTS_FUNCTION;
+use integration_tests::sam::{TemplateFunction, functions, repo_root, template};
 use serde_yaml::Value;
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
-use shared::store::dynamodb::schema::table_definition;
+use shared::store::dynamodb::schema::{USER_PARTITION, table_definition};
 use shared::store::{
     DynamoStore, IdempotentCreate, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet,
     StoreList, StoreUpdate,
@@ -26,11 +28,20 @@ fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
+/// The functions behind the API's routes: all but the stream's.
+fn api_functions(template: &Value) -> BTreeMap<String, TemplateFunction> {
+    let mut functions = functions(template);
+    functions
+        .remove(EVENTS_FUNCTION)
+        .expect("the events function");
+    functions
+}
+
 #[test]
 fn routes_are_the_route_table_and_go_to_their_operations_function() {
     let template = template();
     let mut template_routes = BTreeSet::new();
-    for (binary, function) in functions(&template) {
+    for (binary, function) in api_functions(&template) {
         for event in function.resource["Properties"]["Events"]
             .as_mapping()
             .unwrap()
@@ -65,8 +76,9 @@ fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
     let template = template();
     let functions = functions(&template);
     let names: BTreeSet<&str> = functions.keys().map(String::as_str).collect();
-    let operations: BTreeSet<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
-    assert_eq!(names, operations);
+    let mut binaries: BTreeSet<&str> = Operation::ALL.iter().map(|o| o.name()).collect();
+    binaries.insert(EVENTS_FUNCTION);
+    assert_eq!(names, binaries);
     let workspace = std::fs::read_to_string(repo_root().join("Cargo.toml")).unwrap();
     for (binary, function) in &functions {
         assert_eq!(
@@ -257,6 +269,10 @@ fn the_table_is_the_one_the_code_creates_and_is_never_dropped() {
         true
     );
     assert_eq!(properties["SSESpecification"]["SSEEnabled"], true);
+    assert_eq!(
+        properties["StreamSpecification"]["StreamViewType"],
+        definition.stream_view_type
+    );
 }
 
 /// Runs every path of one operation against a real server and returns the IAM actions it used.
@@ -353,7 +369,7 @@ async fn actions_used(operation: Operation) -> BTreeSet<String> {
 #[tokio::test]
 async fn each_function_may_use_exactly_the_actions_its_operation_uses() {
     let template = template();
-    for (binary, function) in functions(&template) {
+    for (binary, function) in api_functions(&template) {
         let operation = *Operation::ALL.iter().find(|o| o.name() == binary).unwrap();
         let policies = function.resource["Properties"]["Policies"]
             .as_sequence()
@@ -413,4 +429,95 @@ fn browsers_may_send_the_conditional_and_idempotency_headers_and_read_the_answer
             "{header}"
         );
     }
+}
+
+/// The statements of a function's inline policy, as (actions, resource as written).
+fn statements(function: &TemplateFunction) -> Vec<(BTreeSet<String>, String)> {
+    let policies = function.resource["Properties"]["Policies"]
+        .as_sequence()
+        .expect("explicit policies");
+    policies
+        .iter()
+        .flat_map(|policy| policy["Statement"].as_sequence().expect("inline statements"))
+        .map(|statement| {
+            assert_eq!(statement["Effect"], "Allow");
+            (
+                strings(&statement["Action"]).into_iter().collect(),
+                format!("{:?}", statement["Resource"]),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_events_function_may_read_its_stream_put_on_its_bus_and_dead_letter_to_its_queue_only() {
+    let template = template();
+    let function = &functions(&template)[EVENTS_FUNCTION];
+    let statements = statements(function);
+    let actions = |list: &[&str]| list.iter().map(|a| a.to_string()).collect::<BTreeSet<_>>();
+    assert_eq!(statements.len(), 3, "{statements:?}");
+    // What Lambda does with the function's role: poll the stream, send given-up batches to the
+    // queue; what the function's code does (shared::events): PutEvents, nothing else.
+    let (stream, bus, queue) = (&statements[0], &statements[1], &statements[2]);
+    assert_eq!(
+        stream.0,
+        actions(&[
+            "dynamodb:DescribeStream",
+            "dynamodb:GetRecords",
+            "dynamodb:GetShardIterator",
+            "dynamodb:ListStreams"
+        ])
+    );
+    assert!(stream.1.contains("UsersTable.StreamArn"), "{}", stream.1);
+    assert_eq!(bus.0, actions(&["events:PutEvents"]));
+    assert!(
+        bus.1.contains("UsersEventBus.Arn") && bus.1.contains("event-bus/${EventBusName}"),
+        "the created bus or the named one, nothing else: {}",
+        bus.1
+    );
+    assert_eq!(queue.0, actions(&["sqs:SendMessage"]));
+    assert!(queue.1.contains("EventsDeadLetterQueue.Arn"), "{}", queue.1);
+    let environment = &function.resource["Properties"]["Environment"]["Variables"];
+    assert!(format!("{:?}", environment["EVENT_BUS_NAME"]).contains("UsersEventBus"));
+    // Personal data stays out of events unless a deployment opts in.
+    assert_eq!(template["Parameters"]["EventsIncludeUser"]["Default"], "false");
+}
+
+#[test]
+fn the_stream_reaches_the_events_function_in_order_with_partial_retries_and_a_dead_letter_queue() {
+    let template = template();
+    let mappings: Vec<&Value> = template["Resources"]
+        .as_mapping()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::EventSourceMapping")
+        .collect();
+    assert_eq!(mappings.len(), 1);
+    let mapping = &mappings[0]["Properties"];
+    assert!(format!("{:?}", mapping["EventSourceArn"]).contains("UsersTable.StreamArn"));
+    assert!(format!("{:?}", mapping["FunctionName"]).contains("PublishEventsFunction"));
+    assert_eq!(
+        strings(&mapping["FunctionResponseTypes"]),
+        ["ReportBatchItemFailures"]
+    );
+    assert_eq!(mapping["BisectBatchOnFunctionError"], true);
+    assert_eq!(mapping["ParallelizationFactor"], 1, "one batch per shard at a time: order");
+    assert!(
+        format!("{:?}", mapping["DestinationConfig"]["OnFailure"]["Destination"])
+            .contains("EventsDeadLetterQueue.Arn")
+    );
+    // Bounded retries: -1 (for ever) would stall the shard behind one poison record for a day.
+    assert!(format!("{:?}", mapping["MaximumRetryAttempts"]).contains("EventsMaxRetries"));
+    let retries = &template["Parameters"]["EventsMaxRetries"];
+    assert!(retries["MinValue"].as_i64().unwrap() >= 0);
+    assert!(retries["Default"].as_i64().unwrap() > 0);
+    // The filter lets exactly user items through.
+    let filters = mapping["FilterCriteria"]["Filters"].as_sequence().unwrap();
+    assert_eq!(filters.len(), 1);
+    let pattern: serde_json::Value =
+        serde_json::from_str(filters[0]["Pattern"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        pattern,
+        serde_json::json!({"dynamodb": {"Keys": {"pk": {"S": [USER_PARTITION]}}}})
+    );
 }

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConn
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::config::{Config, StoreConfig, TrustRoots};
+use crate::config::{Config, EventsConfig, StoreConfig, TrustRoots};
 use crate::middleware::GuardedStore;
 use crate::store::{Backend, DynamoStore, MemoryStore};
 
@@ -52,13 +52,52 @@ pub async fn store(config: &Config) -> Arc<Store> {
 /// to learn a rate, which a Lambda instance serving one request at a time is not. The whole
 /// call, retries included, is bounded by the store timeout, each attempt by its share of it.
 pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
-    let attempts = config.dynamodb_max_attempts;
-    let total = config.resilience.store_timeout;
+    let sdk_config = sdk_config(
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        config.trust_roots,
+        config.dynamodb_max_attempts,
+        config.resilience.store_timeout,
+    )
+    .await;
+    let client_config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+        .interceptor(crate::store::dynamodb::AttemptMetrics)
+        .build();
+    aws_sdk_dynamodb::Client::from_conf(client_config)
+}
+
+/// The EventBridge client of `publish-events`: the same HTTP client, retries and timeouts as
+/// DynamoDB's, with a budget sized for a stream batch rather than an API request.
+pub async fn eventbridge_client(config: &EventsConfig) -> aws_sdk_eventbridge::Client {
+    let sdk_config = sdk_config(
+        "AWS_ENDPOINT_URL_EVENTBRIDGE",
+        config.trust_roots,
+        EVENTBRIDGE_MAX_ATTEMPTS,
+        EVENTBRIDGE_CALL_TIMEOUT,
+    )
+    .await;
+    aws_sdk_eventbridge::Client::new(&sdk_config)
+}
+
+/// SDK attempts per `PutEvents` call (first try included).
+const EVENTBRIDGE_MAX_ATTEMPTS: u32 = 3;
+/// One `PutEvents` call, its SDK retries included: well inside the function's timeout even when
+/// a batch needs a few calls.
+const EVENTBRIDGE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The SDK configuration every client shares: our HTTP client, standard retries with
+/// `attempts`, each attempt bounded by its share of `total`, and local defaults when the
+/// service's endpoint (`endpoint_variable`, else `AWS_ENDPOINT_URL`) is on this machine.
+async fn sdk_config(
+    endpoint_variable: &str,
+    trust_roots: TrustRoots,
+    attempts: u32,
+    total: Duration,
+) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if endpoint_is_loopback() {
-        // A local DynamoDB-compatible server ignores region and credentials, but the SDK
-        // still needs both, and would otherwise look for them on the EC2 metadata service
-        // (slow, and absent on a laptop). Explicit settings still win.
+    if endpoint_is_loopback(endpoint_variable) {
+        // A local AWS-compatible server ignores region and credentials, but the SDK still needs
+        // both, and would otherwise look for them on the EC2 metadata service (slow, and absent
+        // on a laptop). Explicit settings still win.
         if std::env::var_os("AWS_REGION").is_none()
             && std::env::var_os("AWS_DEFAULT_REGION").is_none()
         {
@@ -76,8 +115,8 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
             ));
         }
     }
-    let sdk_config = loader
-        .http_client(http_client(config.trust_roots))
+    loader
+        .http_client(http_client(trust_roots))
         .retry_config(RetryConfig::standard().with_max_attempts(attempts))
         .timeout_config(
             TimeoutConfig::builder()
@@ -87,18 +126,14 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
                 .build(),
         )
         .load()
-        .await;
-    let client_config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
-        .interceptor(crate::store::dynamodb::AttemptMetrics)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(client_config)
+        .await
 }
 
-/// Whether the SDK's endpoint override (`AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`)
-/// points at this machine.
-fn endpoint_is_loopback() -> bool {
+/// Whether the SDK's endpoint override (`endpoint_variable`, else `AWS_ENDPOINT_URL`) points at
+/// this machine.
+fn endpoint_is_loopback(endpoint_variable: &str) -> bool {
     let endpoint =
-        std::env::var("AWS_ENDPOINT_URL_DYNAMODB").or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+        std::env::var(endpoint_variable).or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     let Ok(endpoint) = endpoint else { return false };
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
         return false;

@@ -26,6 +26,9 @@ pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const METRICS_DIMENSIONS: &str = "METRICS_DIMENSIONS";
 pub const TLS_TRUST_STORE: &str = "TLS_TRUST_STORE";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
+pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
+pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
+pub const EVENTS_INCLUDE_USER: &str = "EVENTS_INCLUDE_USER";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -92,16 +95,77 @@ impl Config {
                 breaker,
             },
             dynamodb_max_attempts: parse(DYNAMODB_MAX_ATTEMPTS, 1..=10)?.unwrap_or(3),
-            metrics_namespace: std::env::var(METRICS_NAMESPACE)
-                .ok()
-                .filter(|n| !n.is_empty())
-                .unwrap_or_else(|| "UsersApi".to_owned()),
+            metrics_namespace: metrics_namespace(),
             metrics_dimensions: dimensions()?,
             trust_roots: TrustRoots::from_env()?,
             idempotency_ttl: parse(IDEMPOTENCY_TTL_SECONDS, 60..=2_592_000)?
                 .map_or(crate::service::DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs),
         })
     }
+}
+
+/// What `publish-events` reads at start-up. It has no store: the table reaches it as a stream.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventsConfig {
+    /// The EventBridge bus the events go to (name or ARN).
+    pub bus_name: String,
+    /// The events' `source`.
+    pub source: String,
+    /// Whether created and updated events carry the user's name, email and age.
+    pub include_user: bool,
+    pub metrics_namespace: String,
+    pub metrics_dimensions: Vec<(String, String)>,
+    pub trust_roots: TrustRoots,
+}
+
+impl EventsConfig {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let bus_name = std::env::var(EVENT_BUS_NAME)
+            .ok()
+            .map(|b| b.trim().to_owned())
+            .filter(|b| !b.is_empty())
+            .ok_or_else(|| ConfigError {
+                variable: EVENT_BUS_NAME,
+                problem: "not set: name the EventBridge bus the user events go to".into(),
+            })?;
+        let source = std::env::var(EVENT_SOURCE)
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| crate::events::contract::DEFAULT_SOURCE.to_owned());
+        if source.starts_with("aws.") {
+            return Err(ConfigError {
+                variable: EVENT_SOURCE,
+                problem: format!("{source:?}: sources starting with aws. are AWS's own"),
+            });
+        }
+        let include_user = match std::env::var(EVENTS_INCLUDE_USER).as_deref().map(str::trim) {
+            Err(_) | Ok("false") | Ok("") => false,
+            Ok("true") => true,
+            Ok(other) => {
+                return Err(ConfigError {
+                    variable: EVENTS_INCLUDE_USER,
+                    problem: format!("{other:?} is neither true nor false"),
+                });
+            }
+        };
+        Ok(Self {
+            bus_name,
+            source,
+            include_user,
+            metrics_namespace: metrics_namespace(),
+            metrics_dimensions: dimensions()?,
+            trust_roots: TrustRoots::from_env()?,
+        })
+    }
+}
+
+/// Reads `METRICS_NAMESPACE`, `UsersApi` by default.
+fn metrics_namespace() -> String {
+    std::env::var(METRICS_NAMESPACE)
+        .ok()
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| "UsersApi".to_owned())
 }
 
 /// Reads `METRICS_DIMENSIONS`: comma-separated `name=value` pairs.

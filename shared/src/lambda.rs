@@ -1,41 +1,29 @@
-//! The generic Lambda runner: every function's `main` is one call to [`run`].
+//! The generic Lambda runners: every function's `main` is one call to [`run`] (the API's
+//! functions) or [`run_events`] (the table stream's function).
 
 use std::convert::Infallible;
 use std::sync::Arc;
 
+use aws_lambda_events::event::dynamodb::Event as StreamEvent;
+use lambda_http::lambda_runtime::{LambdaEvent, service_fn as event_service_fn};
 use lambda_http::{Request, service_fn};
+use metrics_cloudwatch_embedded::Collector;
 
 use crate::bootstrap::{self, Store};
-use crate::config::Config;
+use crate::config::{Config, ConfigError, EventsConfig};
+use crate::events::{EventBridgeBus, PublishSettings, Publisher};
 use crate::middleware::observe;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::Api;
 
 /// Builds logging, metrics and the store once per process, then serves the API that `endpoint`
 /// makes of the store (`Api::get_user`, ...) until the Lambda runtime stops the process.
-///
-/// Metrics go out as CloudWatch Embedded Metric Format lines on stdout, flushed after every
-/// invocation (so a frozen instance never holds unsent figures), with the function name as a
-/// dimension and a `cold_start` metric on the first invocation.
 pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env());
-    let config = Config::from_env().inspect_err(|error| {
-        tracing::error!(%error, "invalid configuration: the function does not start");
-    })?;
+    let config = refuse_to_start_on(Config::from_env())?;
     // The recorder goes in first: the store and the API register their metric handles with it
     // when they are built.
-    let function =
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "users-api".to_owned());
-    let mut metrics = metrics_cloudwatch_embedded::Builder::new()
-        .cloudwatch_namespace(config.metrics_namespace.clone())
-        .with_dimension("function", function);
-    for (name, value) in &config.metrics_dimensions {
-        metrics = metrics.with_dimension(name.clone(), value.clone());
-    }
-    let metrics = metrics
-        .lambda_cold_start_metric("cold_start")
-        .with_lambda_request_id("request_id")
-        .init()?;
+    let metrics = metrics_recorder(&config.metrics_namespace, &config.metrics_dimensions)?;
     observe::describe_metrics();
     let api =
         endpoint(bootstrap::store(&config).await).with_idempotency_ttl(config.idempotency_ttl);
@@ -47,4 +35,57 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
         }),
     )
     .await
+}
+
+/// Builds logging, metrics and the EventBridge client once per process, then publishes each batch
+/// of stream records Lambda delivers, answering which record to retry from (if any).
+pub async fn run_events() -> Result<(), lambda_http::Error> {
+    telemetry::init(LogFormat::from_env());
+    let config = refuse_to_start_on(EventsConfig::from_env())?;
+    let metrics = metrics_recorder(&config.metrics_namespace, &config.metrics_dimensions)?;
+    let bus = EventBridgeBus::new(
+        bootstrap::eventbridge_client(&config).await,
+        config.bus_name.clone(),
+        config.source.clone(),
+    );
+    let settings = PublishSettings {
+        include_user: config.include_user,
+        ..PublishSettings::default()
+    };
+    let publisher = Arc::new(Publisher::new(bus, settings));
+    metrics_cloudwatch_embedded::lambda::service::run(
+        metrics,
+        event_service_fn(move |event: LambdaEvent<StreamEvent>| {
+            let publisher = publisher.clone();
+            async move { Ok::<_, Infallible>(publisher.publish(&event.payload.records).await) }
+        }),
+    )
+    .await
+}
+
+fn refuse_to_start_on<T>(config: Result<T, ConfigError>) -> Result<T, ConfigError> {
+    config.inspect_err(|error| {
+        tracing::error!(%error, "invalid configuration: the function does not start");
+    })
+}
+
+/// Metrics go out as CloudWatch Embedded Metric Format lines on stdout, flushed after every
+/// invocation (so a frozen instance never holds unsent figures), with the function name as a
+/// dimension and a `cold_start` metric on the first invocation.
+fn metrics_recorder(
+    namespace: &str,
+    dimensions: &[(String, String)],
+) -> Result<&'static Collector, lambda_http::Error> {
+    let function =
+        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "users-api".to_owned());
+    let mut metrics = metrics_cloudwatch_embedded::Builder::new()
+        .cloudwatch_namespace(namespace.to_owned())
+        .with_dimension("function", function);
+    for (name, value) in dimensions {
+        metrics = metrics.with_dimension(name.clone(), value.clone());
+    }
+    Ok(metrics
+        .lambda_cold_start_metric("cold_start")
+        .with_lambda_request_id("request_id")
+        .init()?)
 }

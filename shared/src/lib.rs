@@ -1,16 +1,18 @@
-//! The users domain, written once and shared by the five Lambda functions and `local-api`.
+//! The users domain, written once and shared by the Lambda functions and `local-api`.
 //!
 //! The layers follow Go-kit's service / endpoint / transport split, in idiomatic Rust:
 //! - [`service`]: business rules (validation, normalisation, the operations). Knows nothing of HTTP.
 //! - [`store`]: persistence behind small capability traits, with in-memory and DynamoDB backends.
 //! - [`transport`]: the HTTP contract (routes, decoding, encoding, error mapping) on `http` types,
 //!   exactly as lambda_http presents a request, so every runtime shares it.
-//! - [`lambda`]: the one generic Lambda runner each function's `main` calls.
+//! - [`events`]: the table's stream as domain events on EventBridge (the `publish-events` function).
+//! - [`lambda`]: the generic Lambda runners each function's `main` calls.
 //! - [`config`]: what a process reads from its environment, once, at start-up.
 //! - [`bootstrap`]: the SDK client, store and middleware built from that configuration, once.
 
 pub mod bootstrap;
 pub mod config;
+pub mod events;
 pub mod lambda;
 pub mod middleware;
 pub mod service;

@@ -10,14 +10,27 @@ use tokio::process::{Child, Command};
 use crate::http_client::HttpClient;
 use crate::{Reply, Target, TestRequest};
 
-/// The five function binaries, in the order a user's record meets them: created, read, changed,
-/// listed, deleted.
+/// The five API function binaries, in the order a user's record meets them: created, read,
+/// changed, listed, deleted.
 pub const FUNCTIONS: [&str; 5] = [
     "create-user",
     "get-user",
     "update-user",
     "list-users",
     "delete-user",
+];
+
+/// The function that publishes the table's stream as events.
+pub const EVENTS_FUNCTION: &str = "publish-events";
+
+/// Every function binary `template.yaml` deploys.
+pub const ALL_FUNCTIONS: [&str; 6] = [
+    "create-user",
+    "get-user",
+    "update-user",
+    "list-users",
+    "delete-user",
+    EVENTS_FUNCTION,
 ];
 
 /// Path of a workspace binary in the same target directory as the running executable. The test

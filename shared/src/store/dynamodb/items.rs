@@ -162,3 +162,11 @@ fn claim_partition(email_key: &str) -> String {
 pub(super) fn value(value: impl Serialize) -> Result<AttributeValue, StoreError> {
     to_attribute_value(value).map_err(internal)
 }
+
+/// A user as a table stream delivers it (`NewImage`/`OldImage`): the same item, so the same
+/// serde mapping reads it.
+pub fn user_from_image(image: serde_dynamo::Item) -> Result<User, StoreError> {
+    serde_dynamo::from_item::<_, UserItem>(image)
+        .map_err(internal)?
+        .to_user()
+}

@@ -22,6 +22,7 @@ pub mod schema;
 #[cfg(test)]
 mod scripted_tests;
 
+pub use self::items::user_from_image;
 pub use self::metrics::AttemptMetrics;
 
 use std::num::NonZeroU64;

@@ -1,5 +1,6 @@
 //! The table layout, defined once: `--create-table` builds it, and a test holds `template.yaml`
-//! to the same definition.
+//! to the same definition. The table has a stream of both images, which `publish-events` turns
+//! into domain events.
 //!
 //! One table, three item types, all under a composite key `(pk: S, sk: N)`:
 //!
@@ -17,6 +18,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    StreamSpecification, StreamViewType,
 };
 
 /// Partition key attribute.
@@ -45,6 +47,9 @@ pub struct TableDefinition {
     pub billing_mode: &'static str,
     /// Names of global secondary indexes (none: listing uses the base table's sort key).
     pub global_secondary_indexes: Vec<&'static str>,
+    /// What the table's stream records: `publish-events` needs both images (the old one for
+    /// deletions and for the fields an update changed).
+    pub stream_view_type: &'static str,
 }
 
 /// The users table.
@@ -54,6 +59,7 @@ pub fn table_definition() -> TableDefinition {
         key_schema: vec![(PARTITION_KEY, "HASH"), (SORT_KEY, "RANGE")],
         billing_mode: "PAY_PER_REQUEST",
         global_secondary_indexes: vec![],
+        stream_view_type: "NEW_AND_OLD_IMAGES",
     }
 }
 
@@ -62,9 +68,12 @@ pub fn table_definition() -> TableDefinition {
 pub enum TableCreation {
     Created,
     AlreadyExisted,
+    /// The table existed without the stream `publish-events` reads; it has one now.
+    StreamEnabled,
 }
 
-/// Creates the table if it is missing and waits until it is usable.
+/// Creates the table, with its stream, if it is missing, turns the stream on if the table has
+/// none, and waits until the table is usable.
 pub async fn create_table(
     client: &Client,
     table: &str,
@@ -90,17 +99,39 @@ pub async fn create_table(
                 .build()?,
         );
     }
-    let outcome = match request.send().await {
+    let stream = StreamSpecification::builder()
+        .stream_enabled(true)
+        .stream_view_type(StreamViewType::from(definition.stream_view_type))
+        .build()?;
+    let mut outcome = match request.stream_specification(stream.clone()).send().await {
         Ok(_) => TableCreation::Created,
         Err(error) => match error.into_service_error() {
             e if e.is_resource_in_use_exception() => TableCreation::AlreadyExisted,
             e => return Err(Box::new(e)),
         },
     };
-    client
-        .wait_until_table_exists()
-        .table_name(table)
-        .wait(std::time::Duration::from_secs(60))
-        .await?;
+    let wait_for_table = || {
+        client
+            .wait_until_table_exists()
+            .table_name(table)
+            .wait(std::time::Duration::from_secs(60))
+    };
+    let described = wait_for_table().await?;
+    let has_stream = described
+        .as_result()
+        .ok()
+        .and_then(|output| output.table())
+        .and_then(|table| table.stream_specification())
+        .is_some_and(|stream| stream.stream_enabled());
+    if !has_stream {
+        client
+            .update_table()
+            .table_name(table)
+            .stream_specification(stream)
+            .send()
+            .await?;
+        wait_for_table().await?;
+        outcome = TableCreation::StreamEnabled;
+    }
     Ok(outcome)
 }
