@@ -5,6 +5,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
+use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command};
 use integration_tests::{IN_MEMORY, Reply};
 use serde_json::json;
@@ -160,4 +161,25 @@ async fn under_lambda_a_function_without_a_table_refuses_to_start() {
     // Asked for explicitly, the in-memory store is served (the other tests here run so).
     let function = FunctionProcess::start("list-users", IN_MEMORY).await;
     assert_eq!(invoke(&function, "list-users.json").await.status, 200);
+}
+
+#[tokio::test]
+async fn the_events_function_refuses_to_start_without_a_bus_or_with_unclear_settings() {
+    let stderr = refused_start(EVENTS_FUNCTION, &[]).await;
+    assert!(
+        stderr.contains("EVENT_BUS_NAME") && stderr.contains("not set"),
+        "{stderr}"
+    );
+    let unclear = [("EVENT_BUS_NAME", "users"), ("EVENTS_INCLUDE_USER", "yes")];
+    assert!(
+        refused_start(EVENTS_FUNCTION, &unclear)
+            .await
+            .contains("EVENTS_INCLUDE_USER")
+    );
+    let aws_source = [("EVENT_BUS_NAME", "users"), ("EVENT_SOURCE", "aws.users")];
+    assert!(
+        refused_start(EVENTS_FUNCTION, &aws_source)
+            .await
+            .contains("EVENT_SOURCE")
+    );
 }

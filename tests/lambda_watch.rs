@@ -1,13 +1,16 @@
-//! End to end under `cargo lambda watch`: the five real function binaries, each in its own
+//! End to end under `cargo lambda watch`: the five real API function binaries, each in its own
 //! process behind the emulated function URLs, sharing one table on the DynamoDB-compatible test
-//! server. This is the real lambda_http event path as cargo-lambda drives it.
+//! server (the real lambda_http event path as cargo-lambda drives it), and `publish-events` driven
+//! with `cargo lambda invoke --data-file`, as the README tells (the watcher has no stream trigger).
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use http::Method;
 use integration_tests::dynamo::{endpoint, fresh_table};
+use integration_tests::events::Subscription;
 use integration_tests::http_client::HttpClient;
+use integration_tests::sam::repo_root;
 use integration_tests::{Reply, TestRequest};
 use serde_json::json;
 use tokio::process::{Child, Command};
@@ -16,6 +19,7 @@ use tokio::process::{Child, Command};
 struct Watch {
     child: Child,
     client: HttpClient,
+    port: u16,
 }
 
 impl Drop for Watch {
@@ -70,9 +74,7 @@ impl Watch {
             .map(|(k, v)| format!("{k}={v}"))
             .collect::<Vec<_>>()
             .join(",");
-        let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap();
+        let repo = repo_root();
         let child = Command::new("cargo")
             .args([
                 "lambda",
@@ -95,6 +97,7 @@ impl Watch {
         let watch = Self {
             child,
             client: HttpClient::new(format!("http://127.0.0.1:{port}")),
+            port,
         };
         let started = Instant::now();
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -121,11 +124,13 @@ impl Watch {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn five_function_processes_share_one_store() {
+async fn the_functions_run_under_cargo_lambda_over_one_store_and_bus() {
     let table = fresh_table("watch").await;
     let endpoint = endpoint();
+    let subscription = Subscription::create("watch-events", "users-api").await;
     let watch = Watch::start(&[
         ("USERS_TABLE", &table),
+        ("EVENT_BUS_NAME", &subscription.bus),
         ("AWS_ENDPOINT_URL", &endpoint),
         ("AWS_REGION", "us-east-1"),
         ("AWS_ACCESS_KEY_ID", "test"),
@@ -208,4 +213,32 @@ async fn five_function_processes_share_one_store() {
         .await;
     assert_eq!(wrong.status, 404);
     assert_eq!(wrong.json()["code"], "route_not_found");
+
+    let fixture = "tests/fixtures/dynamodb-stream/users-table.json";
+    let invoked = Command::new("cargo")
+        .args(["lambda", "invoke", "publish-events", "--data-file", fixture])
+        .args(["-A", "127.0.0.1", "-P", &watch.port.to_string()])
+        .current_dir(repo_root())
+        .output();
+    let invoked = tokio::time::timeout(Duration::from_secs(300), invoked)
+        .await
+        .expect("publish-events did not answer")
+        .expect("run cargo lambda invoke");
+    assert!(
+        invoked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&invoked.stderr)
+    );
+    let answer: serde_json::Value = serde_json::from_slice(&invoked.stdout).unwrap();
+    assert_eq!(answer, json!({"batchItemFailures": []}));
+    let kinds: Vec<serde_json::Value> = subscription
+        .receive(4)
+        .await
+        .into_iter()
+        .map(|event| event["detail-type"].clone())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["UserCreated", "UserUpdated", "UserUpdated", "UserDeleted"]
+    );
 }

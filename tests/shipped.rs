@@ -1,8 +1,9 @@
-//! What `sam build` ships, run: the five arm64 `bootstrap` binaries that the test command builds
+//! What `sam build` ships, run: the six arm64 `bootstrap` binaries that the test command builds
 //! with `sam build` from `template.yaml` (cargo-lambda, zig, the release profile) are checked to
 //! load on `provided.al2023`, kept under a deployment size budget, and run under qemu behind AWS's
-//! own Lambda Runtime Interface Emulator, in memory and on the DynamoDB test server, each answering
-//! exactly as the x86_64 build of the same function does behind the same emulator.
+//! own Lambda Runtime Interface Emulator, in memory and on the test server (DynamoDB, EventBridge,
+//! SQS), each answering and publishing exactly as the x86_64 build of the same function does
+//! behind the same emulator.
 
 use std::collections::BTreeSet;
 use std::process::Command;
@@ -10,8 +11,9 @@ use std::process::Command;
 use integration_tests::IN_MEMORY;
 use integration_tests::dynamo::{as_pairs, fresh_table, process_env};
 use integration_tests::emulator::{EmulatedFunction, Machine};
+use integration_tests::events::{Subscription, publisher_env, stream_fixture};
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::{ALL_FUNCTIONS, binary};
+use integration_tests::processes::{ALL_FUNCTIONS, EVENTS_FUNCTION, binary};
 use integration_tests::sam::{built_bootstrap, zipped_size};
 use serde_json::{Value, json};
 
@@ -233,4 +235,36 @@ async fn on_dynamodb_the_arm64_functions_walk_a_user_through_its_life_as_the_x86
         json!({"users": [older], "next_cursor": null})
     );
     assert_eq!(body(&arm64[5])["code"], "user_not_found");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_arm64_events_function_publishes_a_stream_batch_as_the_x86_64_one() {
+    let mut published = Vec::new();
+    for machine in [Machine::Arm64, Machine::Native] {
+        let subscription = Subscription::create("shipped-events", "users-api").await;
+        let env = publisher_env(&subscription.bus);
+        let path = match machine {
+            Machine::Arm64 => built_bootstrap(EVENTS_FUNCTION),
+            Machine::Native => binary(EVENTS_FUNCTION),
+        };
+        let function = EmulatedFunction::start(&path, machine, &as_pairs(&env)).await;
+        let response = function.invoke(&stream_fixture()).await;
+        assert_eq!(response, json!({"batchItemFailures": []}));
+        let events: Vec<(Value, Value)> = subscription
+            .receive(4)
+            .await
+            .into_iter()
+            .map(|e| (e["detail-type"].clone(), e["detail"].clone()))
+            .collect();
+        published.push(events);
+    }
+    assert_eq!(
+        published[0], published[1],
+        "arm64 and x86_64 published differently"
+    );
+    let kinds: Vec<&Value> = published[0].iter().map(|(kind, _)| kind).collect();
+    assert_eq!(
+        kinds,
+        ["UserCreated", "UserUpdated", "UserUpdated", "UserDeleted"]
+    );
 }

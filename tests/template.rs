@@ -7,8 +7,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::num::NonZeroU64;
 
 use integration_tests::dynamo::fresh_table;
-use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::processes::EVENTS_FUNCTION;
+use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::sam::{TemplateFunction, functions, repo_root, template};
 use serde_yaml::Value;
 use shared::service::{NewUser, PageLimit, UserChanges, UserId};
@@ -438,7 +438,11 @@ fn statements(function: &TemplateFunction) -> Vec<(BTreeSet<String>, String)> {
         .expect("explicit policies");
     policies
         .iter()
-        .flat_map(|policy| policy["Statement"].as_sequence().expect("inline statements"))
+        .flat_map(|policy| {
+            policy["Statement"]
+                .as_sequence()
+                .expect("inline statements")
+        })
         .map(|statement| {
             assert_eq!(statement["Effect"], "Allow");
             (
@@ -480,7 +484,10 @@ fn the_events_function_may_read_its_stream_put_on_its_bus_and_dead_letter_to_its
     let environment = &function.resource["Properties"]["Environment"]["Variables"];
     assert!(format!("{:?}", environment["EVENT_BUS_NAME"]).contains("UsersEventBus"));
     // Personal data stays out of events unless a deployment opts in.
-    assert_eq!(template["Parameters"]["EventsIncludeUser"]["Default"], "false");
+    assert_eq!(
+        template["Parameters"]["EventsIncludeUser"]["Default"],
+        "false"
+    );
 }
 
 #[test]
@@ -501,10 +508,16 @@ fn the_stream_reaches_the_events_function_in_order_with_partial_retries_and_a_de
         ["ReportBatchItemFailures"]
     );
     assert_eq!(mapping["BisectBatchOnFunctionError"], true);
-    assert_eq!(mapping["ParallelizationFactor"], 1, "one batch per shard at a time: order");
+    assert_eq!(
+        mapping["ParallelizationFactor"], 1,
+        "one batch per shard at a time: order"
+    );
     assert!(
-        format!("{:?}", mapping["DestinationConfig"]["OnFailure"]["Destination"])
-            .contains("EventsDeadLetterQueue.Arn")
+        format!(
+            "{:?}",
+            mapping["DestinationConfig"]["OnFailure"]["Destination"]
+        )
+        .contains("EventsDeadLetterQueue.Arn")
     );
     // Bounded retries: -1 (for ever) would stall the shard behind one poison record for a day.
     assert!(format!("{:?}", mapping["MaximumRetryAttempts"]).contains("EventsMaxRetries"));

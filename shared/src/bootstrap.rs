@@ -132,8 +132,7 @@ async fn sdk_config(
 /// Whether the SDK's endpoint override (`endpoint_variable`, else `AWS_ENDPOINT_URL`) points at
 /// this machine.
 fn endpoint_is_loopback(endpoint_variable: &str) -> bool {
-    let endpoint =
-        std::env::var(endpoint_variable).or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
+    let endpoint = std::env::var(endpoint_variable).or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
     let Ok(endpoint) = endpoint else { return false };
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
         return false;

@@ -84,8 +84,8 @@ fn metrics_recorder(
     for (name, value) in dimensions {
         metrics = metrics.with_dimension(name.clone(), value.clone());
     }
-    Ok(metrics
+    metrics
         .lambda_cold_start_metric("cold_start")
         .with_lambda_request_id("request_id")
-        .init()?)
+        .init()
 }

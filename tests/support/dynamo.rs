@@ -40,8 +40,14 @@ pub fn unique_table(purpose: &str) -> String {
 /// The environment a process needs to use `table` on the test server: only the SDK's standard
 /// variables and `USERS_TABLE`.
 pub fn process_env(table: &str) -> Vec<(&'static str, String)> {
+    let mut env = vec![("USERS_TABLE", table.to_owned())];
+    env.extend(sdk_env());
+    env
+}
+
+/// The SDK's standard variables pointing a process at the test server.
+pub fn sdk_env() -> Vec<(&'static str, String)> {
     vec![
-        ("USERS_TABLE", table.to_owned()),
         ("AWS_ENDPOINT_URL", endpoint()),
         ("AWS_REGION", "us-east-1".to_owned()),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),

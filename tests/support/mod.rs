@@ -6,6 +6,7 @@ pub mod conformance;
 pub mod contract;
 pub mod dynamo;
 pub mod emulator;
+pub mod events;
 pub mod faults;
 pub mod http_client;
 pub mod lambda_target;

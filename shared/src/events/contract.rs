@@ -154,14 +154,7 @@ mod tests {
 
     #[test]
     fn detail_leaves_out_what_the_event_does_not_carry() {
-        let created = UserEvent::new(
-            EventKind::UserCreated,
-            id(1),
-            1,
-            1_795_600_000,
-            None,
-            None,
-        );
+        let created = UserEvent::new(EventKind::UserCreated, id(1), 1, 1_795_600_000, None, None);
         assert_eq!(
             serde_json::to_value(&created.detail).unwrap(),
             serde_json::json!({

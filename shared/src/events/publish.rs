@@ -111,12 +111,7 @@ impl EventBus for EventBridgeBus {
         // say which entries were accepted.
         if results.len() != entries.len() {
             return Err(BusError(
-                format!(
-                    "{} results for {} entries",
-                    results.len(),
-                    entries.len()
-                )
-                .into(),
+                format!("{} results for {} entries", results.len(), entries.len()).into(),
             ));
         }
         Ok(results
@@ -210,19 +205,23 @@ impl<B: EventBus> Publisher<B> {
             }
         }
         let failed_at = self.put_in_order(&events).await.or(unreadable_at);
+        // A record without a sequence number cannot be named: an empty identifier makes Lambda
+        // retry the whole batch, which is still correct (consumers de-duplicate).
+        let retry_from = failed_at.map(|index| {
+            records[index]
+                .change
+                .sequence_number
+                .clone()
+                .unwrap_or_default()
+        });
         tracing::info!(
             records = records.len(),
             events = events.len(),
-            failed_record = failed_at,
+            retry_from = retry_from.as_deref(),
             "batch done"
         );
         let mut response = DynamoDbEventResponse::default();
-        if let Some(index) = failed_at {
-            // A record without a sequence number cannot be named: an empty identifier makes
-            // Lambda retry the whole batch, which is still correct (consumers de-duplicate).
-            let sequence_number = records[index].change.sequence_number.clone();
-            response.batch_item_failures.push(failure(sequence_number.unwrap_or_default()));
-        }
+        response.batch_item_failures.extend(retry_from.map(failure));
         response
     }
 

@@ -84,7 +84,13 @@ fn image(id: u64, version: u64, age: u8) -> Value {
     })
 }
 
-fn record(sequence: u64, name: &str, keys: Value, new: Option<Value>, old: Option<Value>) -> EventRecord {
+fn record(
+    sequence: u64,
+    name: &str,
+    keys: Value,
+    new: Option<Value>,
+    old: Option<Value>,
+) -> EventRecord {
     let mut change = json!({
         "ApproximateCreationDateTime": 1_795_600_000,
         "Keys": keys,
@@ -114,7 +120,13 @@ fn user_key(id: u64) -> Value {
 }
 
 fn created(sequence: u64, id: u64) -> EventRecord {
-    record(sequence, "INSERT", user_key(id), Some(image(id, 1, 30)), None)
+    record(
+        sequence,
+        "INSERT",
+        user_key(id),
+        Some(image(id, 1, 30)),
+        None,
+    )
 }
 
 fn aged(sequence: u64, id: u64, version: u64) -> EventRecord {
@@ -160,9 +172,8 @@ fn sign_ups() -> Vec<EventRecord> {
 #[test]
 fn every_user_change_is_published_once_in_order_and_bookkeeping_items_are_not() {
     let bus = ScriptedBus::default();
-    let (response, counters) = recorded(|| async {
-        Publisher::new(&bus, settings()).publish(&sign_ups()).await
-    });
+    let (response, counters) =
+        recorded(|| async { Publisher::new(&bus, settings()).publish(&sign_ups()).await });
     assert_eq!(failed_records(&response), Vec::<String>::new());
     let calls = bus.calls();
     // 10 creations, then 2 more and user 1's first change, then its second change (never two
@@ -185,12 +196,14 @@ fn every_user_change_is_published_once_in_order_and_bookkeeping_items_are_not() 
 #[test]
 fn a_refused_entry_is_retried_alone() {
     let bus = ScriptedBus::new(vec![Answer::Refuse(vec![3])]);
-    let (response, _) = recorded(|| async {
-        Publisher::new(&bus, settings()).publish(&sign_ups()).await
-    });
+    let (response, _) =
+        recorded(|| async { Publisher::new(&bus, settings()).publish(&sign_ups()).await });
     assert_eq!(failed_records(&response), Vec::<String>::new());
     let calls = bus.calls();
-    assert_eq!(calls[1], [("UserCreated".to_owned(), "user-4-v1-created".to_owned())]);
+    assert_eq!(
+        calls[1],
+        [("UserCreated".to_owned(), "user-4-v1-created".to_owned())]
+    );
     assert_eq!(calls.len(), 4);
 }
 
@@ -202,9 +215,8 @@ fn an_entry_refused_on_every_attempt_is_where_lambda_resumes_and_nothing_after_i
         Answer::Refuse(vec![0]),
         Answer::Refuse(vec![0]),
     ]);
-    let (response, counters) = recorded(|| async {
-        Publisher::new(&bus, settings()).publish(&sign_ups()).await
-    });
+    let (response, counters) =
+        recorded(|| async { Publisher::new(&bus, settings()).publish(&sign_ups()).await });
     // User 4's creation is record 40; user 8's was accepted on its retry.
     assert_eq!(failed_records(&response), ["40"]);
     let calls = bus.calls();
@@ -214,11 +226,14 @@ fn an_entry_refused_on_every_attempt_is_where_lambda_resumes_and_nothing_after_i
 
 #[test]
 fn a_partial_failure_then_an_outage_names_the_first_record_of_the_call_that_failed() {
-    let bus = ScriptedBus::new(vec![Answer::Refuse(vec![0, 9]), Answer::AcceptAll, Answer::Outage]);
+    let bus = ScriptedBus::new(vec![
+        Answer::Refuse(vec![0, 9]),
+        Answer::AcceptAll,
+        Answer::Outage,
+    ]);
     let records = sign_ups();
-    let (response, _) = recorded(|| async {
-        Publisher::new(&bus, settings()).publish(&records).await
-    });
+    let (response, _) =
+        recorded(|| async { Publisher::new(&bus, settings()).publish(&records).await });
     // The first call's refused entries (users 1 and 10) went through on their retry; the second
     // call (users 11, 12 and user 1's first change, from record 110 on) met the outage.
     assert_eq!(failed_records(&response), ["110"]);
@@ -229,28 +244,45 @@ fn a_partial_failure_then_an_outage_names_the_first_record_of_the_call_that_fail
         .into_iter()
         .skip_while(|r| r.change.sequence_number.as_deref() != Some("110"))
         .collect();
-    let (response, _) = recorded(|| async {
-        Publisher::new(&replay, settings()).publish(&retried).await
-    });
+    let (response, _) =
+        recorded(|| async { Publisher::new(&replay, settings()).publish(&retried).await });
     assert_eq!(failed_records(&response), Vec::<String>::new());
     assert_eq!(replay.calls()[0], bus.calls()[2]);
     assert_eq!(
-        replay.calls().concat().into_iter().map(|(_, id)| id).collect::<Vec<_>>(),
-        ["user-11-v1-created", "user-12-v1-created", "user-1-v2-updated", "user-1-v3-updated"]
+        replay
+            .calls()
+            .concat()
+            .into_iter()
+            .map(|(_, id)| id)
+            .collect::<Vec<_>>(),
+        [
+            "user-11-v1-created",
+            "user-12-v1-created",
+            "user-1-v2-updated",
+            "user-1-v3-updated"
+        ]
     );
 }
 
 #[test]
 fn an_unreadable_record_is_reported_after_the_events_before_it_are_published() {
-    let broken = record(35, "INSERT", user_key(3), Some(json!({"pk": {"S": "USER"}})), None);
+    let broken = record(
+        35,
+        "INSERT",
+        user_key(3),
+        Some(json!({"pk": {"S": "USER"}})),
+        None,
+    );
     let records = vec![created(10, 1), created(20, 2), broken, created(40, 4)];
     let bus = ScriptedBus::default();
-    let (response, counters) = recorded(|| async {
-        Publisher::new(&bus, settings()).publish(&records).await
-    });
+    let (response, counters) =
+        recorded(|| async { Publisher::new(&bus, settings()).publish(&records).await });
     assert_eq!(failed_records(&response), ["35"]);
     assert_eq!(bus.calls().concat().len(), 2);
-    assert_eq!(moved(&counters, "stream_records_unreadable_total"), [(vec![], 1)]);
+    assert_eq!(
+        moved(&counters, "stream_records_unreadable_total"),
+        [(vec![], 1)]
+    );
 }
 
 #[test]
@@ -258,7 +290,13 @@ fn user_values_are_left_out_unless_asked_for() {
     let records = vec![created(10, 1), aged(20, 1, 2)];
     for include_user in [false, true] {
         let bus = ScriptedBus::default();
-        let publisher = Publisher::new(&bus, PublishSettings { include_user, ..settings() });
+        let publisher = Publisher::new(
+            &bus,
+            PublishSettings {
+                include_user,
+                ..settings()
+            },
+        );
         let published: Vec<BusEntry> = records
             .iter()
             .filter_map(|r| event_from_record(r, include_user).unwrap())
@@ -279,7 +317,11 @@ fn eventbridge(answers: Vec<(u16, &'static str)>) -> EventBridgeBus {
     use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
     let answers = Mutex::new(VecDeque::from(answers));
     let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_request| {
-        let (status, body) = answers.lock().unwrap().pop_front().expect("a scripted answer");
+        let (status, body) = answers
+            .lock()
+            .unwrap()
+            .pop_front()
+            .expect("a scripted answer");
         http::Response::builder()
             .status(status)
             .header("content-type", "application/x-amz-json-1.1")
@@ -318,7 +360,10 @@ async fn eventbridge_answers_are_read_entry_by_entry() {
             r#"{"FailedEntryCount": 1, "Entries": [{"EventId": "a"},
                 {"ErrorCode": "ThrottlingException", "ErrorMessage": "Rate exceeded"}, {"EventId": "c"}]}"#,
         ),
-        (200, r#"{"FailedEntryCount": 0, "Entries": [{"EventId": "a"}]}"#),
+        (
+            200,
+            r#"{"FailedEntryCount": 0, "Entries": [{"EventId": "a"}]}"#,
+        ),
         (
             500,
             r#"{"__type": "InternalException", "message": "Internal error"}"#,
