@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::{FUNCTIONS, binary};
+use integration_tests::processes::{ALL_FUNCTIONS, binary};
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
 use integration_tests::sam::zipped_size;
@@ -104,7 +104,7 @@ fn sizes() -> Value {
     );
     println!("| binary | size | zip |\n|---|---|---|");
     let mut rows = BTreeMap::new();
-    for name in FUNCTIONS.iter().chain(&["floor-hello", "floor-sdk"]) {
+    for name in ALL_FUNCTIONS.iter().chain(&["floor-hello", "floor-sdk"]) {
         let path = binary(name);
         let size = std::fs::metadata(&path).unwrap().len();
         let zip = zipped_size(&path);
