@@ -192,8 +192,28 @@ async fn changes_through_the_api_reach_a_subscriber_once_each_in_order_per_user_
         assert!(!bodies.contains(personal), "{personal} in the events");
         assert!(!logs.contains(personal), "{personal} in the logs:\n{logs}");
     }
-    let metrics = function.take_stdout().join("\n");
-    assert!(metrics.contains("events_published_total"), "{metrics}");
+    // Metrics are EMF lines on stdout, flushed after the invocation: events published by type.
+    let mut published: BTreeMap<String, u64> = BTreeMap::new();
+    for line in function.take_stdout() {
+        let Ok(emf) = serde_json::from_str::<Value>(&line) else {
+            continue;
+        };
+        if let (Some(count), Some(kind)) = (
+            emf["events_published_total"].as_u64(),
+            emf["detail_type"].as_str(),
+        ) {
+            assert_eq!(emf["function"], EVENTS_FUNCTION, "{emf}");
+            *published.entry(kind.to_owned()).or_default() += count;
+        }
+    }
+    assert_eq!(
+        published,
+        BTreeMap::from([
+            ("UserCreated".to_owned(), 3),
+            ("UserDeleted".to_owned(), 1),
+            ("UserUpdated".to_owned(), 3)
+        ])
+    );
 
     // Lambda delivers at least once: the same records again give the same events, ids included.
     let response = function.runtime.invoke(event).await;
