@@ -10,14 +10,20 @@
 //! - [`config`]: what a process reads from its environment, once, at start-up.
 //! - [`bootstrap`]: the SDK client, store and middleware built from that configuration, once.
 
+#[cfg(feature = "aws")]
 pub mod bootstrap;
+#[cfg(feature = "aws")]
 pub mod config;
+#[cfg(feature = "aws")]
 pub mod events;
+#[cfg(feature = "aws")]
 pub mod lambda;
 pub mod middleware;
 pub mod service;
 pub mod store;
+#[cfg(feature = "aws")]
 pub mod telemetry;
 #[cfg(test)]
 mod test_metrics;
+#[cfg(feature = "aws")]
 pub mod transport;

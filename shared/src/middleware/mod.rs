@@ -5,6 +5,7 @@
 
 pub mod breaker;
 mod guarded;
+#[cfg(feature = "aws")]
 pub mod observe;
 
 pub use guarded::{GuardedStore, ResilienceConfig, StoreTimeout};

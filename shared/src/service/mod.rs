@@ -1,6 +1,7 @@
 //! The business operations. Each takes only the store capability it needs, so "get" cannot write
 //! by construction, mirroring the per-function IAM policies.
 
+mod cursor;
 mod error;
 mod idempotency;
 mod operation;
@@ -11,6 +12,7 @@ use crate::store::{
     StoreUpdate,
 };
 
+pub use cursor::{decode_cursor, encode_cursor};
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
 pub use operation::Operation;

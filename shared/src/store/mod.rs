@@ -16,7 +16,9 @@
 //!   email claim out of step.
 //! - `list` returns users in ascending id order.
 
+#[cfg(feature = "aws")]
 mod backend;
+#[cfg(feature = "aws")]
 pub mod dynamodb;
 mod memory;
 
@@ -28,7 +30,9 @@ use async_trait::async_trait;
 
 use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
 
+#[cfg(feature = "aws")]
 pub use backend::Backend;
+#[cfg(feature = "aws")]
 pub use dynamodb::DynamoStore;
 pub use memory::MemoryStore;
 

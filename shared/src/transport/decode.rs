@@ -6,10 +6,10 @@ use std::num::NonZeroU64;
 use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
-use super::cursor::decode_cursor;
 use super::error::ApiError;
 use crate::service::{
     CreateUserInput, IdempotencyKey, PageLimit, ServiceError, UpdateUserInput, UserId,
+    decode_cursor,
 };
 use crate::store::PageStart;
 

@@ -5,8 +5,7 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::conditional::etag;
-use super::cursor::encode_cursor;
-use crate::service::User;
+use crate::service::{User, encode_cursor};
 use crate::store::Page;
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client

@@ -3,14 +3,13 @@
 //! functions and `local-api` run exactly the same code.
 
 mod conditional;
-mod cursor;
 mod decode;
 mod encode;
 mod error;
 mod handler;
 mod routes;
 
-pub use cursor::{decode_cursor, encode_cursor};
+pub use crate::service::{decode_cursor, encode_cursor};
 pub use decode::{MAX_BODY_BYTES, MAX_SKIPPED_USERS};
 pub use error::{ApiError, ERROR_CODES};
 pub use handler::{Api, ErrorChain};

@@ -3,7 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use crate::service::{ServiceError, UserId};
+use super::{ServiceError, UserId};
 
 const VERSION_PREFIX: &str = "v1:";
 
