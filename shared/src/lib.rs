@@ -7,6 +7,7 @@
 //!   exactly as lambda_http presents a request, so every runtime shares it.
 //! - [`events`]: the table's stream as domain events on EventBridge (the `publish-events` function).
 //! - [`lambda`]: the generic Lambda runners each function's `main` calls.
+//! - [`users`]: the five operations as one trait, run in process here and over HTTP by `client/`.
 //! - [`config`]: what a process reads from its environment, once, at start-up.
 //! - [`bootstrap`]: the SDK client, store and middleware built from that configuration, once.
 
@@ -27,3 +28,4 @@ pub mod telemetry;
 mod test_metrics;
 #[cfg(feature = "aws")]
 pub mod transport;
+pub mod users;

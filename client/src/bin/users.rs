@@ -1,0 +1,583 @@
+//! `users`: the users API from a shell, over the typed client (discovery, balancing, safe
+//! retries, circuit breaking, SigV4).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use client::discovery::{self, BaseUrl};
+use client::policy::RetryPolicy;
+use client::signing::Signer;
+use client::{
+    ClientConfig, CreateUser, ErrorKind, UserRecord, UserUpdate, Users, UsersClient, UsersError,
+};
+use serde::Deserialize;
+use shared::service::UserId;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  internal error (a server bug, or an answer that is not the API's)
+  2  usage error
+  3  invalid request (bad id, bad field)
+  4  user not found
+  5  conflict: email taken, changed since --if-match, idempotency key reused
+  6  unavailable: no endpoint answered in time (retry later)
+  7  not allowed: unsigned request, wrong credentials or no execute-api:Invoke permission
+  8  import: some rows failed (each reported with its line number)
+
+Examples:
+  users --endpoint http://127.0.0.1:3000 create --name 'Ada Lovelace' --email ada@example.com --age 36
+  users --endpoint http://127.0.0.1:3000 get 1
+  users --endpoint http://127.0.0.1:3000 update 1 --age 37 --if-match 1
+  users --endpoint http://127.0.0.1:3000 list --all --output json
+  USERS_API_URL=http://127.0.0.1:3000,http://127.0.0.1:3001 users import people.csv
+  users --stack users-api export --format csv > users.csv   # deployed: signed with your AWS credentials";
+
+/// The users API from a shell.
+#[derive(Debug, Parser)]
+#[command(name = "users", version, about, after_help = EXIT_CODES)]
+struct Cli {
+    /// API base URL; repeat for several endpoints (calls are balanced across them).
+    #[arg(
+        long = "endpoint",
+        value_name = "URL",
+        env = "USERS_API_URL",
+        value_delimiter = ',',
+        global = true
+    )]
+    endpoints: Vec<String>,
+    /// Read the API's URL from this CloudFormation stack's ApiUrl output (the stack sam deploy made).
+    #[arg(long, value_name = "NAME", global = true, conflicts_with = "endpoints")]
+    stack: Option<String>,
+    /// Sign requests with SigV4 (default: only for API Gateway URLs).
+    #[arg(long, global = true, overrides_with = "no_sign")]
+    sign: bool,
+    /// Never sign requests.
+    #[arg(long, global = true)]
+    no_sign: bool,
+    /// Output format (default: a table on a terminal, JSON otherwise).
+    #[arg(long, value_enum, global = true)]
+    output: Option<Output>,
+    /// Attempts per call, the first included.
+    #[arg(long, default_value_t = 3, global = true, value_parser = clap::value_parser!(u32).range(1..=10))]
+    attempts: u32,
+    /// Time allowed for a whole call, retries included, in milliseconds.
+    #[arg(long, default_value_t = 3000, global = true)]
+    budget_ms: u64,
+    /// Time allowed for one attempt, in milliseconds.
+    #[arg(long, default_value_t = 2000, global = true)]
+    attempt_timeout_ms: u64,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Output {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Csv,
+    Ndjson,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a user.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        age: Option<i64>,
+        /// Reuse a key to make a retried create safe across runs of this command.
+        #[arg(long)]
+        idempotency_key: Option<String>,
+    },
+    /// Show a user (with its version, for --if-match).
+    Get { id: String },
+    /// Change some of a user's fields.
+    Update {
+        id: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+        #[arg(long)]
+        age: Option<i64>,
+        /// Only if the user is still at this version.
+        #[arg(long, value_name = "VERSION")]
+        if_match: Option<u64>,
+    },
+    /// Delete a user.
+    Delete {
+        id: String,
+        #[arg(long, value_name = "VERSION")]
+        if_match: Option<u64>,
+    },
+    /// List users in id order.
+    List {
+        /// Users per page (1 to 100).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Start after this cursor (the next_cursor of a previous page).
+        #[arg(long)]
+        cursor: Option<String>,
+        /// Follow the cursors to the end, printing users as they arrive.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Create users from a CSV file (header row: name,email[,age]) or NDJSON; safe to rerun.
+    Import {
+        file: PathBuf,
+        /// Default: from the extension (.csv, else NDJSON).
+        #[arg(long, value_enum)]
+        format: Option<Format>,
+        /// Creates in flight at once.
+        #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u32).range(1..=256))]
+        concurrency: u32,
+    },
+    /// Print every user, streamed.
+    Export {
+        #[arg(long, value_enum, default_value = "ndjson")]
+        format: Format,
+    },
+}
+
+/// A failure of the command, with its exit code.
+struct Failure {
+    code: u8,
+    message: String,
+}
+
+impl From<UsersError> for Failure {
+    fn from(error: UsersError) -> Self {
+        let code = match error.kind {
+            ErrorKind::Internal { .. } => 1,
+            ErrorKind::InvalidArgument { .. } => 3,
+            ErrorKind::NotFound => 4,
+            ErrorKind::EmailTaken
+            | ErrorKind::PreconditionFailed
+            | ErrorKind::IdempotencyKeyReused => 5,
+            ErrorKind::Unavailable { .. } => 6,
+            ErrorKind::Forbidden { .. } => 7,
+        };
+        Failure {
+            code,
+            message: error.to_string(),
+        }
+    }
+}
+
+impl Failure {
+    fn usage(message: impl Into<String>) -> Self {
+        Failure {
+            code: 3,
+            message: message.into(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // Warnings (an endpoint's circuit opening) by default; USERS_LOG=info or debug for more.
+    let level = match std::env::var("USERS_LOG").as_deref() {
+        Ok("debug") => tracing::Level::DEBUG,
+        Ok("info") => tracing::Level::INFO,
+        _ => tracing::Level::WARN,
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            eprintln!("users: {}", failure.message);
+            ExitCode::from(failure.code)
+        }
+    }
+}
+
+async fn client(cli: &Cli) -> Result<UsersClient, Failure> {
+    let needs_aws = cli.stack.is_some()
+        || cli.sign
+        || (!cli.no_sign && cli.endpoints.iter().any(|e| e.contains(".execute-api.")));
+    let aws = if needs_aws {
+        Some(client::aws_config().await)
+    } else {
+        None
+    };
+    let endpoints: Vec<BaseUrl> = match (&cli.stack, aws.as_ref()) {
+        (Some(stack), Some(aws)) => discovery::from_stack(aws, stack).await,
+        _ => discovery::from_list(&cli.endpoints),
+    }
+    .map_err(|e| Failure::usage(e.to_string()))?;
+    let mut config = ClientConfig::new(endpoints);
+    config.sign = match (cli.sign, cli.no_sign) {
+        (true, _) => Some(true),
+        (_, true) => Some(false),
+        _ => None,
+    };
+    config.retry = RetryPolicy {
+        max_attempts: cli.attempts,
+        budget: Duration::from_millis(cli.budget_ms),
+        ..RetryPolicy::default()
+    };
+    config.attempt_timeout = Duration::from_millis(cli.attempt_timeout_ms);
+    let signs = config
+        .sign
+        .unwrap_or_else(|| config.endpoints.iter().any(BaseUrl::is_api_gateway));
+    let signer = match (signs, aws.as_ref()) {
+        (true, Some(aws)) => {
+            Some(Signer::from_config(aws).map_err(|e| Failure::usage(e.to_string()))?)
+        }
+        (true, None) => {
+            let aws = client::aws_config().await;
+            Some(Signer::from_config(&aws).map_err(|e| Failure::usage(e.to_string()))?)
+        }
+        (false, _) => None,
+    };
+    Ok(UsersClient::new(config, signer)?)
+}
+
+fn user_id(raw: &str) -> Result<UserId, Failure> {
+    raw.parse()
+        .map_err(|e: shared::service::InvalidUserId| Failure::usage(format!("{raw:?}: {e}")))
+}
+
+async fn run(cli: Cli) -> Result<(), Failure> {
+    let output = cli.output.unwrap_or(if std::io::stdout().is_terminal() {
+        Output::Table
+    } else {
+        Output::Json
+    });
+    let client = client(&cli).await?;
+    match cli.command {
+        Command::Create {
+            name,
+            email,
+            age,
+            idempotency_key,
+        } => {
+            let user = client
+                .create(CreateUser { name, email, age }, idempotency_key.as_deref())
+                .await?;
+            print_users(output, &[user], true);
+        }
+        Command::Get { id } => {
+            let user = client.get(user_id(&id)?).await?;
+            print_users(output, &[user], true);
+        }
+        Command::Update {
+            id,
+            name,
+            email,
+            age,
+            if_match,
+        } => {
+            let user = client
+                .update(user_id(&id)?, UserUpdate { name, email, age }, if_match)
+                .await?;
+            print_users(output, &[user], true);
+        }
+        Command::Delete { id, if_match } => {
+            client.delete(user_id(&id)?, if_match).await?;
+        }
+        Command::List { limit, cursor, all } => {
+            let mut cursor = cursor;
+            loop {
+                let page = client.list(limit, cursor.as_deref()).await?;
+                if all {
+                    print_users(output, &page.users, false);
+                } else {
+                    print_page(output, &page);
+                }
+                cursor = page.next_cursor;
+                if !all || cursor.is_none() {
+                    break;
+                }
+            }
+        }
+        Command::Import {
+            file,
+            format,
+            concurrency,
+        } => import(Arc::new(client), &file, format, concurrency as usize).await?,
+        Command::Export { format } => export(&client, format).await?,
+    }
+    Ok(())
+}
+
+fn print_users(output: Output, users: &[UserRecord], single: bool) {
+    let mut stdout = std::io::stdout().lock();
+    match output {
+        Output::Json if single && users.len() == 1 => {
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string(&users[0]).expect("plain data")
+            );
+        }
+        Output::Json => {
+            for user in users {
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string(user).expect("plain data")
+                );
+            }
+        }
+        Output::Table => {
+            let _ = write!(stdout, "{}", table(users));
+        }
+    }
+}
+
+fn print_page(output: Output, page: &client::UserPage) {
+    match output {
+        Output::Json => println!("{}", serde_json::to_string(page).expect("plain data")),
+        Output::Table => {
+            print!("{}", table(&page.users));
+            if let Some(cursor) = &page.next_cursor {
+                println!("next: --cursor {cursor}");
+            }
+        }
+    }
+}
+
+/// Users as aligned columns.
+fn table(users: &[UserRecord]) -> String {
+    let rows: Vec<[String; 5]> = users
+        .iter()
+        .map(|u| {
+            [
+                u.id.to_string(),
+                u.name.clone(),
+                u.email.clone(),
+                u.age.to_string(),
+                u.version.map(|v| v.to_string()).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let header = ["ID", "NAME", "EMAIL", "AGE", "VERSION"].map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.chars().count());
+    for row in &rows {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut text = String::new();
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text
+}
+
+/// One row of an import file.
+#[derive(Debug, Deserialize)]
+struct Row {
+    name: String,
+    email: String,
+    #[serde(default)]
+    age: Option<i64>,
+}
+
+/// The rows of a file with their line numbers, each read or why it could not be.
+type NumberedRows = Vec<(u64, Result<Row, String>)>;
+
+fn read_rows(file: &std::path::Path, format: Format) -> Result<NumberedRows, Failure> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?;
+    match format {
+        Format::Ndjson => Ok(text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty())
+            .map(|(i, line)| {
+                (
+                    i as u64 + 1,
+                    serde_json::from_str(line).map_err(|e| e.to_string()),
+                )
+            })
+            .collect()),
+        Format::Csv => {
+            let mut reader = csv::ReaderBuilder::new()
+                .trim(csv::Trim::All)
+                .from_reader(text.as_bytes());
+            let headers = reader
+                .headers()
+                .map_err(|e| Failure::usage(format!("{}: {e}", file.display())))?
+                .clone();
+            let mut rows = Vec::new();
+            for record in reader.records() {
+                let row = match record {
+                    Ok(record) => {
+                        let line = record.position().map_or(0, |p| p.line());
+                        (
+                            line,
+                            record
+                                .deserialize(Some(&headers))
+                                .map_err(|e| e.to_string()),
+                        )
+                    }
+                    Err(e) => (e.position().map_or(0, |p| p.line()), Err(e.to_string())),
+                };
+                rows.push(row);
+            }
+            Ok(rows)
+        }
+    }
+}
+
+/// The idempotency key of a row: its line and content, so that rerunning the same file replays
+/// every create that already happened, and a corrected row is created anew.
+fn row_key(line: u64, row: &Row) -> String {
+    // FNV-1a over the row: stable across runs and platforms (std's hasher is not).
+    let mut hash: u64 = 0xcbf29ce484222325;
+    for byte in format!(
+        "{line}\u{1f}{}\u{1f}{}\u{1f}{:?}",
+        row.name, row.email, row.age
+    )
+    .bytes()
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x100000001b3);
+    }
+    format!("import-{line}-{hash:016x}")
+}
+
+async fn import(
+    client: Arc<UsersClient>,
+    file: &std::path::Path,
+    format: Option<Format>,
+    concurrency: usize,
+) -> Result<(), Failure> {
+    let format = format.unwrap_or(match file.extension().and_then(|e| e.to_str()) {
+        Some("csv") => Format::Csv,
+        _ => Format::Ndjson,
+    });
+    let rows = read_rows(file, format)?;
+    let total = rows.len();
+    let progress = std::io::stderr().is_terminal();
+    let slots = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut failures: Vec<(u64, String)> = Vec::new();
+    for (line, row) in rows {
+        let row = match row {
+            Ok(row) => row,
+            Err(error) => {
+                failures.push((line, error));
+                continue;
+            }
+        };
+        let permit = slots.clone().acquire_owned().await.expect("never closed");
+        let client = client.clone();
+        tasks.spawn(async move {
+            let key = row_key(line, &row);
+            let outcome = client
+                .create(
+                    CreateUser {
+                        name: row.name,
+                        email: row.email,
+                        age: row.age,
+                    },
+                    Some(&key),
+                )
+                .await;
+            drop(permit);
+            (line, outcome)
+        });
+    }
+    let mut done = 0;
+    let mut imported = 0;
+    while let Some(joined) = tasks.join_next().await {
+        let (line, outcome) = joined.map_err(|e| Failure {
+            code: 1,
+            message: e.to_string(),
+        })?;
+        done += 1;
+        match outcome {
+            Ok(_) => imported += 1,
+            Err(error) => failures.push((line, error.to_string())),
+        }
+        if progress && (done % 100 == 0 || done == total) {
+            eprint!("\r{done}/{total} rows");
+        }
+    }
+    if progress {
+        eprintln!();
+    }
+    failures.sort();
+    for (line, error) in &failures {
+        eprintln!("{}:{line}: {error}", file.display());
+    }
+    eprintln!(
+        "{imported} of {total} rows imported, {} failed",
+        failures.len()
+    );
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure {
+            code: 8,
+            message: format!("{} rows failed", failures.len()),
+        })
+    }
+}
+
+async fn export(client: &UsersClient, format: Format) -> Result<(), Failure> {
+    // Rows go out page by page as they arrive: an export of a large table starts at once and
+    // holds one page in memory.
+    let mut csv = csv::Writer::from_writer(std::io::stdout());
+    if format == Format::Csv {
+        csv.write_record(["id", "name", "email", "age"])
+            .map_err(write_failed)?;
+    }
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = client.list(Some(100), cursor.as_deref()).await?;
+        for user in &page.users {
+            match format {
+                Format::Csv => csv
+                    .write_record([
+                        user.id.to_string(),
+                        user.name.clone(),
+                        user.email.clone(),
+                        user.age.to_string(),
+                    ])
+                    .map_err(write_failed)?,
+                Format::Ndjson => {
+                    let line = serde_json::to_string(user).expect("plain data");
+                    writeln!(std::io::stdout(), "{line}").map_err(write_failed)?;
+                }
+            }
+        }
+        csv.flush().map_err(write_failed)?;
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            return Ok(());
+        }
+    }
+}
+
+fn write_failed(error: impl std::fmt::Display) -> Failure {
+    Failure {
+        code: 1,
+        message: format!("cannot write the export: {error}"),
+    }
+}

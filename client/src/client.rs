@@ -1,0 +1,554 @@
+//! [`UsersClient`]: the [`Users`] operations over HTTP, across endpoints, with safe retries,
+//! per-endpoint circuit breakers, a bulkhead and SigV4.
+//!
+//! One call goes: bulkhead permit (waiting at most until the call's deadline) -> pick an endpoint
+//! (round robin, skipping those whose breaker is open and not yet due a probe) -> one attempt,
+//! bounded by the attempt timeout -> on a retryable failure, back off (full jitter, never sooner
+//! than `Retry-After`) and try the next endpoint, within the attempts and the time budget.
+//!
+//! Why not tower's layers: its `balance` picks among services that are *ready*, and an endpoint
+//! whose breaker is open would have to report "not ready" until its probe is due, so a call would
+//! wait for it instead of failing over at once or failing fast; its `retry` re-sends to the same
+//! inner service, while a retry here must go to another endpoint and honour `Retry-After`;
+//! `timeout` and `limit` would each be one line of tokio here (as they are inside tower). The
+//! breaker is the server's own ([`CircuitBreaker`]).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{HeaderMap, Method, Request, StatusCode, header};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use shared::service::UserId;
+use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
+use tokio::sync::Semaphore;
+use tracing::Instrument;
+
+use crate::discovery::BaseUrl;
+use crate::policy::{
+    AttemptFailure, RequestKind, RetryPolicy, counts_against_endpoint, is_retryable,
+};
+use crate::signing::Signer;
+use crate::wire;
+
+/// Largest answer read: a page of 100 users is ~30 KB.
+const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything a client is built from.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub endpoints: Vec<BaseUrl>,
+    /// `Some(true)`/`Some(false)` forces signing on or off; `None` signs API Gateway URLs only.
+    pub sign: Option<bool>,
+    pub retry: RetryPolicy,
+    /// Per endpoint: Hystrix' error ratio, minimum volume and sleep window, plus a run of failures.
+    pub breaker: BreakerConfig,
+    /// Calls in flight at once (Hystrix' `MaxConcurrentRequests`).
+    pub max_in_flight: usize,
+    pub connect_timeout: Duration,
+    /// One attempt, from sending to the whole answer.
+    pub attempt_timeout: Duration,
+}
+
+impl ClientConfig {
+    pub fn new(endpoints: Vec<BaseUrl>) -> Self {
+        Self {
+            endpoints,
+            sign: None,
+            retry: RetryPolicy::default(),
+            breaker: BreakerConfig::default(),
+            max_in_flight: 100,
+            connect_timeout: Duration::from_secs(1),
+            attempt_timeout: Duration::from_secs(2),
+        }
+    }
+}
+
+struct Endpoint {
+    base: BaseUrl,
+    sign: bool,
+    breaker: CircuitBreaker,
+    opened: AtomicU64,
+    closed: AtomicU64,
+}
+
+/// How an endpoint fared so far, for operators and tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointStats {
+    pub endpoint: String,
+    pub state: BreakerState,
+    /// Times its breaker opened, and closed again after a good probe.
+    pub opened: u64,
+    pub closed: u64,
+}
+
+/// The users API over HTTP. Cheap to share (`Arc`); build one per process.
+pub struct UsersClient {
+    endpoints: Vec<Endpoint>,
+    next: AtomicUsize,
+    http: HyperClient<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    signer: Option<Signer>,
+    bulkhead: Arc<Semaphore>,
+    config: ClientConfig,
+}
+
+/// One call as the client sends it, on whichever endpoint.
+struct Call<'a> {
+    operation: &'static str,
+    method: Method,
+    path: String,
+    body: Option<Bytes>,
+    if_match: Option<u64>,
+    idempotency_key: Option<&'a str>,
+}
+
+/// A whole answer.
+struct Answer {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Bytes,
+}
+
+impl UsersClient {
+    /// A client over `config.endpoints`, with a signer when `signer` is given (needed when any
+    /// endpoint is signed: see [`Signer::from_environment`]).
+    pub fn new(config: ClientConfig, signer: Option<Signer>) -> Result<Self, UsersError> {
+        if config.endpoints.is_empty() {
+            return Err(UsersError::new(ErrorKind::InvalidArgument {
+                message: "no endpoint to call".into(),
+            }));
+        }
+        let now = Instant::now();
+        let endpoints: Vec<Endpoint> = config
+            .endpoints
+            .iter()
+            .map(|base| Endpoint {
+                sign: config.sign.unwrap_or_else(|| base.is_api_gateway()),
+                base: base.clone(),
+                breaker: CircuitBreaker::new(config.breaker.clone(), now, |_| {}),
+                opened: AtomicU64::new(0),
+                closed: AtomicU64::new(0),
+            })
+            .collect();
+        if endpoints.iter().any(|e| e.sign) && signer.is_none() {
+            return Err(UsersError::new(ErrorKind::InvalidArgument {
+                message:
+                    "requests to these endpoints are signed, but no AWS credentials were loaded"
+                        .into(),
+            }));
+        }
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(config.connect_timeout));
+        connector.set_nodelay(true);
+        connector.enforce_http(false);
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_webpki_roots()
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(connector);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build(https);
+        Ok(Self {
+            endpoints,
+            next: AtomicUsize::new(0),
+            http,
+            signer,
+            bulkhead: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
+            config,
+        })
+    }
+
+    /// Each endpoint's breaker, for operators and tests.
+    pub fn endpoint_stats(&self) -> Vec<EndpointStats> {
+        self.endpoints
+            .iter()
+            .map(|e| EndpointStats {
+                endpoint: e.base.to_string(),
+                state: e.breaker.state(),
+                opened: e.opened.load(Ordering::Relaxed),
+                closed: e.closed.load(Ordering::Relaxed),
+            })
+            .collect()
+    }
+
+    /// Runs one call to its answer (a `2xx`, `304` or final error), or to the error that ended it.
+    async fn call(&self, call: Call<'_>) -> Result<Answer, UsersError> {
+        let span = tracing::info_span!(
+            "users.call",
+            operation = call.operation,
+            attempts = tracing::field::Empty
+        );
+        self.call_in(call, &span).instrument(span.clone()).await
+    }
+
+    async fn call_in(&self, call: Call<'_>, span: &tracing::Span) -> Result<Answer, UsersError> {
+        let policy = self.config.retry;
+        let deadline = tokio::time::Instant::now() + policy.budget;
+        let _permit = tokio::time::timeout_at(deadline, self.bulkhead.acquire())
+            .await
+            .map_err(|_| {
+                UsersError::new(ErrorKind::Unavailable {
+                    retry_after: None,
+                    reason: format!(
+                        "{} calls already in flight from this client for the whole {:?} budget",
+                        self.config.max_in_flight, policy.budget
+                    ),
+                })
+            })?
+            .expect("the bulkhead is never closed");
+        let kind = RequestKind {
+            method: &call.method,
+            has_if_match: call.if_match.is_some(),
+            has_idempotency_key: call.idempotency_key.is_some(),
+        };
+        let mut last = None;
+        for attempt in 1..=policy.max_attempts.max(1) {
+            span.record("attempts", attempt);
+            let Some((endpoint, permit)) = self.pick() else {
+                let retry_after = self.soonest_probe();
+                return Err(UsersError::new(ErrorKind::Unavailable {
+                    retry_after,
+                    reason: "every endpoint's circuit is open".into(),
+                }));
+            };
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let outcome = tokio::time::timeout(
+                self.config.attempt_timeout.min(left),
+                self.attempt(endpoint, &call),
+            )
+            .instrument(tracing::debug_span!("users.attempt", attempt, endpoint = %endpoint.base))
+            .await
+            .unwrap_or(Err(AttemptError::NoAnswer("timed out".into())));
+            let failure = match &outcome {
+                Ok(answer) if is_failure_status(answer.status) => {
+                    Some(AttemptFailure::Status(answer.status))
+                }
+                Ok(_) => None,
+                Err(AttemptError::NotSent(_)) => Some(AttemptFailure::NotSent),
+                Err(AttemptError::NoAnswer(_)) => Some(AttemptFailure::NoAnswer),
+                Err(AttemptError::Local(_)) => None,
+            };
+            let healthy = failure.is_none_or(|f| !counts_against_endpoint(f));
+            self.record(endpoint, permit, healthy);
+            let retry_after = match &outcome {
+                Ok(answer) => wire::retry_after(&answer.headers),
+                Err(_) => None,
+            };
+            let Some(failure) = failure else {
+                return outcome.map_err(|e| e.into_error());
+            };
+            tracing::debug!(?failure, attempt, endpoint = %endpoint.base, "attempt failed");
+            last = Some(outcome);
+            if attempt == policy.max_attempts || !is_retryable(kind, failure) {
+                break;
+            }
+            let wait = policy.backoff(attempt, retry_after);
+            if tokio::time::Instant::now() + wait >= deadline {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        match last.expect("at least one attempt") {
+            Ok(answer) => Ok(answer),
+            Err(error) => Err(error.into_error()),
+        }
+    }
+
+    /// The next endpoint in turn whose breaker lets a call through.
+    fn pick(&self) -> Option<(&Endpoint, shared::middleware::breaker::Permit)> {
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = Instant::now();
+        (0..self.endpoints.len()).find_map(|i| {
+            let endpoint = &self.endpoints[(start + i) % self.endpoints.len()];
+            let before = endpoint.breaker.state();
+            let permit = endpoint.breaker.try_acquire(now).ok()?;
+            if before == BreakerState::Open {
+                tracing::info!(endpoint = %endpoint.base, "probing an endpoint whose circuit was open");
+            }
+            Some((endpoint, permit))
+        })
+    }
+
+    fn soonest_probe(&self) -> Option<Duration> {
+        let now = Instant::now();
+        self.endpoints
+            .iter()
+            .filter_map(|e| {
+                e.breaker
+                    .try_acquire(now)
+                    .err()
+                    .map(|open| open.retry_after)
+            })
+            .min()
+    }
+
+    fn record(
+        &self,
+        endpoint: &Endpoint,
+        permit: shared::middleware::breaker::Permit,
+        healthy: bool,
+    ) {
+        let before = endpoint.breaker.state();
+        endpoint.breaker.record(permit, healthy, Instant::now());
+        match (before, endpoint.breaker.state()) {
+            (BreakerState::Open, BreakerState::Open)
+            | (BreakerState::Closed, BreakerState::Closed) => {}
+            (_, BreakerState::Open) => {
+                endpoint.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(endpoint = %endpoint.base, "endpoint circuit opened");
+            }
+            (_, BreakerState::Closed) => {
+                endpoint.closed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(endpoint = %endpoint.base, "endpoint circuit closed");
+            }
+            _ => {}
+        }
+    }
+
+    /// One request to one endpoint, read to the end.
+    async fn attempt(&self, endpoint: &Endpoint, call: &Call<'_>) -> Result<Answer, AttemptError> {
+        let mut request = Request::builder()
+            .method(call.method.clone())
+            .uri(endpoint.base.join(&call.path))
+            .header(header::ACCEPT, "application/json")
+            .header(
+                header::USER_AGENT,
+                concat!("users-client/", env!("CARGO_PKG_VERSION")),
+            );
+        if call.body.is_some() {
+            request = request.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(version) = call.if_match {
+            request = request.header(header::IF_MATCH, format!("\"{version}\""));
+        }
+        if let Some(key) = call.idempotency_key {
+            request = request.header("idempotency-key", key);
+        }
+        let mut request = request
+            .body(call.body.clone().unwrap_or_default())
+            .map_err(|e| AttemptError::Local(e.to_string()))?;
+        if endpoint.sign {
+            let signer = self
+                .signer
+                .as_ref()
+                .expect("checked when the client was built");
+            signer
+                .sign(&mut request)
+                .await
+                .map_err(|e| AttemptError::Local(e.to_string()))?;
+        }
+        let response = self
+            .http
+            .request(request.map(Full::new))
+            .await
+            .map_err(|e| {
+                if e.is_connect() {
+                    AttemptError::NotSent(error_chain(&e))
+                } else {
+                    AttemptError::NoAnswer(error_chain(&e))
+                }
+            })?;
+        let (parts, body) = response.into_parts();
+        let body = Limited::new(body, MAX_RESPONSE_BYTES)
+            .collect()
+            .await
+            .map_err(|e| AttemptError::NoAnswer(format!("reading the answer: {e}")))?
+            .to_bytes();
+        Ok(Answer {
+            status: parts.status,
+            headers: parts.headers,
+            body,
+        })
+    }
+}
+
+/// An answer the caller should not get as a success.
+fn is_failure_status(status: StatusCode) -> bool {
+    status.is_client_error() || status.is_server_error()
+}
+
+/// What stopped an attempt short of an answer.
+enum AttemptError {
+    NotSent(String),
+    NoAnswer(String),
+    /// On this side: a request that cannot be built or signed.
+    Local(String),
+}
+
+impl AttemptError {
+    fn into_error(self) -> UsersError {
+        UsersError::new(match self {
+            AttemptError::NotSent(reason) => ErrorKind::Unavailable {
+                retry_after: None,
+                reason: format!("cannot connect: {reason}"),
+            },
+            AttemptError::NoAnswer(reason) => ErrorKind::Unavailable {
+                retry_after: None,
+                reason: format!("no answer: {reason}"),
+            },
+            AttemptError::Local(message) => ErrorKind::InvalidArgument { message },
+        })
+    }
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The answer as the operation's result: its error by code when it failed.
+fn expect(answer: Answer, success: StatusCode) -> Result<Answer, UsersError> {
+    if answer.status == success {
+        return Ok(answer);
+    }
+    Err(UsersError {
+        kind: wire::error(answer.status, &answer.headers, &answer.body),
+        request_id: wire::request_id(&answer.headers),
+    })
+}
+
+fn read<T>(
+    answer: &Answer,
+    parse: impl FnOnce(&Answer) -> Result<T, ErrorKind>,
+) -> Result<T, UsersError> {
+    parse(answer).map_err(|kind| UsersError {
+        kind,
+        request_id: wire::request_id(&answer.headers),
+    })
+}
+
+fn json(value: &impl serde::Serialize) -> Option<Bytes> {
+    Some(Bytes::from(
+        serde_json::to_vec(value).expect("plain data serialises"),
+    ))
+}
+
+/// A fresh idempotency key for one logical create: 128 random bits.
+fn new_idempotency_key() -> String {
+    format!("users-client-{:032x}", fastrand::u128(..))
+}
+
+#[async_trait]
+impl Users for UsersClient {
+    /// Always sends an `Idempotency-Key` (the caller's, or a fresh one for this create), the same
+    /// on every attempt: a create whose answer was lost is retried without creating twice.
+    async fn create(
+        &self,
+        user: CreateUser,
+        idempotency_key: Option<&str>,
+    ) -> Result<UserRecord, UsersError> {
+        let generated;
+        let key = match idempotency_key {
+            Some(key) => key,
+            None => {
+                generated = new_idempotency_key();
+                &generated
+            }
+        };
+        let answer = self
+            .call(Call {
+                operation: "create",
+                method: Method::POST,
+                path: "/users".into(),
+                body: json(&user),
+                if_match: None,
+                idempotency_key: Some(key),
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::CREATED)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn get(&self, id: UserId) -> Result<UserRecord, UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "get",
+                method: Method::GET,
+                path: format!("/users/{id}"),
+                body: None,
+                if_match: None,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn update(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        if_match: Option<u64>,
+    ) -> Result<UserRecord, UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "update",
+                method: Method::PATCH,
+                path: format!("/users/{id}"),
+                body: json(&update),
+                if_match,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn delete(&self, id: UserId, if_match: Option<u64>) -> Result<(), UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "delete",
+                method: Method::DELETE,
+                path: format!("/users/{id}"),
+                body: None,
+                if_match,
+                idempotency_key: None,
+            })
+            .await?;
+        expect(answer, StatusCode::NO_CONTENT).map(drop)
+    }
+
+    async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError> {
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
+            }
+            if let Some(cursor) = cursor {
+                query.append_pair("cursor", cursor);
+            }
+            query.finish()
+        };
+        let path = if query.is_empty() {
+            "/users".to_owned()
+        } else {
+            format!("/users?{query}")
+        };
+        let answer = self
+            .call(Call {
+                operation: "list",
+                method: Method::GET,
+                path,
+                body: None,
+                if_match: None,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::page(a.status, &a.body))
+    }
+}
