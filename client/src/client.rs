@@ -77,6 +77,7 @@ struct Endpoint {
     breaker: CircuitBreaker,
     opened: AtomicU64,
     closed: AtomicU64,
+    served: AtomicU64,
 }
 
 /// How an endpoint fared so far, for operators and tests.
@@ -87,6 +88,8 @@ pub struct EndpointStats {
     /// Times its breaker opened, and closed again after a good probe.
     pub opened: u64,
     pub closed: u64,
+    /// Attempts it answered (whatever the status).
+    pub served: u64,
 }
 
 /// The users API over HTTP. Cheap to share (`Arc`); build one per process.
@@ -135,6 +138,7 @@ impl UsersClient {
                 breaker: CircuitBreaker::new(config.breaker.clone(), now, |_| {}),
                 opened: AtomicU64::new(0),
                 closed: AtomicU64::new(0),
+                served: AtomicU64::new(0),
             })
             .collect();
         if endpoints.iter().any(|e| e.sign) && signer.is_none() {
@@ -175,6 +179,7 @@ impl UsersClient {
                 state: e.breaker.state(),
                 opened: e.opened.load(Ordering::Relaxed),
                 closed: e.closed.load(Ordering::Relaxed),
+                served: e.served.load(Ordering::Relaxed),
             })
             .collect()
     }
@@ -351,11 +356,12 @@ impl UsersClient {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    AttemptError::NotSent(error_chain(&e))
+                    AttemptError::NotSent(crate::error_chain(&e))
                 } else {
-                    AttemptError::NoAnswer(error_chain(&e))
+                    AttemptError::NoAnswer(crate::error_chain(&e))
                 }
             })?;
+        endpoint.served.fetch_add(1, Ordering::Relaxed);
         let (parts, body) = response.into_parts();
         let body = Limited::new(body, MAX_RESPONSE_BYTES)
             .collect()
@@ -397,17 +403,6 @@ impl AttemptError {
             AttemptError::Local(message) => ErrorKind::InvalidArgument { message },
         })
     }
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 /// The answer as the operation's result: its error by code when it failed.

@@ -118,7 +118,7 @@ pub async fn from_stack(config: &SdkConfig, stack: &str) -> Result<Vec<BaseUrl>,
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| failed(format!("DescribeStacks failed: {}", error_chain(&e))))?;
+        .map_err(|e| failed(format!("DescribeStacks failed: {}", crate::error_chain(&e))))?;
     let url = output
         .stacks()
         .iter()
@@ -127,17 +127,6 @@ pub async fn from_stack(config: &SdkConfig, stack: &str) -> Result<Vec<BaseUrl>,
         .and_then(|o| o.output_value())
         .ok_or_else(|| failed(format!("no {API_URL_OUTPUT} output")))?;
     Ok(vec![BaseUrl::parse(url)?])
-}
-
-fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

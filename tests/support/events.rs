@@ -6,25 +6,7 @@ use std::time::Duration;
 use aws_sdk_dynamodbstreams::types::ShardIteratorType;
 use serde_json::{Value, json};
 
-use crate::dynamo::{endpoint, unique_table};
-
-/// A client of the test server for one SDK crate, configured explicitly rather than through
-/// process variables.
-macro_rules! moto_client {
-    ($sdk:ident) => {
-        $sdk::Client::from_conf(
-            $sdk::Config::builder()
-                .behavior_version($sdk::config::BehaviorVersion::latest())
-                .region($sdk::config::Region::new("us-east-1"))
-                .credentials_provider($sdk::config::Credentials::for_tests())
-                .endpoint_url(endpoint())
-                .http_client(shared::bootstrap::http_client(
-                    shared::config::TrustRoots::Builtin,
-                ))
-                .build(),
-        )
-    };
-}
+use crate::dynamo::unique_table;
 
 /// A stream event in the shape AWS documents, from a users table: a counter change, a user created
 /// (with its email claim), changed twice and deleted.
@@ -54,7 +36,10 @@ pub struct Subscription {
 impl Subscription {
     /// Creates the bus, the queue and the rule (pattern: `{"source": [source]}`).
     pub async fn create(purpose: &str, source: &str) -> Self {
-        let (events, sqs) = (moto_client!(aws_sdk_eventbridge), moto_client!(aws_sdk_sqs));
+        let (events, sqs) = (
+            crate::moto_client!(aws_sdk_eventbridge),
+            crate::moto_client!(aws_sdk_sqs),
+        );
         let name = unique_table(purpose);
         events
             .create_event_bus()
@@ -164,7 +149,7 @@ pub async fn stream_event(table: &str) -> Value {
         .table
         .and_then(|t| t.latest_stream_arn)
         .expect("the table has a stream");
-    let streams = moto_client!(aws_sdk_dynamodbstreams);
+    let streams = crate::moto_client!(aws_sdk_dynamodbstreams);
     let shards = streams
         .describe_stream()
         .stream_arn(&stream_arn)

@@ -2,6 +2,25 @@
 //! lambda_http in-process, to a real `local-api` over TCP, to a real function binary through a
 //! Lambda Runtime API), the contract every one of them must satisfy, and process helpers.
 
+/// A client of the test server for one SDK crate, configured explicitly rather than through
+/// process variables.
+#[macro_export]
+macro_rules! moto_client {
+    ($sdk:ident) => {
+        $sdk::Client::from_conf(
+            $sdk::Config::builder()
+                .behavior_version($sdk::config::BehaviorVersion::latest())
+                .region($sdk::config::Region::new("us-east-1"))
+                .credentials_provider($sdk::config::Credentials::for_tests())
+                .endpoint_url($crate::dynamo::endpoint())
+                .http_client(shared::bootstrap::http_client(
+                    shared::config::TrustRoots::Builtin,
+                ))
+                .build(),
+        )
+    };
+}
+
 pub mod conformance;
 pub mod contract;
 pub mod dynamo;

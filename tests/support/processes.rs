@@ -128,6 +128,11 @@ impl LocalApi {
         }
     }
 
+    /// Kills the process at once (SIGKILL), as a crash would, and waits for it.
+    pub async fn kill(mut self) {
+        self.child.kill().await.expect("kill local-api");
+    }
+
     /// The process id, for benchmarks that read its memory from `/proc`.
     pub fn pid(&self) -> u32 {
         self.child.id().expect("running child")

@@ -50,8 +50,9 @@ struct Cli {
         global = true
     )]
     endpoints: Vec<String>,
-    /// Read the API's URL from this CloudFormation stack's ApiUrl output (the stack sam deploy made).
-    #[arg(long, value_name = "NAME", global = true, conflicts_with = "endpoints")]
+    /// Read the API's URL from this CloudFormation stack's ApiUrl output (the stack sam deploy
+    /// made); takes precedence over --endpoint and USERS_API_URL.
+    #[arg(long, value_name = "NAME", global = true)]
     stack: Option<String>,
     /// Sign requests with SigV4 (default: only for API Gateway URLs).
     #[arg(long, global = true, overrides_with = "no_sign")]
