@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use client::discovery::{self, BaseUrl};
 use client::policy::RetryPolicy;
 use client::signing::sign_request;
-use client::{ClientConfig, CreateUser, ErrorKind, UserUpdate, Users, UsersClient};
+use client::{ClientConfig, CreateUser, ErrorKind, Precondition, UserUpdate, Users, UsersClient};
 use futures::future::join_all;
 use integration_tests::dynamo::{as_pairs, fresh_store, fresh_table, process_env};
 use integration_tests::processes::LocalApi;
@@ -72,14 +72,20 @@ async fn walk(users: &dyn Users) -> Vec<String> {
         age: Some(37),
         ..UserUpdate::default()
     };
-    let updated = users.update(id, older.clone(), Some(1)).await.unwrap();
+    let updated = users
+        .update(id, older.clone(), Precondition::Version(1))
+        .await
+        .unwrap();
     assert_eq!((updated.age, updated.version), (37, Some(2)));
     note("update", format!("{updated:?}"));
     note(
         "stale update",
         format!(
             "{:?}",
-            users.update(id, older, Some(1)).await.map_err(|e| e.kind)
+            users
+                .update(id, older, Precondition::Version(1))
+                .await
+                .map_err(|e| e.kind)
         ),
     );
     let keyed = CreateUser {
@@ -147,9 +153,18 @@ async fn walk(users: &dyn Users) -> Vec<String> {
     );
     note(
         "stale delete",
-        format!("{:?}", users.delete(id, Some(1)).await.map_err(|e| e.kind)),
+        format!(
+            "{:?}",
+            users
+                .delete(id, Precondition::Version(1))
+                .await
+                .map_err(|e| e.kind)
+        ),
     );
-    note("delete", format!("{:?}", users.delete(id, Some(2)).await));
+    note(
+        "delete",
+        format!("{:?}", users.delete(id, Precondition::Version(2)).await),
+    );
     note(
         "deleted",
         format!("{:?}", users.get(id).await.map_err(|e| e.kind)),

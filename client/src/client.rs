@@ -27,6 +27,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
 use shared::service::UserId;
+use shared::store::Precondition;
 use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -108,7 +109,7 @@ struct Call<'a> {
     method: Method,
     path: String,
     body: Option<Bytes>,
-    if_match: Option<u64>,
+    precondition: Precondition,
     idempotency_key: Option<&'a str>,
 }
 
@@ -211,7 +212,7 @@ impl UsersClient {
             .expect("the bulkhead is never closed");
         let kind = RequestKind {
             method: &call.method,
-            has_if_match: call.if_match.is_some(),
+            has_if_match: call.precondition != Precondition::None,
             has_idempotency_key: call.idempotency_key.is_some(),
         };
         let mut last = None;
@@ -331,8 +332,12 @@ impl UsersClient {
         if call.body.is_some() {
             request = request.header(header::CONTENT_TYPE, "application/json");
         }
-        if let Some(version) = call.if_match {
-            request = request.header(header::IF_MATCH, format!("\"{version}\""));
+        match call.precondition {
+            Precondition::None => {}
+            Precondition::Exists => request = request.header(header::IF_MATCH, "*"),
+            Precondition::Version(version) => {
+                request = request.header(header::IF_MATCH, format!("\"{version}\""));
+            }
         }
         if let Some(key) = call.idempotency_key {
             request = request.header("idempotency-key", key);
@@ -460,7 +465,7 @@ impl Users for UsersClient {
                 method: Method::POST,
                 path: "/users".into(),
                 body: json(&user),
-                if_match: None,
+                precondition: Precondition::None,
                 idempotency_key: Some(key),
             })
             .await?;
@@ -475,7 +480,7 @@ impl Users for UsersClient {
                 method: Method::GET,
                 path: format!("/users/{id}"),
                 body: None,
-                if_match: None,
+                precondition: Precondition::None,
                 idempotency_key: None,
             })
             .await?;
@@ -487,7 +492,7 @@ impl Users for UsersClient {
         &self,
         id: UserId,
         update: UserUpdate,
-        if_match: Option<u64>,
+        precondition: Precondition,
     ) -> Result<UserRecord, UsersError> {
         let answer = self
             .call(Call {
@@ -495,7 +500,7 @@ impl Users for UsersClient {
                 method: Method::PATCH,
                 path: format!("/users/{id}"),
                 body: json(&update),
-                if_match,
+                precondition,
                 idempotency_key: None,
             })
             .await?;
@@ -503,14 +508,14 @@ impl Users for UsersClient {
         read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
     }
 
-    async fn delete(&self, id: UserId, if_match: Option<u64>) -> Result<(), UsersError> {
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
         let answer = self
             .call(Call {
                 operation: "delete",
                 method: Method::DELETE,
                 path: format!("/users/{id}"),
                 body: None,
-                if_match,
+                precondition,
                 idempotency_key: None,
             })
             .await?;
@@ -539,7 +544,7 @@ impl Users for UsersClient {
                 method: Method::GET,
                 path,
                 body: None,
-                if_match: None,
+                precondition: Precondition::None,
                 idempotency_key: None,
             })
             .await?;

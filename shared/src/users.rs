@@ -182,16 +182,17 @@ pub trait Users: Send + Sync {
 
     async fn get(&self, id: UserId) -> Result<UserRecord, UsersError>;
 
-    /// Changes the given fields; with `if_match`, only if the user is still at that version.
+    /// Changes the given fields, if the user meets `precondition` (`If-Match`: a version, or `*`
+    /// for "still exists"); `PreconditionFailed` otherwise, with nothing written.
     async fn update(
         &self,
         id: UserId,
         update: UserUpdate,
-        if_match: Option<u64>,
+        precondition: Precondition,
     ) -> Result<UserRecord, UsersError>;
 
-    /// Deletes a user; with `if_match`, only if it is still at that version.
-    async fn delete(&self, id: UserId, if_match: Option<u64>) -> Result<(), UsersError>;
+    /// Deletes a user, if it meets `precondition`.
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError>;
 
     /// A page of users in id order, of `limit` users (10 by default, at most 100), after `cursor`.
     async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError>;
@@ -253,20 +254,18 @@ impl<S: FullStore + 'static> Users for InProcess<S> {
         &self,
         id: UserId,
         update: UserUpdate,
-        if_match: Option<u64>,
+        precondition: Precondition,
     ) -> Result<UserRecord, UsersError> {
         let input = UpdateUserInput {
             name: update.name,
             email: update.email,
             age: update.age,
         };
-        let precondition = if_match.map_or(Precondition::None, Precondition::Version);
         let user = service::update_user(self.store.as_ref(), id, input, precondition).await?;
         Ok(UserRecord::of(user, true))
     }
 
-    async fn delete(&self, id: UserId, if_match: Option<u64>) -> Result<(), UsersError> {
-        let precondition = if_match.map_or(Precondition::None, Precondition::Version);
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
         Ok(service::delete_user(self.store.as_ref(), id, precondition).await?)
     }
 

@@ -16,6 +16,7 @@ use client::{
 };
 use serde::Deserialize;
 use shared::service::UserId;
+use shared::store::Precondition;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -113,15 +114,16 @@ enum Command {
         email: Option<String>,
         #[arg(long)]
         age: Option<i64>,
-        /// Only if the user is still at this version.
-        #[arg(long, value_name = "VERSION")]
-        if_match: Option<u64>,
+        /// Only if the user is still at this version (`*`: only if it still exists).
+        #[arg(long, value_name = "VERSION", value_parser = precondition)]
+        if_match: Option<Precondition>,
     },
     /// Delete a user.
     Delete {
         id: String,
-        #[arg(long, value_name = "VERSION")]
-        if_match: Option<u64>,
+        /// Only if the user is still at this version (`*`: only if it still exists).
+        #[arg(long, value_name = "VERSION", value_parser = precondition)]
+        if_match: Option<Precondition>,
     },
     /// List users in id order.
     List {
@@ -250,6 +252,18 @@ async fn client(cli: &Cli) -> Result<UsersClient, Failure> {
     Ok(UsersClient::new(config, signer)?)
 }
 
+/// `--if-match`: a version, or `*`.
+fn precondition(raw: &str) -> Result<Precondition, String> {
+    match raw.trim() {
+        "*" => Ok(Precondition::Exists),
+        version => version
+            .trim_matches('"')
+            .parse()
+            .map(Precondition::Version)
+            .map_err(|_| format!("{raw:?} is neither a version nor *")),
+    }
+}
+
 fn user_id(raw: &str) -> Result<UserId, Failure> {
     raw.parse()
         .map_err(|e: shared::service::InvalidUserId| Failure::usage(format!("{raw:?}: {e}")))
@@ -286,12 +300,18 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             if_match,
         } => {
             let user = client
-                .update(user_id(&id)?, UserUpdate { name, email, age }, if_match)
+                .update(
+                    user_id(&id)?,
+                    UserUpdate { name, email, age },
+                    if_match.unwrap_or_default(),
+                )
                 .await?;
             print_users(output, &[user], true);
         }
         Command::Delete { id, if_match } => {
-            client.delete(user_id(&id)?, if_match).await?;
+            client
+                .delete(user_id(&id)?, if_match.unwrap_or_default())
+                .await?;
         }
         Command::List { limit, cursor, all } => {
             let mut cursor = cursor;
