@@ -614,3 +614,34 @@ async fn the_api_url_is_discovered_from_a_stack_output() {
     let user: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(user["email"], "stack@example.com");
 }
+
+#[test]
+fn a_program_using_the_client_compiles_no_dynamodb_sdk_nor_lambda_http() {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let output = std::process::Command::new(cargo)
+        .args([
+            "tree", "-p", "client", "-e", "normal", "--prefix", "none", "--locked",
+        ])
+        .args(["--format", "{p}"])
+        .current_dir(repo_root())
+        .output()
+        .expect("run cargo tree");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let tree = String::from_utf8_lossy(&output.stdout);
+    assert!(tree.lines().any(|l| l.starts_with("shared ")), "{tree}");
+    for forbidden in [
+        "aws-sdk-dynamodb ",
+        "lambda_http ",
+        "aws_lambda_events ",
+        "aws-sdk-eventbridge ",
+    ] {
+        assert!(
+            !tree.lines().any(|l| l.starts_with(forbidden)),
+            "the client depends on {forbidden}"
+        );
+    }
+}

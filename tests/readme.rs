@@ -261,3 +261,125 @@ fn every_environment_variable_the_code_reads_is_in_the_readme() {
         "read by the code but not in the README's Configuration section: {missing:?}"
     );
 }
+
+/// The `$ command` lines of the first `console` block after `heading`, each with the lines the
+/// README shows after it.
+fn console_examples(heading: &str) -> Vec<Example> {
+    let section = README
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has a {heading:?} section"))
+        .1;
+    let block = section
+        .split_once("```console\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .expect("a ```console block")
+        .0;
+    let mut examples: Vec<Example> = Vec::new();
+    for line in block.lines() {
+        match line.strip_prefix("$ ") {
+            Some(command) => examples.push(Example {
+                command: command.to_owned(),
+                output: Vec::new(),
+            }),
+            None => examples
+                .last_mut()
+                .expect("output after a command")
+                .output
+                .push(line.to_owned()),
+        }
+    }
+    examples
+}
+
+/// Request ids differ from run to run: `(request id 09d2657d-00000003)` -> `(request id …)`.
+fn without_request_ids(text: &str) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(at) = rest.find("(request id ") {
+        let (before, after) = rest.split_at(at + "(request id ".len());
+        out.push_str(before);
+        out.push('…');
+        rest = &after[after.find(')').unwrap_or(after.len())..];
+    }
+    out.push_str(rest);
+    out
+}
+
+#[tokio::test]
+async fn every_users_example_in_the_readme_prints_what_it_shows() {
+    let mut examples = console_examples("### `users` examples (real output)").into_iter();
+    let first = examples.next().expect("examples");
+    assert_eq!(first.command, "export USERS_API_URL=http://localhost:3000");
+    let examples: Vec<Example> = examples.collect();
+    assert!(examples.len() >= 8, "{examples:?}");
+    let api = LocalApi::start(&[]).await;
+    let users = integration_tests::processes::binary("users");
+    let path = format!(
+        "{}:{}",
+        users.parent().unwrap().display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let dir = std::env::temp_dir().join(format!("users-readme-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for example in &examples {
+        let output = tokio::process::Command::new("bash")
+            .arg("-c")
+            .arg(format!("exec 2>&1; {}", example.command))
+            .env("USERS_API_URL", api.client.base_url())
+            .env("PATH", &path)
+            .env_remove("USERS_LOG")
+            .current_dir(&dir)
+            .output()
+            .await
+            .expect("run bash");
+        let shown = example.output.join("\n");
+        let printed = String::from_utf8_lossy(&output.stdout);
+        assert_eq!(
+            without_request_ids(printed.trim_end()),
+            without_request_ids(&shown),
+            "README example `{}`",
+            example.command
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn the_readme_client_program_is_the_example_and_runs() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/examples/quickstart.rs"),
+    )
+    .unwrap();
+    let shown = README
+        .split_once("```rust\n")
+        .and_then(|(_, rest)| rest.split_once("```"))
+        .expect("a rust block in the README")
+        .0;
+    assert_eq!(
+        shown, example,
+        "README's program is client/examples/quickstart.rs"
+    );
+    let api = LocalApi::start(&[]).await;
+    let users = integration_tests::processes::binary("users");
+    let program = users.parent().unwrap().join("examples/quickstart");
+    let output = tokio::process::Command::new(&program)
+        .env("USERS_API_URL", api.client.base_url())
+        .env_remove("USERS_STACK")
+        .output()
+        .await
+        .unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (cargo test builds the examples)",
+                program.display()
+            )
+        });
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&output.stdout),
+        "Ada Lovelace is 37 (version Some(2))\n"
+    );
+}

@@ -375,22 +375,30 @@ fn print_page(output: Output, page: &client::UserPage) {
     }
 }
 
-/// Users as aligned columns.
+/// Users as aligned columns; a version column when the users have versions (a listing does not
+/// carry them).
 fn table(users: &[UserRecord]) -> String {
-    let rows: Vec<[String; 5]> = users
+    let versions = users.iter().any(|u| u.version.is_some());
+    let rows: Vec<Vec<String>> = users
         .iter()
         .map(|u| {
-            [
+            let mut row = vec![
                 u.id.to_string(),
                 u.name.clone(),
                 u.email.clone(),
                 u.age.to_string(),
-                u.version.map(|v| v.to_string()).unwrap_or_default(),
-            ]
+            ];
+            if versions {
+                row.push(u.version.map(|v| v.to_string()).unwrap_or_default());
+            }
+            row
         })
         .collect();
-    let header = ["ID", "NAME", "EMAIL", "AGE", "VERSION"].map(str::to_owned);
-    let mut widths = header.clone().map(|h| h.chars().count());
+    let mut header: Vec<String> = ["ID", "NAME", "EMAIL", "AGE"].map(str::to_owned).into();
+    if versions {
+        header.push("VERSION".to_owned());
+    }
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
@@ -400,8 +408,8 @@ fn table(users: &[UserRecord]) -> String {
     for row in std::iter::once(&header).chain(&rows) {
         let cells: Vec<String> = row
             .iter()
-            .zip(widths)
-            .map(|(cell, width)| format!("{cell:<width$}"))
+            .zip(&widths)
+            .map(|(cell, &width)| format!("{cell:<width$}"))
             .collect();
         text.push_str(cells.join("  ").trim_end());
         text.push('\n');
@@ -556,7 +564,11 @@ async fn import(
     } else {
         Err(Failure {
             code: 8,
-            message: format!("{} rows failed", failures.len()),
+            message: format!(
+                "import incomplete: {} of {total} rows failed (listed above); fix them and run \
+                 the same import again",
+                failures.len()
+            ),
         })
     }
 }
