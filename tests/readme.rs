@@ -23,15 +23,7 @@ struct Example {
 
 /// The examples in the first `console` block after the "curl examples" heading.
 fn examples() -> Vec<Example> {
-    let section = README
-        .split_once("### curl examples")
-        .expect("README has a \"curl examples\" section")
-        .1;
-    let block = section
-        .split_once("```console\n")
-        .and_then(|(_, rest)| rest.split_once("\n```"))
-        .expect("the curl examples are in a ```console block")
-        .0;
+    let block = console_block("### curl examples");
     // A backslash-newline continues a command on the next line, as in a shell.
     let block = block.replace("\\\n", " ");
     let mut examples: Vec<Example> = Vec::new();
@@ -265,15 +257,7 @@ fn every_environment_variable_the_code_reads_is_in_the_readme() {
 /// The `$ command` lines of the first `console` block after `heading`, each with the lines the
 /// README shows after it.
 fn console_examples(heading: &str) -> Vec<Example> {
-    let section = README
-        .split_once(heading)
-        .unwrap_or_else(|| panic!("README has a {heading:?} section"))
-        .1;
-    let block = section
-        .split_once("```console\n")
-        .and_then(|(_, rest)| rest.split_once("\n```"))
-        .expect("a ```console block")
-        .0;
+    let block = console_block(heading);
     let mut examples: Vec<Example> = Vec::new();
     for line in block.lines() {
         match line.strip_prefix("$ ") {
@@ -289,6 +273,18 @@ fn console_examples(heading: &str) -> Vec<Example> {
         }
     }
     examples
+}
+
+/// The first `console` block after `heading`.
+fn console_block(heading: &str) -> &'static str {
+    README
+        .split_once(heading)
+        .unwrap_or_else(|| panic!("README has a {heading:?} section"))
+        .1
+        .split_once("```console\n")
+        .and_then(|(_, rest)| rest.split_once("\n```"))
+        .unwrap_or_else(|| panic!("a ```console block after {heading:?}"))
+        .0
 }
 
 /// Request ids differ from run to run: `(request id 09d2657d-00000003)` -> `(request id …)`.
