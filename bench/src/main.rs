@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::{ALL_FUNCTIONS, binary};
+use integration_tests::processes::{ALL_FUNCTIONS, LocalApi, binary};
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
 use integration_tests::sam::zipped_size;
@@ -61,6 +61,9 @@ async fn main() {
     }
     if wanted("calls") {
         report.insert("dynamodb_calls", dynamodb_calls().await);
+    }
+    if wanted("client") {
+        report.insert("client", client_figures().await);
     }
     let out = repo().join("bench-results");
     std::fs::create_dir_all(&out).unwrap();
@@ -668,4 +671,128 @@ async fn dynamodb_calls() -> Value {
     record("list page=3 (limit 10)", "1 key-only Query + 1 Query", &log);
     println!();
     json!(rows)
+}
+
+// ---- 8. the typed client ---------------------------------------------------------------------
+
+/// Sequential `GET /users/{id}` calls per round, for the client and for a bare hyper request.
+const CLIENT_CALLS: usize = 20_000;
+/// Alternating rounds of bare and client calls; the median of each is reported.
+const CLIENT_ROUNDS: usize = 5;
+/// Rows of the import benchmark.
+const IMPORT_ROWS: usize = 10_000;
+
+/// Mean time per call of `calls` sequential runs of `call`.
+async fn per_call<F, Fut>(calls: usize, mut call: F) -> Duration
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let started = Instant::now();
+    for _ in 0..calls {
+        call().await;
+    }
+    started.elapsed() / calls as u32
+}
+
+async fn client_figures() -> Value {
+    use client::{ClientConfig, Users, UsersClient};
+    use http_body_util::{BodyExt, Empty};
+    use hyper_util::client::legacy::Client as HyperClient;
+    use hyper_util::rt::TokioExecutor;
+
+    println!("## 8. The typed client\n");
+    let api = LocalApi::start(IN_MEMORY).await;
+    let base = api.client.base_url().to_owned();
+    let created = api
+        .client
+        .send(
+            TestRequest::new(Method::POST, "/users")
+                .json(&json!({"name": "Bench", "email": "bench@example.com", "age": 1})),
+        )
+        .await;
+    assert_eq!(created.status, 201);
+    let id = UserId::new(1).unwrap();
+    let bare: HyperClient<_, Empty<bytes::Bytes>> =
+        HyperClient::builder(TokioExecutor::new()).build_http();
+    let uri: hyper::Uri = format!("{base}/users/1").parse().unwrap();
+    let endpoints = client::discovery::from_list(std::slice::from_ref(&base)).unwrap();
+    let users = UsersClient::new(ClientConfig::new(endpoints), None).unwrap();
+    let bare_call = || {
+        let bare = bare.clone();
+        let uri = uri.clone();
+        async move {
+            let response = bare.get(uri).await.unwrap();
+            assert_eq!(response.status(), 200);
+            response.into_body().collect().await.unwrap();
+        }
+    };
+    let client_call = || async {
+        users.get(id).await.unwrap();
+    };
+    // Warm both connections and code paths.
+    per_call(1_000, bare_call).await;
+    per_call(1_000, client_call).await;
+    let (mut bare_times, mut client_times) = (Vec::new(), Vec::new());
+    for _ in 0..CLIENT_ROUNDS {
+        bare_times.push(per_call(CLIENT_CALLS, bare_call).await);
+        client_times.push(per_call(CLIENT_CALLS, client_call).await);
+    }
+    bare_times.sort();
+    client_times.sort();
+    let (bare_median, client_median) = (
+        bare_times[CLIENT_ROUNDS / 2],
+        client_times[CLIENT_ROUNDS / 2],
+    );
+    let overhead = client_median.saturating_sub(bare_median);
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    println!(
+        "| sequential GET /users/{{id}} on loopback, local-api in memory | per call |\n|---|---|"
+    );
+    println!(
+        "| bare hyper request (connection reused, body read) | {:.1} µs |",
+        micros(bare_median)
+    );
+    println!(
+        "| client.get (typed, breaker, retry policy, bulkhead, JSON decoded) | {:.1} µs |",
+        micros(client_median)
+    );
+    println!("| client overhead | {:.1} µs |\n", micros(overhead));
+
+    let mut csv = String::from("name,email,age\n");
+    for i in 0..IMPORT_ROWS {
+        csv.push_str(&format!("User {i},import{i}@example.com,{}\n", i % 100));
+    }
+    let file = std::env::temp_dir().join(format!("users-bench-{}.csv", std::process::id()));
+    std::fs::write(&file, csv).unwrap();
+    let mut rates = Vec::new();
+    for _ in 0..3 {
+        let target = LocalApi::start(IN_MEMORY).await;
+        let started = Instant::now();
+        let output = tokio::process::Command::new(binary("users"))
+            .args(["--endpoint", target.client.base_url(), "import"])
+            .arg(&file)
+            .output()
+            .await
+            .unwrap();
+        let elapsed = started.elapsed();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        rates.push(IMPORT_ROWS as f64 / elapsed.as_secs_f64());
+    }
+    let _ = std::fs::remove_file(&file);
+    rates.sort_by(f64::total_cmp);
+    let rate = rates[1];
+    println!(
+        "users import of {IMPORT_ROWS} rows into an in-memory local-api (32 in flight, process start included): {rate:.0} users/s (median of 3)\n"
+    );
+    json!({
+        "bare_hyper_us": micros(bare_median),
+        "client_us": micros(client_median),
+        "client_overhead_us": micros(overhead),
+        "import_users_per_second": rate.round(),
+    })
 }
