@@ -645,3 +645,54 @@ fn a_program_using_the_client_compiles_no_dynamodb_sdk_nor_lambda_http() {
         );
     }
 }
+
+/// A server that accepts connections and never answers; counts the connections.
+async fn silent_server() -> (String, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::Relaxed);
+            held.push(stream);
+        }
+    });
+    (format!("http://{address}"), accepted)
+}
+
+#[tokio::test]
+async fn a_silent_server_costs_attempt_timeouts_within_the_budget_then_its_circuit_fails_fast() {
+    let (url, connections) = silent_server().await;
+    let mut config = ClientConfig::new(discovery::from_list(&[url]).unwrap());
+    config.attempt_timeout = Duration::from_millis(200);
+    config.retry.budget = Duration::from_millis(1_000);
+    let users = UsersClient::new(config, None).unwrap();
+    let id = UserId::new(1).unwrap();
+    let started = Instant::now();
+    let error = users.get(id).await.unwrap_err();
+    let elapsed = started.elapsed();
+    assert!(
+        matches!(&error.kind, ErrorKind::Unavailable { reason, .. } if reason.contains("timed out")),
+        "{error:?}"
+    );
+    // Three attempts of 200 ms (and their backoffs), inside the budget.
+    assert!(elapsed >= Duration::from_millis(600), "{elapsed:?}");
+    assert!(elapsed < Duration::from_millis(1_300), "{elapsed:?}");
+    // Three failures in a row opened the endpoint's circuit: the next call fails at once,
+    // saying when to try again, without a connection.
+    let before = connections.load(Ordering::Relaxed);
+    let error = users.get(id).await.unwrap_err();
+    assert_eq!(
+        connections.load(Ordering::Relaxed),
+        before,
+        "no connection while open"
+    );
+    assert!(
+        matches!(&error.kind, ErrorKind::Unavailable { retry_after: Some(wait), reason }
+            if reason.contains("circuit is open") && *wait > Duration::from_secs(4)),
+        "{error:?}"
+    );
+    assert_eq!(users.endpoint_stats()[0].opened, 1);
+}

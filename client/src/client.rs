@@ -552,3 +552,41 @@ impl Users for UsersClient {
         read(&answer, |a| wire::page(a.status, &a.body))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_full_bulkhead_makes_a_call_wait_until_its_deadline_then_fail_clearly() {
+        let endpoints = crate::discovery::from_list(&["http://127.0.0.1:9"]).unwrap();
+        let mut config = ClientConfig::new(endpoints);
+        config.max_in_flight = 2;
+        config.retry.budget = Duration::from_millis(200);
+        let client = UsersClient::new(config, None).unwrap();
+        // Two calls in flight elsewhere hold both slots.
+        let held = client.bulkhead.clone().acquire_many_owned(2).await.unwrap();
+        let started = Instant::now();
+        let error = client.get(UserId::new(1).unwrap()).await.unwrap_err();
+        let waited = started.elapsed();
+        assert!(
+            matches!(&error.kind, ErrorKind::Unavailable { reason, .. } if reason.contains("2 calls already in flight")),
+            "{error:?}"
+        );
+        assert!(waited >= Duration::from_millis(200), "{waited:?}");
+        assert_eq!(client.endpoint_stats()[0].served, 0, "no request was sent");
+        // A slot freed before the deadline lets the call through (to a closed port here).
+        let client = Arc::new(client);
+        let waiting = tokio::spawn({
+            let client = client.clone();
+            async move { client.get(UserId::new(1).unwrap()).await }
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        drop(held);
+        let error = waiting.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&error.kind, ErrorKind::Unavailable { reason, .. } if reason.contains("cannot connect")),
+            "{error:?}"
+        );
+    }
+}
