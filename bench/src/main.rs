@@ -673,7 +673,7 @@ async fn dynamodb_calls() -> Value {
     json!(rows)
 }
 
-// ---- 8. the typed client ---------------------------------------------------------------------
+// ---- 7. the typed client ---------------------------------------------------------------------
 
 /// Sequential `GET /users/{id}` calls per round, for the client and for a bare hyper request.
 const CLIENT_CALLS: usize = 20_000;
@@ -701,7 +701,7 @@ async fn client_figures() -> Value {
     use hyper_util::client::legacy::Client as HyperClient;
     use hyper_util::rt::TokioExecutor;
 
-    println!("## 8. The typed client\n");
+    println!("## 7. The typed client\n");
     let api = LocalApi::start(IN_MEMORY).await;
     let base = api.client.base_url().to_owned();
     let created = api
