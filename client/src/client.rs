@@ -25,7 +25,7 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
+use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
 use shared::service::UserId;
 use shared::store::Precondition;
 use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
@@ -218,13 +218,12 @@ impl UsersClient {
         let mut last = None;
         for attempt in 1..=policy.max_attempts.max(1) {
             span.record("attempts", attempt);
-            let Some((endpoint, permit)) = self.pick() else {
-                let retry_after = self.soonest_probe();
-                return Err(UsersError::new(ErrorKind::Unavailable {
+            let (endpoint, permit) = self.pick().map_err(|retry_after| {
+                UsersError::new(ErrorKind::Unavailable {
                     retry_after,
                     reason: "every endpoint's circuit is open".into(),
-                }));
-            };
+                })
+            })?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let outcome = tokio::time::timeout(
                 self.config.attempt_timeout.min(left),
@@ -240,7 +239,11 @@ impl UsersClient {
                 Ok(_) => None,
                 Err(AttemptError::NotSent(_)) => Some(AttemptFailure::NotSent),
                 Err(AttemptError::NoAnswer(_)) => Some(AttemptFailure::NoAnswer),
-                Err(AttemptError::Local(_)) => None,
+                Err(AttemptError::Local(_) | AttemptError::Signing(_)) => {
+                    // Nothing was sent: the endpoint's breaker has nothing to learn from it.
+                    endpoint.breaker.cancel(permit);
+                    return outcome.map_err(AttemptError::into_error);
+                }
             };
             let healthy = failure.is_none_or(|f| !counts_against_endpoint(f));
             self.record(endpoint, permit, healthy);
@@ -268,40 +271,31 @@ impl UsersClient {
         }
     }
 
-    /// The next endpoint in turn whose breaker lets a call through.
-    fn pick(&self) -> Option<(&Endpoint, shared::middleware::breaker::Permit)> {
+    /// The next endpoint in turn whose breaker lets a call through; when none does, how soon
+    /// the first of them will let a probe through.
+    fn pick(&self) -> Result<(&Endpoint, Permit), Option<Duration>> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
-        (0..self.endpoints.len()).find_map(|i| {
+        let mut soonest: Option<Duration> = None;
+        for i in 0..self.endpoints.len() {
             let endpoint = &self.endpoints[(start + i) % self.endpoints.len()];
             let before = endpoint.breaker.state();
-            let permit = endpoint.breaker.try_acquire(now).ok()?;
-            if before == BreakerState::Open {
-                tracing::info!(endpoint = %endpoint.base, "probing an endpoint whose circuit was open");
+            match endpoint.breaker.try_acquire(now) {
+                Ok(permit) => {
+                    if before == BreakerState::Open {
+                        tracing::info!(endpoint = %endpoint.base, "probing an endpoint whose circuit was open");
+                    }
+                    return Ok((endpoint, permit));
+                }
+                Err(open) => {
+                    soonest = Some(soonest.map_or(open.retry_after, |s| s.min(open.retry_after)));
+                }
             }
-            Some((endpoint, permit))
-        })
+        }
+        Err(soonest)
     }
 
-    fn soonest_probe(&self) -> Option<Duration> {
-        let now = Instant::now();
-        self.endpoints
-            .iter()
-            .filter_map(|e| {
-                e.breaker
-                    .try_acquire(now)
-                    .err()
-                    .map(|open| open.retry_after)
-            })
-            .min()
-    }
-
-    fn record(
-        &self,
-        endpoint: &Endpoint,
-        permit: shared::middleware::breaker::Permit,
-        healthy: bool,
-    ) {
+    fn record(&self, endpoint: &Endpoint, permit: Permit, healthy: bool) {
         let before = endpoint.breaker.state();
         endpoint.breaker.record(permit, healthy, Instant::now());
         match (before, endpoint.breaker.state()) {
@@ -353,7 +347,7 @@ impl UsersClient {
             signer
                 .sign(&mut request)
                 .await
-                .map_err(|e| AttemptError::Local(e.to_string()))?;
+                .map_err(|e| AttemptError::Signing(e.to_string()))?;
         }
         let response = self
             .http
@@ -390,8 +384,10 @@ fn is_failure_status(status: StatusCode) -> bool {
 enum AttemptError {
     NotSent(String),
     NoAnswer(String),
-    /// On this side: a request that cannot be built or signed.
+    /// On this side: a request that cannot be built.
     Local(String),
+    /// No credentials, or no region, to sign with.
+    Signing(String),
 }
 
 impl AttemptError {
@@ -405,7 +401,8 @@ impl AttemptError {
                 retry_after: None,
                 reason: format!("no answer: {reason}"),
             },
-            AttemptError::Local(message) => ErrorKind::InvalidArgument { message },
+            AttemptError::Local(message) => ErrorKind::Internal { message },
+            AttemptError::Signing(message) => ErrorKind::Forbidden { message },
         })
     }
 }
@@ -556,6 +553,30 @@ impl Users for UsersClient {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_request_that_cannot_be_signed_is_refused_here_and_costs_the_endpoint_nothing() {
+        let endpoints = crate::discovery::from_list(&["http://127.0.0.1:9"]).unwrap();
+        let mut config = ClientConfig::new(endpoints);
+        config.sign = Some(true);
+        // A loopback host names no region, and none is configured.
+        let credentials =
+            aws_credential_types::Credentials::new("AKID", "SECRET", None, None, "test");
+        let signer = Signer::with_credentials(credentials, None);
+        let client = UsersClient::new(config, Some(signer)).unwrap();
+        for _ in 0..5 {
+            let error = client.get(UserId::new(1).unwrap()).await.unwrap_err();
+            assert!(
+                matches!(&error.kind, ErrorKind::Forbidden { message } if message.contains("region")),
+                "{error:?}"
+            );
+        }
+        let stats = &client.endpoint_stats()[0];
+        assert_eq!(
+            (stats.state, stats.served, stats.opened),
+            (BreakerState::Closed, 0, 0)
+        );
+    }
 
     #[tokio::test]
     async fn a_full_bulkhead_makes_a_call_wait_until_its_deadline_then_fail_clearly() {

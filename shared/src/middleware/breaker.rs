@@ -212,6 +212,17 @@ impl CircuitBreaker {
         }
     }
 
+    /// Hands back a permit whose call never reached the store (it failed before it was sent):
+    /// there is no outcome to count, and a probe's turn passes to the next caller at once.
+    pub fn cancel(&self, permit: Permit) {
+        if permit.probe {
+            let mut inner = self.lock();
+            if let Inner::HalfOpen { .. } = *inner {
+                *inner = Inner::HalfOpen { probe_since: None };
+            }
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         // Every update assigns a whole new state, so a poisoned lock still holds a valid one.
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
@@ -241,6 +252,33 @@ mod tests {
         let permit = breaker.try_acquire(now)?;
         breaker.record(permit, success, now);
         Ok(())
+    }
+
+    #[test]
+    fn a_cancelled_probe_passes_its_turn_and_changes_nothing() {
+        let t0 = Instant::now();
+        let b = breaker(t0);
+        for _ in 0..4 {
+            call(&b, false, t0).unwrap();
+        }
+        let later = t0 + Duration::from_secs(6);
+        let probe = b.try_acquire(later).unwrap();
+        assert!(b.try_acquire(later).is_err(), "one probe at a time");
+        b.cancel(probe);
+        assert_eq!(
+            b.state(),
+            BreakerState::HalfOpen,
+            "not closed by a call never made"
+        );
+        let next = b
+            .try_acquire(later)
+            .expect("the next caller probes at once");
+        b.record(next, true, later);
+        assert_eq!(b.state(), BreakerState::Closed);
+        // A cancelled ordinary permit counts neither way.
+        let permit = b.try_acquire(later).unwrap();
+        b.cancel(permit);
+        assert_eq!(b.state(), BreakerState::Closed);
     }
 
     #[test]
