@@ -249,3 +249,48 @@ async fn an_import_reports_bad_rows_is_safe_to_rerun_and_round_trips_through_exp
     assert_eq!(people(&after), people(&before));
     assert_eq!(people(&after).len(), 9_999);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn https_endpoints_are_verified_against_the_systems_certificate_authorities() {
+    let api = LocalApi::start(IN_MEMORY).await;
+    let address: std::net::SocketAddr = api
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
+    let front = integration_tests::tls::TlsFront::start(address).await;
+    let dir = std::env::temp_dir().join(format!("users-cli-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ca = front.write_ca(&dir);
+    let url = front.url();
+    // The test's private CA is trusted once the system's store (SSL_CERT_FILE) holds it...
+    let trusted = users(
+        &[("SSL_CERT_FILE", ca.to_str().unwrap())],
+        &[
+            "--endpoint",
+            &url,
+            "create",
+            "--name",
+            "Tls",
+            "--email",
+            "tls@example.com",
+        ],
+    )
+    .await;
+    assert!(trusted.status.success(), "{}", stderr(&trusted));
+    assert_eq!(json(&trusted)["email"], "tls@example.com");
+    // ...and refused otherwise: never an unverified connection.
+    let refused = users(
+        &[("SSL_CERT_FILE", "/nonexistent")],
+        &["--endpoint", &url, "get", "1"],
+    )
+    .await;
+    assert_eq!(refused.status.code(), Some(6), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("certificate"),
+        "{}",
+        stderr(&refused)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -153,11 +153,16 @@ impl UsersClient {
         connector.set_connect_timeout(Some(config.connect_timeout));
         connector.set_nodelay(true);
         connector.enforce_http(false);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_webpki_roots()
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(connector);
+        // The operating system's certificate authorities, as for the AWS calls (a company's
+        // TLS-inspecting proxy included); Mozilla's compiled-in set where the system has none.
+        let roots = hyper_rustls::HttpsConnectorBuilder::new();
+        let https = match roots.with_native_roots() {
+            Ok(native) => native,
+            Err(_) => hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots(),
+        }
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(connector);
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(30))
             .build(https);
