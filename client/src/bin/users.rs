@@ -473,6 +473,18 @@ fn read_rows(file: &std::path::Path, format: Format) -> Result<NumberedRows, Fai
     }
 }
 
+/// `[###############...............]  50% 5/10 rows`: redrawn in place on a terminal's stderr.
+fn progress_bar(done: usize, total: usize) -> String {
+    const WIDTH: usize = 30;
+    let filled = (done * WIDTH).checked_div(total).unwrap_or(WIDTH);
+    let percent = (done * 100).checked_div(total).unwrap_or(100);
+    format!(
+        "[{}{}] {percent:>3}% {done}/{total} rows",
+        "#".repeat(filled),
+        ".".repeat(WIDTH - filled)
+    )
+}
+
 /// The idempotency key of a row: its line and content, so that rerunning the same file replays
 /// every create that already happened, and a corrected row is created anew.
 fn row_key(line: u64, row: &Row) -> String {
@@ -545,7 +557,7 @@ async fn import(
             Err(error) => failures.push((line, error.to_string())),
         }
         if progress && (done % 100 == 0 || done == total) {
-            eprint!("\r{done}/{total} rows");
+            eprint!("\r{}", progress_bar(done, total));
         }
     }
     if progress {
@@ -612,5 +624,35 @@ fn write_failed(error: impl std::fmt::Display) -> Failure {
     Failure {
         code: 1,
         message: format!("cannot write the export: {error}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_progress_bar_fills_with_the_rows_done() {
+        let bar = |done, total| progress_bar(done, total);
+        assert_eq!(bar(0, 10), format!("[{}]   0% 0/10 rows", ".".repeat(30)));
+        assert_eq!(
+            bar(5, 10),
+            format!("[{}{}]  50% 5/10 rows", "#".repeat(15), ".".repeat(15))
+        );
+        assert_eq!(bar(10, 10), format!("[{}] 100% 10/10 rows", "#".repeat(30)));
+        assert!(bar(0, 0).contains("100%"));
+    }
+
+    #[test]
+    fn row_keys_name_the_line_and_the_content() {
+        let row = |email: &str| Row {
+            name: "Ada".into(),
+            email: email.into(),
+            age: Some(36),
+        };
+        let key = |line, email| row_key(line, &row(email));
+        assert_eq!(key(2, "a@example.com"), key(2, "a@example.com"));
+        assert_ne!(key(2, "a@example.com"), key(3, "a@example.com"));
+        assert_ne!(key(2, "a@example.com"), key(2, "b@example.com"));
     }
 }
