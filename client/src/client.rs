@@ -70,15 +70,55 @@ impl ClientConfig {
             attempt_timeout: Duration::from_secs(2),
         }
     }
+
+    /// Whether requests to `endpoint` are signed: as `sign` says, else only API Gateway URLs.
+    pub fn signs(&self, endpoint: &BaseUrl) -> bool {
+        self.sign.unwrap_or_else(|| endpoint.is_api_gateway())
+    }
 }
 
 struct Endpoint {
     base: BaseUrl,
     sign: bool,
     breaker: CircuitBreaker,
+    /// Counted by the breaker's transition callback.
+    transitions: Arc<Transitions>,
+    served: AtomicU64,
+}
+
+#[derive(Default)]
+struct Transitions {
     opened: AtomicU64,
     closed: AtomicU64,
-    served: AtomicU64,
+}
+
+impl Endpoint {
+    /// An endpoint with a closed breaker that logs and counts its transitions under its URL.
+    fn new(base: &BaseUrl, config: &ClientConfig, now: Instant) -> Self {
+        let transitions = Arc::new(Transitions::default());
+        let counts = transitions.clone();
+        let label = base.to_string();
+        let breaker = CircuitBreaker::new(config.breaker.clone(), now, move |state| match state {
+            BreakerState::Open => {
+                counts.opened.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(endpoint = %label, "endpoint circuit opened");
+            }
+            BreakerState::HalfOpen => {
+                tracing::info!(endpoint = %label, "probing an endpoint whose circuit was open");
+            }
+            BreakerState::Closed => {
+                counts.closed.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(endpoint = %label, "endpoint circuit closed");
+            }
+        });
+        Self {
+            sign: config.signs(base),
+            base: base.clone(),
+            breaker,
+            transitions,
+            served: AtomicU64::new(0),
+        }
+    }
 }
 
 /// How an endpoint fared so far, for operators and tests.
@@ -122,7 +162,7 @@ struct Answer {
 
 impl UsersClient {
     /// A client over `config.endpoints`, with a signer when `signer` is given (needed when any
-    /// endpoint is signed: see [`Signer::from_environment`]).
+    /// endpoint is signed: see [`Signer::from_config`]).
     pub fn new(config: ClientConfig, signer: Option<Signer>) -> Result<Self, UsersError> {
         if config.endpoints.is_empty() {
             return Err(UsersError::new(ErrorKind::InvalidArgument {
@@ -133,14 +173,7 @@ impl UsersClient {
         let endpoints: Vec<Endpoint> = config
             .endpoints
             .iter()
-            .map(|base| Endpoint {
-                sign: config.sign.unwrap_or_else(|| base.is_api_gateway()),
-                base: base.clone(),
-                breaker: CircuitBreaker::new(config.breaker.clone(), now, |_| {}),
-                opened: AtomicU64::new(0),
-                closed: AtomicU64::new(0),
-                served: AtomicU64::new(0),
-            })
+            .map(|base| Endpoint::new(base, &config, now))
             .collect();
         if endpoints.iter().any(|e| e.sign) && signer.is_none() {
             return Err(UsersError::new(ErrorKind::InvalidArgument {
@@ -183,8 +216,8 @@ impl UsersClient {
             .map(|e| EndpointStats {
                 endpoint: e.base.to_string(),
                 state: e.breaker.state(),
-                opened: e.opened.load(Ordering::Relaxed),
-                closed: e.closed.load(Ordering::Relaxed),
+                opened: e.transitions.opened.load(Ordering::Relaxed),
+                closed: e.transitions.closed.load(Ordering::Relaxed),
                 served: e.served.load(Ordering::Relaxed),
             })
             .collect()
@@ -251,13 +284,13 @@ impl UsersClient {
                 }
             };
             let healthy = failure.is_none_or(|f| !counts_against_endpoint(f));
-            self.record(endpoint, permit, healthy);
+            endpoint.breaker.record(permit, healthy, Instant::now());
             let retry_after = match &outcome {
                 Ok(answer) => wire::retry_after(&answer.headers),
                 Err(_) => None,
             };
             let Some(failure) = failure else {
-                return outcome.map_err(|e| e.into_error());
+                return outcome.map_err(AttemptError::into_error);
             };
             tracing::debug!(?failure, attempt, endpoint = %endpoint.base, "attempt failed");
             last = Some(outcome);
@@ -270,10 +303,8 @@ impl UsersClient {
             }
             tokio::time::sleep(wait).await;
         }
-        match last.expect("at least one attempt") {
-            Ok(answer) => Ok(answer),
-            Err(error) => Err(error.into_error()),
-        }
+        last.expect("at least one attempt")
+            .map_err(AttemptError::into_error)
     }
 
     /// The next endpoint in turn whose breaker lets a call through; when none does, how soon
@@ -284,38 +315,14 @@ impl UsersClient {
         let mut soonest: Option<Duration> = None;
         for i in 0..self.endpoints.len() {
             let endpoint = &self.endpoints[(start + i) % self.endpoints.len()];
-            let before = endpoint.breaker.state();
             match endpoint.breaker.try_acquire(now) {
-                Ok(permit) => {
-                    if before == BreakerState::Open {
-                        tracing::info!(endpoint = %endpoint.base, "probing an endpoint whose circuit was open");
-                    }
-                    return Ok((endpoint, permit));
-                }
+                Ok(permit) => return Ok((endpoint, permit)),
                 Err(open) => {
                     soonest = Some(soonest.map_or(open.retry_after, |s| s.min(open.retry_after)));
                 }
             }
         }
         Err(soonest)
-    }
-
-    fn record(&self, endpoint: &Endpoint, permit: Permit, healthy: bool) {
-        let before = endpoint.breaker.state();
-        endpoint.breaker.record(permit, healthy, Instant::now());
-        match (before, endpoint.breaker.state()) {
-            (BreakerState::Open, BreakerState::Open)
-            | (BreakerState::Closed, BreakerState::Closed) => {}
-            (_, BreakerState::Open) => {
-                endpoint.opened.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(endpoint = %endpoint.base, "endpoint circuit opened");
-            }
-            (_, BreakerState::Closed) => {
-                endpoint.closed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(endpoint = %endpoint.base, "endpoint circuit closed");
-            }
-            _ => {}
-        }
     }
 
     /// One request to one endpoint, read to the end.
@@ -583,32 +590,43 @@ mod tests {
         );
     }
 
-    #[tokio::test]
-    async fn a_full_bulkhead_makes_a_call_wait_until_its_deadline_then_fail_clearly() {
+    fn client_to_a_closed_port(max_in_flight: usize, budget: Duration) -> UsersClient {
         let endpoints = crate::discovery::from_list(&["http://127.0.0.1:9"]).unwrap();
         let mut config = ClientConfig::new(endpoints);
-        config.max_in_flight = 2;
-        config.retry.budget = Duration::from_millis(200);
-        let client = UsersClient::new(config, None).unwrap();
+        config.max_in_flight = max_in_flight;
+        config.retry.budget = budget;
+        UsersClient::new(config, None).unwrap()
+    }
+
+    /// On tokio's paused clock: the wait is exactly the call's budget, measured without a race.
+    #[tokio::test(start_paused = true)]
+    async fn a_full_bulkhead_makes_a_call_wait_until_its_deadline_then_fail_clearly() {
+        let budget = Duration::from_millis(200);
+        let client = client_to_a_closed_port(2, budget);
         // Two calls in flight elsewhere hold both slots.
-        let held = client.bulkhead.clone().acquire_many_owned(2).await.unwrap();
-        let started = Instant::now();
+        let _held = client.bulkhead.clone().acquire_many_owned(2).await.unwrap();
+        let started = tokio::time::Instant::now();
         let error = client.get(UserId::new(1).unwrap()).await.unwrap_err();
-        let waited = started.elapsed();
+        assert_eq!(started.elapsed(), budget, "it waited for its whole budget");
         assert!(
             matches!(&error.kind, ErrorKind::Unavailable { reason, .. } if reason.contains("2 calls already in flight")),
             "{error:?}"
         );
-        assert!(waited >= Duration::from_millis(200), "{waited:?}");
         assert_eq!(client.endpoint_stats()[0].served, 0, "no request was sent");
-        // A slot freed before the deadline lets the call through (to a closed port here).
-        let client = Arc::new(client);
+    }
+
+    #[tokio::test]
+    async fn a_slot_freed_before_the_deadline_lets_a_waiting_call_through() {
+        let client = Arc::new(client_to_a_closed_port(1, Duration::from_secs(30)));
+        let held = client.bulkhead.clone().acquire_owned().await.unwrap();
         let waiting = tokio::spawn({
             let client = client.clone();
             async move { client.get(UserId::new(1).unwrap()).await }
         });
+        // Most likely waiting by now; had it not started yet, it would find the slot free.
         tokio::time::sleep(Duration::from_millis(50)).await;
         drop(held);
+        // Through the bulkhead, the call reaches the network (a closed port here).
         let error = waiting.await.unwrap().unwrap_err();
         assert!(
             matches!(&error.kind, ErrorKind::Unavailable { reason, .. } if reason.contains("cannot connect")),

@@ -14,9 +14,7 @@ use crate::service::{
     self, CreateOutcome, CreateUserInput, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey,
     PageLimit, ServiceError, UpdateUserInput, User, UserId, decode_cursor, encode_cursor,
 };
-use crate::store::{
-    PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
-};
+use crate::store::{PageStart, Precondition, UserStore};
 
 /// A user as an operation returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -198,10 +196,6 @@ pub trait Users: Send + Sync {
     async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError>;
 }
 
-/// A store that offers every operation.
-pub trait FullStore: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList {}
-impl<S: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList> FullStore for S {}
-
 /// The operations run in this process, on a store: the same service rules the API applies.
 pub struct InProcess<S> {
     store: Arc<S>,
@@ -210,7 +204,7 @@ pub struct InProcess<S> {
     idempotency_ttl: Duration,
 }
 
-impl<S: FullStore> InProcess<S> {
+impl<S: UserStore> InProcess<S> {
     pub fn new(store: Arc<S>) -> Self {
         Self {
             store,
@@ -221,7 +215,7 @@ impl<S: FullStore> InProcess<S> {
 }
 
 #[async_trait]
-impl<S: FullStore + 'static> Users for InProcess<S> {
+impl<S: UserStore + 'static> Users for InProcess<S> {
     async fn create(
         &self,
         user: CreateUser,

@@ -1,10 +1,7 @@
 //! The store contract through the typed client: a `UserStore` whose every call goes through
 //! `client::UsersClient` to a real `local-api`, so the conformance cases that the HTTP API can
-//! express run end to end (client, HTTP, service, store) on both backends.
-//!
-//! Left out, because the API does not expose them: store-level idempotency records (their key,
-//! fingerprint and clock are the service's to set; the client's own idempotent creates are tested
-//! in tests/client.rs) and offset pagination (`page=P`, which the client does not use).
+//! express (`conformance_tests!(@through_the_api ...)`) run end to end (client, HTTP, service,
+//! store) on both backends. The client's own idempotent creates are tested in tests/client.rs.
 
 use std::sync::Arc;
 

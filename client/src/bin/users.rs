@@ -211,19 +211,15 @@ async fn main() -> ExitCode {
 }
 
 async fn client(cli: &Cli) -> Result<UsersClient, Failure> {
-    let needs_aws = cli.stack.is_some()
-        || cli.sign
-        || (!cli.no_sign && cli.endpoints.iter().any(|e| e.contains(".execute-api.")));
-    let aws = if needs_aws {
-        Some(client::aws_config().await)
-    } else {
-        None
-    };
-    let endpoints: Vec<BaseUrl> = match (&cli.stack, aws.as_ref()) {
-        (Some(stack), Some(aws)) => discovery::from_stack(aws, stack).await,
-        _ => discovery::from_list(&cli.endpoints),
+    let usage = |e: &dyn std::fmt::Display| Failure::usage(e.to_string());
+    // The AWS configuration is loaded only when a stack or a signature needs it: it reads
+    // profiles and may ask SSO.
+    let mut aws = None;
+    let endpoints: Vec<BaseUrl> = match &cli.stack {
+        Some(stack) => discovery::from_stack(aws.insert(client::aws_config().await), stack).await,
+        None => discovery::from_list(&cli.endpoints),
     }
-    .map_err(|e| Failure::usage(e.to_string()))?;
+    .map_err(|e| usage(&e))?;
     let mut config = ClientConfig::new(endpoints);
     config.sign = match (cli.sign, cli.no_sign) {
         (true, _) => Some(true),
@@ -236,18 +232,14 @@ async fn client(cli: &Cli) -> Result<UsersClient, Failure> {
         ..RetryPolicy::default()
     };
     config.attempt_timeout = Duration::from_millis(cli.attempt_timeout_ms);
-    let signs = config
-        .sign
-        .unwrap_or_else(|| config.endpoints.iter().any(BaseUrl::is_api_gateway));
-    let signer = match (signs, aws.as_ref()) {
-        (true, Some(aws)) => {
-            Some(Signer::from_config(aws).map_err(|e| Failure::usage(e.to_string()))?)
-        }
-        (true, None) => {
-            let aws = client::aws_config().await;
-            Some(Signer::from_config(&aws).map_err(|e| Failure::usage(e.to_string()))?)
-        }
-        (false, _) => None,
+    let signer = if config.endpoints.iter().any(|e| config.signs(e)) {
+        let aws = match aws {
+            Some(aws) => aws,
+            None => client::aws_config().await,
+        };
+        Some(Signer::from_config(&aws).map_err(|e| usage(&e))?)
+    } else {
+        None
     };
     Ok(UsersClient::new(config, signer)?)
 }

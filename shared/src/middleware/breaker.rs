@@ -104,21 +104,38 @@ impl Inner {
     }
 }
 
-/// A three-state breaker shared by every request of a process.
-#[derive(Debug)]
+/// Told of every state change, outside the breaker's lock.
+type OnTransition = Box<dyn Fn(BreakerState) + Send + Sync>;
+
+/// A three-state breaker shared by every request of a process (or, in the client, of one
+/// endpoint).
 pub struct CircuitBreaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
-    on_transition: fn(BreakerState),
+    on_transition: OnTransition,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("config", &self.config)
+            .field("inner", &self.inner)
+            .finish_non_exhaustive()
+    }
 }
 
 impl CircuitBreaker {
-    /// A closed breaker; `on_transition` is told of every state change (for metrics and logs).
-    pub fn new(config: BreakerConfig, now: Instant, on_transition: fn(BreakerState)) -> Self {
+    /// A closed breaker; `on_transition` is told of every state change (for metrics and logs, with
+    /// whatever context it captures: the client's breakers name their endpoint).
+    pub fn new(
+        config: BreakerConfig,
+        now: Instant,
+        on_transition: impl Fn(BreakerState) + Send + Sync + 'static,
+    ) -> Self {
         Self {
             config,
             inner: Mutex::new(Inner::closed(now)),
-            on_transition,
+            on_transition: Box::new(on_transition),
         }
     }
 
