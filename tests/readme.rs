@@ -222,7 +222,7 @@ fn variables_read(path: &std::path::Path) -> Vec<String> {
 fn every_environment_variable_the_code_reads_is_in_the_readme() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
     let mut read = Vec::new();
-    for dir in ["shared/src", "local-api/src"] {
+    for dir in ["shared/src", "local-api/src", "client/src"] {
         let mut pending = vec![root.join(dir)];
         while let Some(path) = pending.pop() {
             if path.is_dir() {
@@ -234,7 +234,14 @@ fn every_environment_variable_the_code_reads_is_in_the_readme() {
     }
     read.sort();
     read.dedup();
-    for expected in ["USERS_TABLE", "BREAKER_MIN_CALLS", "RUST_LOG", "PORT"] {
+    for expected in [
+        "USERS_TABLE",
+        "BREAKER_MIN_CALLS",
+        "RUST_LOG",
+        "PORT",
+        "USERS_API_URL",
+        "USERS_LOG",
+    ] {
         assert!(
             read.iter().any(|name| name == expected),
             "the scan must find {expected}: it found {read:?}"
