@@ -31,6 +31,61 @@ install_debian_packages() { # what=package...
   fi
 }
 
+# Registers a command to run when the calling script exits, after those registered before it
+# (one EXIT trap serves every helper here).
+on_exit_commands=()
+run_on_exit() { local command; for command in "${on_exit_commands[@]}"; do eval "$command" || true; done; }
+on_exit() { # command...
+  on_exit_commands+=("$*")
+  trap run_on_exit EXIT
+}
+
+# Makes `sam local` runnable with arm64 functions: Debian's Docker engine (started when none
+# answers, and stopped again on exit if it was started here), the qemu-aarch64 binfmt handler with
+# the F flag (so that arm64 binaries run inside containers), and the provided.al2023 stand-in
+# image. Fails loudly when any of it cannot be had: the sam local tests are never skipped.
+prepare_sam_local() {
+  install_debian_packages dockerd=docker.io qemu-aarch64-static=qemu-user-static update-binfmts=binfmt-support
+  local sudo=()
+  [ "$(id -u)" = 0 ] || sudo=(sudo)
+  if [ ! -e /proc/sys/fs/binfmt_misc/register ]; then
+    "${sudo[@]}" mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  fi
+  if ! grep -q '^enabled' /proc/sys/fs/binfmt_misc/qemu-aarch64 2>/dev/null; then
+    "${sudo[@]}" update-binfmts --enable qemu-aarch64
+  fi
+  if ! grep -q '^flags: .*F' /proc/sys/fs/binfmt_misc/qemu-aarch64; then
+    echo "the qemu-aarch64 binfmt handler lacks the F flag, so arm64 binaries cannot run in containers:" >&2
+    cat /proc/sys/fs/binfmt_misc/qemu-aarch64 >&2
+    exit 1
+  fi
+  if ! docker info >/dev/null 2>&1; then
+    mkdir -p target
+    "${sudo[@]}" dockerd --host unix:///var/run/docker.sock > target/dockerd.log 2>&1 &
+    dockerd_pid=$!
+    on_exit 'stop_dockerd'
+    local waited=0
+    until docker info >/dev/null 2>&1; do
+      if [ $waited -ge 60 ] || ! kill -0 "$dockerd_pid" 2>/dev/null; then
+        echo "dockerd did not start; its log:" >&2
+        cat target/dockerd.log >&2
+        exit 1
+      fi
+      sleep 1; waited=$((waited + 1))
+    done
+    echo "started dockerd (pid $dockerd_pid, log: target/dockerd.log); it stops when this script ends"
+  fi
+  ./scripts/provided-al2023-standin
+}
+
+# Stops the dockerd that prepare_sam_local started, and the containers it still runs.
+stop_dockerd() {
+  docker ps -q --filter label=sam.cli.container.type=lambda | xargs -r docker rm -f >/dev/null 2>&1
+  kill "$dockerd_pid" 2>/dev/null
+  local waited=0
+  while kill -0 "$dockerd_pid" 2>/dev/null && [ $waited -lt 30 ]; do sleep 1; waited=$((waited + 1)); done
+}
+
 # Starts the DynamoDB test server on a free loopback port, stops it when the calling script exits,
 # and exports its URL as MOTO_ENDPOINT. Fails loudly if it does not come up.
 start_dynamodb_test_server() {
@@ -39,7 +94,7 @@ start_dynamodb_test_server() {
   port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   .venv/bin/python scripts/dynamodb_test_server.py "$port" > target/moto-server.log 2>&1 &
   moto_pid=$!
-  trap 'kill "$moto_pid" 2>/dev/null || true' EXIT
+  on_exit 'kill "$moto_pid" 2>/dev/null' 
   if ! python3 - "$port" <<'PY'
 import socket, sys, time
 deadline = time.time() + 60

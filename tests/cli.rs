@@ -3,8 +3,16 @@
 use std::collections::BTreeSet;
 use std::process::Output;
 
+use std::time::Duration;
+
+use http::Method;
+use integration_tests::dynamo::{
+    assert_users_and_claims_agree, endpoint as dynamo_endpoint, fresh_table,
+};
+use integration_tests::lossy_hop::{Loss, LossyHop, Rule};
 use integration_tests::processes::{LocalApi, binary};
-use integration_tests::{IN_MEMORY, free_port};
+use integration_tests::throttle::ThrottlingFront;
+use integration_tests::{IN_MEMORY, TestRequest, free_port};
 use serde_json::Value;
 use tokio::process::Command;
 
@@ -293,4 +301,221 @@ async fn https_endpoints_are_verified_against_the_systems_certificate_authoritie
         stderr(&refused)
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `rows` valid users as CSV.
+fn valid_csv(rows: usize) -> tempfile_path::TempPath {
+    csv_file(rows, usize::MAX)
+}
+
+/// `users import` with `args`, given at most `limit` seconds (a hang is a failure, not a wait).
+async fn import(env: &[(&str, &str)], args: &[&str], limit: u64) -> Output {
+    let mut command = vec!["import"];
+    command.extend_from_slice(args);
+    tokio::time::timeout(Duration::from_secs(limit), users(env, &command))
+        .await
+        .unwrap_or_else(|_| panic!("users import {args:?} did not end within {limit} s"))
+}
+
+fn assert_all_imported(output: &Output, rows: usize) {
+    let report = stderr(output);
+    assert_eq!(output.status.code(), Some(0), "{report}");
+    assert!(
+        report.contains(&format!("{rows} of {rows} rows imported, 0 failed")),
+        "{report}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_through_a_throttling_front_imports_every_row_at_its_rate() {
+    let api = LocalApi::start(IN_MEMORY).await;
+    let upstream = api
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let front = ThrottlingFront::start(&upstream, 200.0, 20.0).await;
+    let output = import(
+        &[],
+        &["--endpoint", &front.url(), valid_csv(600).as_str()],
+        300,
+    )
+    .await;
+    assert_all_imported(&output, 600);
+    assert!(front.throttled() > 0, "the front throttled the import");
+    let url = api.client.base_url().to_owned();
+    assert_eq!(count_users(&[("USERS_API_URL", url.as_str())]).await, 600);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_into_a_dead_api_ends_after_its_patience_saying_which_rows_are_not_imported() {
+    let dead = [
+        format!("http://127.0.0.1:{}", free_port()),
+        format!("http://127.0.0.1:{}", free_port()),
+    ];
+    let file = valid_csv(50);
+    let output = import(
+        &[],
+        &[
+            "--endpoint",
+            &dead[0],
+            "--endpoint",
+            &dead[1],
+            "--patience",
+            "2",
+            file.as_str(),
+        ],
+        60,
+    )
+    .await;
+    let report = stderr(&output);
+    assert_eq!(output.status.code(), Some(6), "{report}");
+    assert!(
+        report.contains("0 of 50 rows imported, 50 failed"),
+        "{report}"
+    );
+    assert!(
+        report.contains("the API did not answer for 2 s"),
+        "{report}"
+    );
+    let listed = report.lines().filter(|l| l.contains(".csv:")).count();
+    assert_eq!(listed, 50, "every row is reported by line: {report}");
+    assert!(
+        report.contains(": not sent: "),
+        "rows never sent say so: {report}"
+    );
+}
+
+/// Two `local-api` processes over one fresh table of the DynamoDB test server, as two instances of
+/// the API are: the rows one accepts, the other sees. `args` are given to both.
+async fn two_apis_over_one_table(purpose: &str, args: &[&str]) -> (String, LocalApi, LocalApi) {
+    let table = fresh_table(purpose).await;
+    let endpoint = dynamo_endpoint();
+    let env = [
+        ("USERS_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let mut args = args.to_vec();
+    args.extend(["--port", "0"]);
+    let first = LocalApi::launch(&env, &args).await;
+    let second = LocalApi::launch(&env, &args).await;
+    (table, first, second)
+}
+
+fn host_and_port(api: &LocalApi) -> String {
+    api.client
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned()
+}
+
+/// A slow API: answers later than the client's attempt timeout trip both endpoints' breakers; the
+/// job waits them out and retries those rows with their idempotency keys, so each row becomes
+/// exactly one user although the server had already created it once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_whose_answers_come_too_late_imports_every_row_once() {
+    // Each endpoint's first answers arrive 3 s late, after the attempt timeout (2 s): most of the
+    // first round of calls (32 in flight, 16 per endpoint) times out at once and opens both
+    // breakers, as in the run that found this. Not many more: each late probe keeps a circuit
+    // open another period, and an API that answers nothing in time for --patience (60 s) is a
+    // dead one (tested below).
+    const LATE: usize = 12;
+    let (table, first, second) = two_apis_over_one_table("import-slow", &[]).await;
+    let late = |count| {
+        vec![Rule {
+            kind: "POST /users",
+            count,
+            loss: Loss::Delay(Duration::from_secs(3)),
+        }]
+    };
+    let hops = [
+        LossyHop::start(&host_and_port(&first), late(LATE)).await,
+        LossyHop::start(&host_and_port(&second), late(LATE)).await,
+    ];
+    let output = import(
+        &[],
+        &[
+            "--endpoint",
+            &hops[0].endpoint(),
+            "--endpoint",
+            &hops[1].endpoint(),
+            valid_csv(2_000).as_str(),
+        ],
+        600,
+    )
+    .await;
+    assert_all_imported(&output, 2_000);
+    for hop in &hops {
+        let opened = format!("endpoint circuit opened endpoint={}", hop.endpoint());
+        assert!(stderr(&output).contains(&opened), "{}", stderr(&output));
+        assert_eq!(
+            hop.lost("POST /users"),
+            LATE,
+            "answers held past the timeout"
+        );
+    }
+    assert_eq!(assert_users_and_claims_agree(&table).await, 2_000);
+}
+
+/// `local-api` admitting two requests at once sheds the rest with 503 + Retry-After; the import
+/// settles at what it admits and finishes.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_into_an_api_that_sheds_load_imports_every_row() {
+    let (table, api, _) = two_apis_over_one_table("import-shed", &["--max-in-flight", "2"]).await;
+    let output = import(
+        &[],
+        &["--endpoint", api.client.base_url(), valid_csv(500).as_str()],
+        300,
+    )
+    .await;
+    assert_all_imported(&output, 500);
+    let shed = api.metric("http_requests_shed_total").await;
+    assert!(shed > 0.0, "the API shed some of the import's requests");
+    assert_eq!(assert_users_and_claims_agree(&table).await, 500);
+}
+
+/// One of two endpoints dies mid-import (SIGKILL: its requests in flight are lost, some after
+/// their write) and comes back on the same port; the job carries on over the other and finishes
+/// with each row imported once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_import_survives_an_endpoint_killed_and_restarted() {
+    let (table, survivor, _) = two_apis_over_one_table("import-kill", &[]).await;
+    let endpoint = dynamo_endpoint();
+    let env = [
+        ("USERS_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", endpoint.as_str()),
+    ];
+    let port = free_port().to_string();
+    let victim = LocalApi::launch(&env, &["--port", &port]).await;
+    let victim_url = victim.client.base_url().to_owned();
+    let file = valid_csv(2_000);
+    let args = [
+        "--endpoint",
+        &victim_url,
+        "--endpoint",
+        survivor.client.base_url(),
+        file.as_str(),
+    ]
+    .map(str::to_owned);
+    let job = tokio::spawn(async move {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        import(&[], &args, 600).await
+    });
+    // Kill once the import is well under way: the first page of the listing is full.
+    loop {
+        let page = survivor
+            .client
+            .send(TestRequest::new(Method::GET, "/users?limit=100"))
+            .await;
+        if page.json()["users"].as_array().map_or(0, Vec::len) == 100 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    victim.kill().await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let _restarted = LocalApi::launch(&env, &["--port", &port]).await;
+    let output = job.await.expect("the import job");
+    assert_all_imported(&output, 2_000);
+    assert_eq!(assert_users_and_claims_agree(&table).await, 2_000);
 }

@@ -12,6 +12,7 @@ use client::signing::sign_request;
 use client::{ClientConfig, CreateUser, ErrorKind, Precondition, UserUpdate, Users, UsersClient};
 use futures::future::join_all;
 use integration_tests::dynamo::{as_pairs, fresh_store, fresh_table, process_env};
+use integration_tests::lossy_hop::{Loss, LossyHop, Rule};
 use integration_tests::processes::LocalApi;
 use integration_tests::sam::repo_root;
 use integration_tests::{IN_MEMORY, free_port};
@@ -299,58 +300,6 @@ async fn a_killed_endpoint_costs_no_call_and_gets_its_traffic_back_after_a_resta
     }
 }
 
-/// A proxy in front of `upstream` that forwards the first request whole, lets the server answer,
-/// and then closes the connection without passing the answer on; later connections pass through.
-async fn answer_dropping_proxy(upstream: String) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let dropped = Arc::new(AtomicUsize::new(0));
-    let counter = dropped.clone();
-    tokio::spawn(async move {
-        let mut first = true;
-        while let Ok((mut downstream, _)) = listener.accept().await {
-            let mut upstream = tokio::net::TcpStream::connect(&upstream).await.unwrap();
-            if std::mem::take(&mut first) {
-                let request = read_http_message(&mut downstream).await;
-                upstream.write_all(&request).await.unwrap();
-                let _answer = read_http_message(&mut upstream).await;
-                counter.fetch_add(1, Ordering::Relaxed);
-                drop(downstream);
-                continue;
-            }
-            tokio::spawn(async move {
-                let _ = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await;
-            });
-        }
-    });
-    (format!("http://{address}"), dropped)
-}
-
-/// Reads one HTTP/1.1 message with a `content-length` body.
-async fn read_http_message(stream: &mut tokio::net::TcpStream) -> Vec<u8> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = stream.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "connection closed mid-message");
-        buffer.extend_from_slice(&chunk[..n]);
-        let text = String::from_utf8_lossy(&buffer).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    let (name, value) = l.split_once(':')?;
-                    name.eq_ignore_ascii_case("content-length")
-                        .then(|| value.trim().parse::<usize>().ok())?
-                })
-                .unwrap_or(0);
-            if buffer.len() >= end + 4 + length {
-                return buffer;
-            }
-        }
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
     let local = LocalApi::start(IN_MEMORY).await;
@@ -359,14 +308,16 @@ async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
         .base_url()
         .trim_start_matches("http://")
         .to_owned();
-    let (proxy, dropped) = answer_dropping_proxy(upstream).await;
-    let users = client_for(&[proxy]);
+    let lose_the_first_create = Rule {
+        kind: "POST /users",
+        count: 1,
+        loss: Loss::Drop,
+    };
+    let hop = LossyHop::start(&upstream, vec![lose_the_first_create]).await;
+    let users = client_for(&[hop.endpoint()]);
     let created = users.create(ada(), None).await.unwrap();
-    assert_eq!(
-        dropped.load(Ordering::Relaxed),
-        1,
-        "the first answer was lost"
-    );
+    assert_eq!(hop.lost("POST /users"), 1, "the first answer was lost");
+    assert_eq!(hop.seen("POST /users"), 2, "and the create was sent again");
     let direct = client_for(&[local.client.base_url().to_owned()]);
     let page = direct.list(None, None).await.unwrap();
     assert_eq!(page.users.len(), 1, "{page:?}");

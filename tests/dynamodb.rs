@@ -201,3 +201,90 @@ async fn users_and_email_claims_stay_in_step_under_churn() {
     }
     assert_users_and_claims_agree(&table).await;
 }
+
+/// The test server's transactions are all or nothing, as DynamoDB's are: it rolls back the items a
+/// cancelled transaction names (not copies of whole tables, which made transactions cost as much
+/// as the table is large), so this holds the rollback to what DynamoDB does: the put, the update
+/// and the delete that came before the failing condition are undone, and the stream shows none.
+#[tokio::test]
+async fn a_cancelled_transaction_leaves_items_and_stream_as_they_were() {
+    use aws_sdk_dynamodb::types::{
+        AttributeValue, ConditionCheck, Delete, Put, TransactWriteItem, Update,
+    };
+    let table = dynamo::fresh_table("cancel").await;
+    let client = dynamo::client();
+    let key = |pk: &str, sk: u32| {
+        [
+            ("pk".to_owned(), AttributeValue::S(pk.into())),
+            ("sk".to_owned(), AttributeValue::N(sk.to_string())),
+        ]
+        .into_iter()
+        .collect::<std::collections::HashMap<_, _>>()
+    };
+    // 1 is updated and 2 deleted by the cancelled transaction, 3 put; 4 does not exist.
+    for sk in [1, 2] {
+        client
+            .put_item()
+            .table_name(&table)
+            .set_item(Some(key("T", sk)))
+            .item("n", AttributeValue::N("1".into()))
+            .send()
+            .await
+            .expect("put");
+    }
+    let before = dynamo::scan(&table).await;
+    let records_before = integration_tests::events::stream_event(&table).await["Records"]
+        .as_array()
+        .map_or(0, Vec::len);
+    let put = Put::builder()
+        .table_name(&table)
+        .set_item(Some(key("T", 3)))
+        .build()
+        .unwrap();
+    let update = Update::builder()
+        .table_name(&table)
+        .set_key(Some(key("T", 1)))
+        .update_expression("SET n = :two")
+        .expression_attribute_values(":two", AttributeValue::N("2".into()))
+        .build()
+        .unwrap();
+    let delete = Delete::builder()
+        .table_name(&table)
+        .set_key(Some(key("T", 2)))
+        .build()
+        .unwrap();
+    let failing = ConditionCheck::builder()
+        .table_name(&table)
+        .set_key(Some(key("T", 4)))
+        .condition_expression("attribute_exists(pk)")
+        .build()
+        .unwrap();
+    let error = client
+        .transact_write_items()
+        .transact_items(TransactWriteItem::builder().put(put).build())
+        .transact_items(TransactWriteItem::builder().update(update).build())
+        .transact_items(TransactWriteItem::builder().delete(delete).build())
+        .transact_items(
+            TransactWriteItem::builder()
+                .condition_check(failing)
+                .build(),
+        )
+        .send()
+        .await
+        .expect_err("the condition fails");
+    assert!(
+        error
+            .as_service_error()
+            .is_some_and(|e| e.is_transaction_canceled_exception()),
+        "{error:?}"
+    );
+    let sorted = |mut items: Vec<std::collections::HashMap<String, AttributeValue>>| {
+        items.sort_by_key(|item| format!("{:?}", item.get("sk")));
+        items
+    };
+    assert_eq!(sorted(dynamo::scan(&table).await), sorted(before));
+    let records_after = integration_tests::events::stream_event(&table).await["Records"]
+        .as_array()
+        .map_or(0, Vec::len);
+    assert_eq!(records_after, records_before, "no stream records");
+}

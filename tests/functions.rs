@@ -4,7 +4,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
+use integration_tests::lambda_target::{fixture, reply_from_gateway_response, with_user_id};
 use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command};
 use integration_tests::{IN_MEMORY, Reply};
@@ -160,6 +160,48 @@ async fn under_lambda_a_function_without_a_table_refuses_to_start() {
     );
     // Asked for explicitly, the in-memory store is served (the other tests here run so).
     let function = FunctionProcess::start("list-users", IN_MEMORY).await;
+    assert_eq!(invoke(&function, "list-users.json").await.status, 200);
+}
+
+#[tokio::test]
+async fn under_sam_local_a_function_reaches_aws_only_when_its_endpoint_says_so() {
+    // What template.yaml declares, as `sam local` passes it when no env-vars file overrides it.
+    let sam_local = [
+        ("AWS_SAM_LOCAL", "true"),
+        ("USERS_TABLE", "users"),
+        ("AWS_ENDPOINT_URL_DYNAMODB", ""),
+    ];
+    let stderr = refused_start("get-user", &sam_local).await;
+    assert!(
+        stderr.contains("AWS_ENDPOINT_URL_DYNAMODB: empty under sam local (AWS_SAM_LOCAL=true)")
+            && stderr.contains("sam-local/env.json"),
+        "{stderr}"
+    );
+    let events = [
+        ("AWS_SAM_LOCAL", "true"),
+        ("EVENT_BUS_NAME", "users"),
+        ("AWS_ENDPOINT_URL_EVENTBRIDGE", ""),
+    ];
+    assert!(
+        refused_start(EVENTS_FUNCTION, &events)
+            .await
+            .contains("AWS_ENDPOINT_URL_EVENTBRIDGE: empty under sam local")
+    );
+    // An endpoint named on purpose, AWS's own included, is served (no request is made here).
+    for endpoint in [
+        "http://host.docker.internal:8000",
+        "https://dynamodb.us-east-1.amazonaws.com",
+    ] {
+        let mut env = sam_local;
+        env[2].1 = endpoint;
+        let function = FunctionProcess::start("get-user", &env).await;
+        let invalid_id = with_user_id(fixture("get-user.json"), "abc");
+        let reply = reply_from_gateway_response(&function.runtime.invoke(invalid_id).await);
+        assert_eq!(reply.status, 400, "{endpoint}");
+    }
+    // The in-memory store needs no endpoint.
+    let memory = [("AWS_SAM_LOCAL", "true"), ("USERS_STORE", "memory")];
+    let function = FunctionProcess::start("list-users", &memory).await;
     assert_eq!(invoke(&function, "list-users.json").await.status, 200);
 }
 

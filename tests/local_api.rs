@@ -172,17 +172,7 @@ async fn a_flood_beyond_max_in_flight_gets_fast_503s_while_admitted_requests_suc
         .await;
     assert_eq!(listed.status, 200);
     assert_eq!(listed.json()["users"].as_array().unwrap().len(), LIMIT);
-    let metrics = api
-        .client
-        .send(TestRequest::new(Method::GET, "/metrics"))
-        .await;
-    let shed: f64 = String::from_utf8_lossy(&metrics.body)
-        .lines()
-        .find_map(|line| line.strip_prefix("http_requests_shed_total "))
-        .expect("http_requests_shed_total in /metrics")
-        .trim()
-        .parse()
-        .unwrap();
+    let shed = api.metric("http_requests_shed_total").await;
     assert!(shed >= 51.0, "{shed} requests counted as shed");
 }
 

@@ -386,3 +386,46 @@ async fn the_readme_client_program_is_the_example_and_runs() {
         "Ada Lovelace is 37 (version Some(2))\n"
     );
 }
+
+#[test]
+fn the_readmes_sam_local_commands_are_the_ones_the_sam_local_tests_run() {
+    use integration_tests::sam_local::{
+        ADD_HOST, ENV_VARS_FILE, WARM_CONTAINERS, dynamodb_port, env_vars, env_vars_file,
+    };
+    let command = |start: &str| -> String {
+        let at = README
+            .find(start)
+            .unwrap_or_else(|| panic!("the README shows `{start}`"));
+        // A command with its continuation lines.
+        let mut text = String::new();
+        for line in README[at..].lines() {
+            text.push_str(line.trim_end_matches('\\'));
+            text.push(' ');
+            if !line.ends_with('\\') {
+                break;
+            }
+        }
+        text
+    };
+    let env_vars_option = format!("--env-vars {ENV_VARS_FILE}");
+    for start in ["sam local start-api ", "sam local invoke "] {
+        let shown = command(start);
+        for option in [env_vars_option.clone(), ADD_HOST.join(" ")] {
+            assert!(shown.contains(&option), "`{shown}` lacks `{option}`");
+        }
+    }
+    let start_api = command("sam local start-api ");
+    assert!(
+        start_api.contains(&WARM_CONTAINERS.join(" ")),
+        "{start_api}"
+    );
+    let port = dynamodb_port(&env_vars(&env_vars_file()));
+    let server = README
+        .lines()
+        .find(|line| line.contains("dynamodb_test_server.py") && line.contains("172.17.0.1"))
+        .expect("the README starts the server for sam local on Docker's bridge address");
+    assert!(
+        server.contains(&format!("dynamodb_test_server.py {port} 172.17.0.1")),
+        "the README's server listens where {ENV_VARS_FILE} points: {server}"
+    );
+}

@@ -338,3 +338,19 @@ async fn on_lambda_the_breaker_opens_after_consecutive_failures_and_recovers() {
         assert_eq!(store_calls(&function).await, [("get".into(), "ok".into())]);
     }
 }
+
+/// Throttling is the store at its capacity, not a failing store: every throttled call is a 503
+/// with Retry-After, and the breaker stays closed, so calls keep reaching DynamoDB (throttling is
+/// one partition's or index's: an open breaker would refuse the calls that are not at a limit).
+#[tokio::test]
+async fn throttling_never_opens_the_breaker() {
+    let (faulty, store, target) = guarded(Duration::from_secs(5));
+    faulty.set(Fault::Throttled);
+    for _ in 0..20 {
+        let reply = get(&target, "/users/1").await;
+        assert_error(&reply, 503, "unavailable");
+        assert_eq!(reply.header("retry-after"), Some("1"));
+    }
+    assert_eq!(store.breaker_state(), BreakerState::Closed);
+    assert_eq!(faulty.calls(), 20, "every call reached the store");
+}

@@ -21,14 +21,18 @@ fn every_operation() -> Vec<TestRequest> {
     ]
 }
 
+/// A store that is down and one that throttles get the same answer: nothing was written, try
+/// again after Retry-After. Never a 500, nor (for a throttled email claim) a 409.
 #[tokio::test]
-async fn an_unavailable_store_is_503_with_retry_after() {
-    let target = LambdaTarget::over(Arc::new(FaultyStore::failing(Fault::Unavailable)));
-    for request in every_operation() {
-        let reply = target.send(request).await;
-        assert_error(&reply, 503, "unavailable");
-        assert_eq!(reply.header("retry-after"), Some("1"));
-        assert!(!String::from_utf8_lossy(&reply.body).contains("Throttling"));
+async fn an_unavailable_or_throttled_store_is_503_with_retry_after() {
+    for fault in [Fault::Unavailable, Fault::Throttled] {
+        let target = LambdaTarget::over(Arc::new(FaultyStore::failing(fault)));
+        for request in every_operation() {
+            let reply = target.send(request).await;
+            assert_error(&reply, 503, "unavailable");
+            assert_eq!(reply.header("retry-after"), Some("1"), "{fault:?}");
+            assert!(!String::from_utf8_lossy(&reply.body).contains("Throttling"));
+        }
     }
 }
 

@@ -534,3 +534,90 @@ fn the_stream_reaches_the_events_function_in_order_with_partial_retries_and_a_de
         serde_json::json!({"dynamodb": {"Keys": {"pk": {"S": [USER_PARTITION]}}}})
     );
 }
+
+/// The environment `template.yaml` gives every function, as far as it is literal (a `!Ref` is
+/// resolved only by CloudFormation, or by SAM from an env-vars file).
+fn declared_environment(template: &Value) -> BTreeMap<String, String> {
+    template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .expect("Globals declare the functions' variables")
+        .iter()
+        .filter_map(|(name, value)| Some((name.as_str()?.to_owned(), value.as_str()?.to_owned())))
+        .collect()
+}
+
+/// Where a function's DynamoDB client, built as `bootstrap` builds it, sends its first request
+/// with `env` as its environment: captured before it leaves the process.
+async fn dynamodb_endpoint_with(env: &BTreeMap<String, String>) -> String {
+    use aws_sdk_dynamodb::config::{
+        BehaviorVersion, Credentials, Region, SharedCredentialsProvider,
+    };
+    let endpoint = shared::config::endpoint_override_in(
+        |variable| env.get(variable).cloned(),
+        shared::config::AWS_ENDPOINT_URL_DYNAMODB,
+    );
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::for_tests()))
+        .build();
+    let (capture, request) = aws_smithy_http_client::test_util::capture_request(None);
+    let config = shared::bootstrap::dynamodb_client_config(&sdk, endpoint)
+        .to_builder()
+        .http_client(capture)
+        .build();
+    let _ = aws_sdk_dynamodb::Client::from_conf(config)
+        .describe_table()
+        .table_name("users")
+        .send()
+        .await;
+    request.expect_request().uri().to_owned()
+}
+
+#[tokio::test]
+async fn deployed_functions_use_aws_dynamodb_and_under_sam_local_the_env_vars_files_server() {
+    let template = template();
+    let deployed = declared_environment(&template);
+    assert_eq!(
+        deployed
+            .get("AWS_ENDPOINT_URL_DYNAMODB")
+            .map(String::as_str),
+        Some(""),
+        "the template declares the endpoint override, empty, so that sam local can set it"
+    );
+    assert_eq!(
+        dynamodb_endpoint_with(&deployed).await,
+        "https://dynamodb.us-east-1.amazonaws.com/",
+        "deployed, the declared empty override means AWS's own endpoint"
+    );
+    // `sam local --env-vars` sets the variables the template declares, and drops the others.
+    let overrides =
+        integration_tests::sam_local::env_vars(&integration_tests::sam_local::env_vars_file());
+    let all_declared: BTreeSet<&str> = template["Globals"]["Function"]["Environment"]["Variables"]
+        .as_mapping()
+        .unwrap()
+        .keys()
+        .filter_map(|name| name.as_str())
+        .collect();
+    let mut local = deployed.clone();
+    for (name, value) in &overrides {
+        assert!(
+            all_declared.contains(name.as_str()),
+            "sam-local/env.json sets {name}, which the template does not declare: SAM would drop it"
+        );
+        local.insert(
+            name.clone(),
+            value.as_str().expect("string values").to_owned(),
+        );
+    }
+    assert_eq!(
+        dynamodb_endpoint_with(&local).await,
+        "http://host.docker.internal:8000/"
+    );
+    // The events function declares its own service's override, for `sam local invoke`.
+    let events = &functions(&template)[EVENTS_FUNCTION].resource;
+    assert_eq!(
+        events["Properties"]["Environment"]["Variables"]["AWS_ENDPOINT_URL_EVENTBRIDGE"].as_str(),
+        Some("")
+    );
+}

@@ -10,12 +10,14 @@
 //! - [`policy`]: which failures may be retried for which requests, and how long to wait.
 //! - [`signing`]: SigV4 for `execute-api`, credentials from the standard AWS chain.
 //! - a bulkhead: at most N calls in flight per client; the excess waits up to its deadline.
+//! - [`bulk`]: bulk jobs at the concurrency the API sustains (AIMD), unavailable items retried.
 //!
 //! Depends on the domain crate without its `aws` feature: a program using this client compiles
 //! no AWS service SDK but CloudFormation's (for discovery) and no lambda_http.
 //!
 //! [`CircuitBreaker`]: shared::middleware::breaker::CircuitBreaker
 
+pub mod bulk;
 pub mod client;
 pub mod discovery;
 pub mod policy;

@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConn
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::config::{Config, EventsConfig, StoreConfig, TrustRoots};
+use crate::config::{self, Config, EventsConfig, StoreConfig, TrustRoots};
 use crate::middleware::GuardedStore;
 use crate::store::{Backend, DynamoStore, MemoryStore};
 
@@ -52,30 +52,45 @@ pub async fn store(config: &Config) -> Arc<Store> {
 /// to learn a rate, which a Lambda instance serving one request at a time is not. The whole
 /// call, retries included, is bounded by the store timeout, each attempt by its share of it.
 pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
+    let endpoint = config::endpoint_override(config::AWS_ENDPOINT_URL_DYNAMODB);
     let sdk_config = sdk_config(
-        "AWS_ENDPOINT_URL_DYNAMODB",
+        endpoint.as_deref(),
         config.trust_roots,
         config.dynamodb_max_attempts,
         config.resilience.store_timeout,
     )
     .await;
-    let client_config = aws_sdk_dynamodb::config::Builder::from(&sdk_config)
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_client_config(&sdk_config, endpoint))
+}
+
+/// The DynamoDB client's configuration: the shared SDK configuration, with the endpoint override
+/// as [`config::endpoint_override`] reads it (`None`: AWS's own endpoint for the region) in place
+/// of the SDK's reading of the same variables, which takes an empty one for an endpoint.
+pub fn dynamodb_client_config(
+    sdk_config: &aws_config::SdkConfig,
+    endpoint: Option<String>,
+) -> aws_sdk_dynamodb::Config {
+    let mut builder = aws_sdk_dynamodb::config::Builder::from(sdk_config);
+    builder.set_endpoint_url(endpoint);
+    builder
         .interceptor(crate::store::dynamodb::AttemptMetrics)
-        .build();
-    aws_sdk_dynamodb::Client::from_conf(client_config)
+        .build()
 }
 
 /// The EventBridge client of `publish-events`: the same HTTP client, retries and timeouts as
 /// DynamoDB's, with a budget sized for a stream batch rather than an API request.
 pub async fn eventbridge_client(config: &EventsConfig) -> aws_sdk_eventbridge::Client {
+    let endpoint = config::endpoint_override(config::AWS_ENDPOINT_URL_EVENTBRIDGE);
     let sdk_config = sdk_config(
-        "AWS_ENDPOINT_URL_EVENTBRIDGE",
+        endpoint.as_deref(),
         config.trust_roots,
         EVENTBRIDGE_MAX_ATTEMPTS,
         EVENTBRIDGE_CALL_TIMEOUT,
     )
     .await;
-    aws_sdk_eventbridge::Client::new(&sdk_config)
+    let mut builder = aws_sdk_eventbridge::config::Builder::from(&sdk_config);
+    builder.set_endpoint_url(endpoint);
+    aws_sdk_eventbridge::Client::from_conf(builder.build())
 }
 
 /// SDK attempts per `PutEvents` call (first try included).
@@ -86,15 +101,15 @@ const EVENTBRIDGE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The SDK configuration every client shares: our HTTP client, standard retries with
 /// `attempts`, each attempt bounded by its share of `total`, and local defaults when the
-/// service's endpoint (`endpoint_variable`, else `AWS_ENDPOINT_URL`) is on this machine.
+/// service's `endpoint` override is a local server.
 async fn sdk_config(
-    endpoint_variable: &str,
+    endpoint: Option<&str>,
     trust_roots: TrustRoots,
     attempts: u32,
     total: Duration,
 ) -> aws_config::SdkConfig {
     let mut loader = aws_config::defaults(BehaviorVersion::latest());
-    if endpoint_is_loopback(endpoint_variable) {
+    if endpoint.is_some_and(is_local_server) {
         // A local AWS-compatible server ignores region and credentials, but the SDK still needs
         // both, and would otherwise look for them on the EC2 metadata service (slow, and absent
         // on a laptop). Explicit settings still win.
@@ -129,21 +144,24 @@ async fn sdk_config(
         .await
 }
 
-/// Whether the SDK's endpoint override (`endpoint_variable`, else `AWS_ENDPOINT_URL`) points at
-/// this machine.
-fn endpoint_is_loopback(endpoint_variable: &str) -> bool {
-    let endpoint = std::env::var(endpoint_variable).or_else(|_| std::env::var("AWS_ENDPOINT_URL"));
-    let Ok(endpoint) = endpoint else { return false };
+/// Whether `endpoint` is a server on this machine or on a private network next to it (a
+/// container's host at Docker's bridge address, 172.17.0.1): never AWS itself, whose endpoints
+/// are public names.
+fn is_local_server(endpoint: &str) -> bool {
     let Ok(uri) = endpoint.parse::<http::Uri>() else {
         return false;
     };
     match uri.host() {
         Some("localhost") => true,
-        Some(host) => host
+        Some(host) => match host
             .trim_start_matches('[')
             .trim_end_matches(']')
             .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback()),
+        {
+            Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback() || ip.is_private(),
+            Ok(std::net::IpAddr::V6(ip)) => ip.is_loopback(),
+            Err(_) => false,
+        },
         None => false,
     }
 }

@@ -29,6 +29,12 @@ pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
 pub const EVENTS_INCLUDE_USER: &str = "EVENTS_INCLUDE_USER";
+/// The SDK's endpoint overrides the functions use: the service's own, then the global one.
+pub const AWS_ENDPOINT_URL_DYNAMODB: &str = "AWS_ENDPOINT_URL_DYNAMODB";
+pub const AWS_ENDPOINT_URL_EVENTBRIDGE: &str = "AWS_ENDPOINT_URL_EVENTBRIDGE";
+pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
+/// Set to `true` by `sam local` in every function container it runs.
+pub const AWS_SAM_LOCAL: &str = "AWS_SAM_LOCAL";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,8 +94,12 @@ impl Config {
             open_for: parse(BREAKER_OPEN_SECONDS, 0.1..=3600.0)?
                 .map_or(defaults.breaker.open_for, Duration::from_secs_f64),
         };
+        let store = StoreConfig::from_env()?;
+        if let StoreConfig::DynamoDb { .. } = store {
+            refuse_aws_by_accident(AWS_ENDPOINT_URL_DYNAMODB, "dynamodb")?;
+        }
         Ok(Self {
-            store: StoreConfig::from_env()?,
+            store,
             resilience: ResilienceConfig {
                 store_timeout,
                 breaker,
@@ -128,6 +138,7 @@ impl EventsConfig {
                 variable: EVENT_BUS_NAME,
                 problem: "not set: name the EventBridge bus the user events go to".into(),
             })?;
+        refuse_aws_by_accident(AWS_ENDPOINT_URL_EVENTBRIDGE, "events")?;
         let source = std::env::var(EVENT_SOURCE)
             .ok()
             .map(|s| s.trim().to_owned())
@@ -158,6 +169,50 @@ impl EventsConfig {
             trust_roots: TrustRoots::from_env()?,
         })
     }
+}
+
+/// The endpoint override for one service, read as the SDK reads it (the service's own variable,
+/// `AWS_ENDPOINT_URL_DYNAMODB`, else `AWS_ENDPOINT_URL`), except that an empty value counts as
+/// unset. `template.yaml` declares the service's variable empty, because `sam local --env-vars`
+/// can only override variables the template declares; deployed, that empty value must mean AWS's
+/// own endpoint, while the SDK would take it for an endpoint and fail every call.
+pub fn endpoint_override(service_variable: &str) -> Option<String> {
+    endpoint_override_in(|variable| std::env::var(variable).ok(), service_variable)
+}
+
+/// [`endpoint_override`] over any environment (`lookup` gives a variable's value).
+pub fn endpoint_override_in(
+    lookup: impl Fn(&str) -> Option<String>,
+    service_variable: &str,
+) -> Option<String> {
+    [service_variable, AWS_ENDPOINT_URL]
+        .into_iter()
+        .find_map(|variable| {
+            lookup(variable)
+                .map(|url| url.trim().to_owned())
+                .filter(|url| !url.is_empty())
+        })
+}
+
+/// Under `sam local`, a function whose endpoint override is missing would talk to the real AWS
+/// service with whatever credentials the laptop has: it refuses to start instead, saying what to
+/// set. Naming AWS's endpoint in the override is how to use AWS from `sam local` on purpose.
+fn refuse_aws_by_accident(
+    service_variable: &'static str,
+    service_host: &str,
+) -> Result<(), ConfigError> {
+    let under_sam_local = std::env::var(AWS_SAM_LOCAL).is_ok_and(|v| v.trim() == "true");
+    if !under_sam_local || endpoint_override(service_variable).is_some() {
+        return Ok(());
+    }
+    Err(ConfigError {
+        variable: service_variable,
+        problem: format!(
+            "empty under sam local ({AWS_SAM_LOCAL}=true), so this function would use AWS itself: \
+             set it in the --env-vars file to your local server (sam-local/env.json), or to \
+             https://{service_host}.<region>.amazonaws.com to use AWS on purpose"
+        ),
+    })
 }
 
 /// Reads `METRICS_NAMESPACE`, `UsersApi` by default.
@@ -283,4 +338,53 @@ impl StoreConfig {
 fn under_lambda() -> bool {
     std::env::var_os("AWS_LAMBDA_RUNTIME_API").is_some()
         || std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn override_in(env: &[(&str, &str)], service_variable: &str) -> Option<String> {
+        endpoint_override_in(
+            |variable| {
+                env.iter()
+                    .find(|(name, _)| *name == variable)
+                    .map(|(_, value)| (*value).to_owned())
+            },
+            service_variable,
+        )
+    }
+
+    #[test]
+    fn the_service_endpoint_wins_and_an_empty_one_counts_as_unset() {
+        let dynamodb = AWS_ENDPOINT_URL_DYNAMODB;
+        assert_eq!(override_in(&[], dynamodb), None);
+        // What template.yaml declares for a deployed function: AWS's own endpoint.
+        assert_eq!(override_in(&[(dynamodb, "")], dynamodb), None);
+        assert_eq!(override_in(&[(dynamodb, "  ")], dynamodb), None);
+        let local = "http://host.docker.internal:8000";
+        assert_eq!(
+            override_in(&[(dynamodb, local)], dynamodb).as_deref(),
+            Some(local)
+        );
+        // The global override applies when the service's own is unset or empty, as for the SDK.
+        let global = [(AWS_ENDPOINT_URL, "http://127.0.0.1:5000")];
+        assert_eq!(
+            override_in(&global, dynamodb).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        let both = [(dynamodb, ""), (AWS_ENDPOINT_URL, "http://127.0.0.1:5000")];
+        assert_eq!(
+            override_in(&both, dynamodb).as_deref(),
+            Some("http://127.0.0.1:5000")
+        );
+        let service_first = [(AWS_ENDPOINT_URL, "http://a:1"), (dynamodb, "http://b:2")];
+        assert_eq!(
+            override_in(&service_first, dynamodb).as_deref(),
+            Some("http://b:2")
+        );
+        // Another service's override is not this one's.
+        let other = [(AWS_ENDPOINT_URL_EVENTBRIDGE, "http://127.0.0.1:5000")];
+        assert_eq!(override_in(&other, dynamodb), None);
+    }
 }

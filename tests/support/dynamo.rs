@@ -110,7 +110,8 @@ pub async fn scan(table: &str) -> Vec<HashMap<String, AttributeValue>> {
     scan_with(&client(), table).await
 }
 
-async fn scan_with(client: &Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
+/// Every item of `table` through `client` (a server of the test's own).
+pub async fn scan_with(client: &Client, table: &str) -> Vec<HashMap<String, AttributeValue>> {
     let mut items = Vec::new();
     let mut start = None;
     loop {
@@ -193,34 +194,55 @@ pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) ->
 /// kill and restart without touching the shared one.
 pub struct OwnServer {
     child: std::process::Child,
+    host: std::net::IpAddr,
+    flags: &'static [&'static str],
     pub port: u16,
 }
 
 impl OwnServer {
     /// Starts the test server script with the project's `.venv` (which `./scripts/test` makes).
     pub async fn start() -> Self {
-        let port = crate::free_port();
-        Self::start_on(port).await
+        Self::start_at(std::net::Ipv4Addr::LOCALHOST.into(), crate::free_port()).await
     }
 
-    async fn start_on(port: u16) -> Self {
-        let child = Self::spawn(port).await;
-        Self { child, port }
+    /// Starts it on `host`, `port`: an address other than loopback is for containers that this
+    /// machine runs (Docker's bridge address), never for the network beyond.
+    pub async fn start_at(host: std::net::IpAddr, port: u16) -> Self {
+        Self::launch(host, port, &[]).await
     }
 
-    async fn spawn(port: u16) -> std::process::Child {
+    /// Starts it on loopback as plain moto, which ignores transactions' `ClientRequestToken`:
+    /// a repeat of a committed transaction is evaluated again.
+    pub async fn start_ignoring_request_tokens() -> Self {
+        let host = std::net::Ipv4Addr::LOCALHOST.into();
+        Self::launch(host, crate::free_port(), &["--ignore-request-tokens"]).await
+    }
+
+    async fn launch(host: std::net::IpAddr, port: u16, flags: &'static [&'static str]) -> Self {
+        let child = Self::spawn(host, port, flags).await;
+        Self {
+            child,
+            host,
+            flags,
+            port,
+        }
+    }
+
+    async fn spawn(host: std::net::IpAddr, port: u16, flags: &[&str]) -> std::process::Child {
         let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .unwrap();
         let child = std::process::Command::new(repo.join(".venv/bin/python"))
             .arg(repo.join("scripts/dynamodb_test_server.py"))
             .arg(port.to_string())
+            .arg(host.to_string())
+            .args(flags)
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect(".venv/bin/python with moto: ./scripts/test installs it");
         let started = std::time::Instant::now();
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        while std::net::TcpStream::connect((host, port)).is_err() {
             assert!(
                 started.elapsed() < std::time::Duration::from_secs(30),
                 "the DynamoDB test server did not start"
@@ -231,7 +253,7 @@ impl OwnServer {
     }
 
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("http://{}", std::net::SocketAddr::new(self.host, self.port))
     }
 
     /// Freezes the server (SIGSTOP): connections stay open and requests hang.
@@ -247,7 +269,7 @@ impl OwnServer {
     /// Starts a new, empty server on the same port, after [`kill`](Self::kill).
     pub async fn restart(&mut self) {
         self.kill();
-        self.child = Self::spawn(self.port).await;
+        self.child = Self::spawn(self.host, self.port, self.flags).await;
     }
 
     /// Kills the server for good.

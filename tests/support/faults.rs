@@ -1,5 +1,5 @@
 //! The one fault-injecting store of the tests: a real in-memory store that, on command, fails
-//! every call as unavailable or as internal (with a cause that must never reach a client), or
+//! every call as unavailable, throttled or internal (with a cause that must never reach a client), or
 //! hangs; and that counts the calls that reach it.
 
 use std::sync::Mutex;
@@ -24,6 +24,8 @@ pub enum Fault {
     None,
     /// Fails as a transient store failure ([`SECRET_CAUSE`] as its source).
     Unavailable,
+    /// Refuses for capacity, as DynamoDB throttling does ([`SECRET_CAUSE`] as its source).
+    Throttled,
     /// Fails as a permanent store failure ([`SECRET_CAUSE`] as its source).
     Internal,
     /// Never completes.
@@ -60,6 +62,7 @@ impl FaultyStore {
         match fault {
             Fault::None => Ok(()),
             Fault::Unavailable => Err(StoreError::unavailable(SECRET_CAUSE)),
+            Fault::Throttled => Err(StoreError::throttled(SECRET_CAUSE)),
             Fault::Internal => Err(StoreError::Internal(SECRET_CAUSE.into())),
             Fault::Hang => std::future::pending().await,
         }

@@ -14,6 +14,7 @@ use crate::{Reply, TestRequest};
 #[derive(Clone)]
 pub struct HttpClient {
     base_url: String,
+    timeout: Duration,
     client: Client<HttpConnector, Full<Bytes>>,
 }
 
@@ -21,8 +22,15 @@ impl HttpClient {
     pub fn new(base_url: impl Into<String>) -> Self {
         Self {
             base_url: base_url.into(),
+            timeout: Duration::from_secs(30),
             client: Client::builder(TokioExecutor::new()).build_http(),
         }
+    }
+
+    /// The same client, waiting up to `timeout` for an answer (30 s by default).
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
     }
 
     pub fn base_url(&self) -> &str {
@@ -46,11 +54,10 @@ impl HttpClient {
         }
         let body = Full::new(Bytes::from(request.body.unwrap_or_default()));
         let http_request = builder.body(body).map_err(|e| e.to_string())?;
-        let response =
-            tokio::time::timeout(Duration::from_secs(30), self.client.request(http_request))
-                .await
-                .map_err(|_| "request timed out after 30 s".to_owned())?
-                .map_err(|e| format!("request failed: {e}"))?;
+        let response = tokio::time::timeout(self.timeout, self.client.request(http_request))
+            .await
+            .map_err(|_| format!("request timed out after {:?}", self.timeout))?
+            .map_err(|e| format!("request failed: {e}"))?;
         let (parts, body) = response.into_parts();
         let body = body
             .collect()

@@ -30,10 +30,13 @@ pub mod events;
 pub mod faults;
 pub mod http_client;
 pub mod lambda_target;
+pub mod lossy_hop;
 pub mod processes;
 pub mod recording;
 pub mod runtime_api;
 pub mod sam;
+pub mod sam_local;
+pub mod throttle;
 pub mod tls;
 
 use http::{HeaderMap, Method};

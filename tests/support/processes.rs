@@ -128,6 +128,21 @@ impl LocalApi {
         }
     }
 
+    /// The value of the counter or gauge `name` on its `/metrics` page.
+    pub async fn metric(&self, name: &str) -> f64 {
+        let page = self
+            .client
+            .send(TestRequest::new(http::Method::GET, "/metrics"))
+            .await;
+        String::from_utf8_lossy(&page.body)
+            .lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in /metrics"))
+            .trim()
+            .parse()
+            .unwrap_or_else(|e| panic!("{name} in /metrics: {e}"))
+    }
+
     /// Kills the process at once (SIGKILL), as a crash would, and waits for it.
     pub async fn kill(mut self) {
         self.child.kill().await.expect("kill local-api");

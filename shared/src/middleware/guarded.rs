@@ -91,8 +91,13 @@ impl<S: ?Sized> GuardedStore<S> {
                 | StoreError::IdempotencyKeyReused,
             ) => CallOutcome::Ok,
             Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
+            Err(StoreError::Throttled { .. }) => CallOutcome::Throttled,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
+        // Only a failing store counts against the breaker. Not a throttled call: DynamoDB
+        // answered at once (there is no wait to spare anyone), the SDK has already backed off,
+        // the client is told to (503 + Retry-After), and throttling is one partition's or
+        // index's: an open breaker would refuse every other user's calls too.
         self.breaker
             .record(permit, outcome != CallOutcome::Unavailable, finished);
         self.metrics.count(call, outcome);
@@ -149,6 +154,7 @@ impl StoreCall {
 enum CallOutcome {
     Ok,
     Unavailable,
+    Throttled,
     Error,
     /// Refused by the open breaker without reaching the store.
     Rejected,
@@ -159,6 +165,7 @@ impl CallOutcome {
         match self {
             CallOutcome::Ok => "ok",
             CallOutcome::Unavailable => "unavailable",
+            CallOutcome::Throttled => "throttled",
             CallOutcome::Error => "error",
             CallOutcome::Rejected => "rejected",
         }
@@ -204,6 +211,7 @@ impl<T> PerCall<T> {
 struct CountsByOutcome {
     ok: Counter,
     unavailable: Counter,
+    throttled: Counter,
     error: Counter,
     rejected: Counter,
 }
@@ -214,6 +222,7 @@ impl CountsByOutcome {
         Self {
             ok: counter(CallOutcome::Ok),
             unavailable: counter(CallOutcome::Unavailable),
+            throttled: counter(CallOutcome::Throttled),
             error: counter(CallOutcome::Error),
             rejected: counter(CallOutcome::Rejected),
         }
@@ -223,6 +232,7 @@ impl CountsByOutcome {
         match outcome {
             CallOutcome::Ok => &self.ok,
             CallOutcome::Unavailable => &self.unavailable,
+            CallOutcome::Throttled => &self.throttled,
             CallOutcome::Error => &self.error,
             CallOutcome::Rejected => &self.rejected,
         }
@@ -338,6 +348,40 @@ mod tests {
         async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
             Err(StoreError::unavailable("down"))
         }
+    }
+
+    /// A store that works but is at its capacity.
+    struct AtCapacity;
+
+    #[async_trait]
+    impl StoreGet for AtCapacity {
+        async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
+            Err(StoreError::throttled("ThrottlingException"))
+        }
+    }
+
+    #[test]
+    fn throttled_calls_are_counted_as_such_and_never_open_the_breaker() {
+        let ((), counters) = recorded(|| async {
+            let config = ResilienceConfig {
+                breaker: BreakerConfig {
+                    consecutive_failures: 2,
+                    min_calls: 2,
+                    ..BreakerConfig::default()
+                },
+                ..ResilienceConfig::default()
+            };
+            let throttled = GuardedStore::new(Arc::new(AtCapacity), config);
+            for _ in 0..20 {
+                let error = throttled.get(UserId::new(7).unwrap()).await.unwrap_err();
+                assert!(matches!(error, StoreError::Throttled { .. }), "{error:?}");
+            }
+            assert_eq!(throttled.breaker_state(), BreakerState::Closed);
+        });
+        assert_eq!(
+            moved(&counters, "store_calls_total"),
+            [(vec!["call=get".into(), "outcome=throttled".into()], 20)]
+        );
     }
 
     #[test]

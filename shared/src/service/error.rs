@@ -57,6 +57,11 @@ impl ServiceError {
                 retry_after,
                 source,
             },
+            // The same answer to the client; the log's cause chain starts with "store throttled".
+            (throttled @ StoreError::Throttled { retry_after, .. }, _) => Self::Unavailable {
+                retry_after,
+                source: Box::new(throttled),
+            },
             (StoreError::Internal(source), _) => Self::Internal(source),
             (StoreError::NotFound, None) => {
                 Self::Internal("store reported a missing user for an operation on no user".into())

@@ -50,10 +50,21 @@ pub enum StoreError {
     /// An idempotency key already recorded for a different request: nothing was written.
     #[error("the idempotency key was used for a different request")]
     IdempotencyKeyReused,
-    /// Transient: timeouts, throttling, the service being down, an open circuit breaker. A retry
-    /// after `retry_after` may succeed: whoever knows better than the default says so here.
+    /// Transient: timeouts, the service being down, an open circuit breaker. A retry after
+    /// `retry_after` may succeed: whoever knows better than the default says so here.
     #[error("store unavailable")]
     Unavailable {
+        retry_after: Duration,
+        #[source]
+        source: Box<dyn StdError + Send + Sync>,
+    },
+    /// The store works but refused for capacity (DynamoDB throttled the table, an index or one
+    /// partition) after its own retries: nothing was written, and a retry after `retry_after`
+    /// may succeed. Apart from [`StoreError::Unavailable`] because it is no sign of a failing
+    /// store: the answer came at once, and the breaker does not count it (see
+    /// [`GuardedStore`](crate::middleware::GuardedStore)).
+    #[error("store throttled")]
+    Throttled {
         retry_after: Duration,
         #[source]
         source: Box<dyn StdError + Send + Sync>,
@@ -70,6 +81,14 @@ impl StoreError {
     /// A transient failure worth retrying after [`DEFAULT_RETRY_AFTER`].
     pub fn unavailable(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
         StoreError::Unavailable {
+            retry_after: DEFAULT_RETRY_AFTER,
+            source: source.into(),
+        }
+    }
+
+    /// A refusal for capacity, worth retrying after [`DEFAULT_RETRY_AFTER`].
+    pub fn throttled(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
+        StoreError::Throttled {
             retry_after: DEFAULT_RETRY_AFTER,
             source: source.into(),
         }

@@ -7,8 +7,9 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::store::StoreError;
 
-/// Service error codes that mean DynamoDB is throttling this table or account. The SDK's retry
-/// policy has already retried these within its budget by the time they reach us.
+/// Service error codes that mean DynamoDB is throttling this table, an index, a partition or the
+/// account. The SDK's retry policy has already retried these within its budget by the time they
+/// reach us.
 const THROTTLING_CODES: &[&str] = &[
     "ProvisionedThroughputExceededException",
     "ThrottlingException",
@@ -33,6 +34,7 @@ where
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             StoreError::unavailable(error)
         }
+        SdkError::ServiceError(service) if is_throttling(service.err()) => throttled(error),
         SdkError::ServiceError(service) if is_transient(service.err()) => {
             StoreError::unavailable(error)
         }
@@ -45,24 +47,33 @@ pub(super) fn classify_service<E>(error: E) -> StoreError
 where
     E: ProvideErrorMetadata + StdError + Send + Sync + 'static,
 {
-    if is_transient(&error) {
+    if is_throttling(&error) {
+        throttled(error)
+    } else if is_transient(&error) {
         StoreError::unavailable(error)
     } else {
         StoreError::Internal(Box::new(error))
     }
 }
 
-/// Whether `error` is worth retrying later. Throttling is counted here, where it is recognised, in
-/// `dynamodb_throttles_total`: the alarm that says the table needs more capacity.
+/// A refusal for capacity, counted in `dynamodb_throttles_total` (the alarm that says the table
+/// needs more capacity) once per call that gave up on it.
+pub(super) fn throttled(error: impl StdError + Send + Sync + 'static) -> StoreError {
+    metrics::counter!("dynamodb_throttles_total").increment(1);
+    StoreError::throttled(error)
+}
+
+fn is_throttling(error: &impl ProvideErrorMetadata) -> bool {
+    error
+        .code()
+        .is_some_and(|code| THROTTLING_CODES.contains(&code))
+}
+
+/// Whether `error` is a brief failure worth retrying later.
 fn is_transient(error: &impl ProvideErrorMetadata) -> bool {
-    let Some(code) = error.code() else {
-        return false;
-    };
-    if THROTTLING_CODES.contains(&code) {
-        metrics::counter!("dynamodb_throttles_total").increment(1);
-        return true;
-    }
-    TRANSIENT_CODES.contains(&code)
+    error
+        .code()
+        .is_some_and(|code| TRANSIENT_CODES.contains(&code))
 }
 
 /// A malformed item or a request we could not build: always a bug, never the client's fault.

@@ -14,7 +14,9 @@ use crate::store::StoreError;
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// A user as stored. `email_key` is the normalised email the claim item is keyed by; `version`
-/// counts updates so a transaction can insist nothing changed since it read the user.
+/// counts updates so a transaction can insist nothing changed since it read the user;
+/// `write_token` names the write that last changed the item, so that a retry of that write
+/// recognises it as its own (absent on items written before it existed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct UserItem {
     pub pk: String,
@@ -24,10 +26,13 @@ pub(super) struct UserItem {
     pub email_key: String,
     pub age: u8,
     pub version: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write_token: Option<String>,
 }
 
 impl UserItem {
-    pub fn new(user: &User, version: u64) -> Self {
+    /// The item a create writes: version 1, written by `write_token`.
+    pub fn created(user: &User, write_token: &str) -> Self {
         Self {
             pk: USER_PARTITION.to_owned(),
             sk: user.id.get(),
@@ -35,8 +40,14 @@ impl UserItem {
             email: user.email.clone(),
             email_key: email_key(&user.email),
             age: user.age,
-            version,
+            version: 1,
+            write_token: Some(write_token.to_owned()),
         }
+    }
+
+    /// Whether the write named `write_token` is the one that last changed this item.
+    pub fn written_by(&self, write_token: &str) -> bool {
+        self.write_token.as_deref() == Some(write_token)
     }
 
     pub fn from_item(item: Item) -> Result<Self, StoreError> {

@@ -13,6 +13,12 @@
 //! | delete | 1 `GetItem` + 1 `TransactWriteItems` (user + claim) |
 //! | list by cursor | 1 `Query` of `limit + 1` items |
 //! | list by `page=P` | ceil((P-1) x limit / 1000) key-only `Query`s to skip, then 1 `Query` |
+//!
+//! A write whose answer is lost after DynamoDB applied it is sent again by the SDK, and the repeat
+//! is answered as that write, never as its own conflict: transactions by their `ClientRequestToken`
+//! ([`DynamoStore::transact`]), and, where a server does not honour it or there is no token (a
+//! single `UpdateItem`), by the `write_token` each write leaves on the user's item and reads back
+//! from a failed condition (`ReturnValuesOnConditionCheckFailure`, no extra call).
 
 mod errors;
 mod ids;
@@ -32,9 +38,13 @@ use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{Delete, Put, ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::error::TransactionCanceledException;
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 
-use self::errors::{classify, classify_service, internal};
+use self::errors::{classify, classify_service, internal, throttled};
 use self::ids::IdAllocator;
 use self::items::{
     EmailClaim, IdempotencyRecord, Item, UserItem, UserKey, claim_key, idempotency_key, user_key,
@@ -96,27 +106,76 @@ impl DynamoStore {
         output.item.map(UserItem::from_item).transpose()
     }
 
-    /// Runs a transaction and reports which items' conditions failed, if any.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Transaction, StoreError> {
-        let result = self
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
+    /// Runs a transaction under `write_token` as its `ClientRequestToken`, and reports which
+    /// items' conditions failed, if any.
+    ///
+    /// The token makes the SDK's own retries of this very request safe: DynamoDB answers a repeat
+    /// of a transaction it has committed (within 10 minutes) with success instead of evaluating
+    /// its conditions again, which would fail on the transaction's own writes. One that is still
+    /// being committed is answered `TransactionInProgressException`: the same request is sent
+    /// again, a bounded number of times. So is one DynamoDB cancelled because it throttled one
+    /// of its items (reason `ThrottlingError` or `ProvisionedThroughputExceeded`), which the
+    /// SDK does not retry: nothing of it was written, and its conditions say nothing, so it is
+    /// neither a conflict nor a taken email; it ends as [`StoreError::Throttled`] when the
+    /// rounds are spent. A transaction rebuilt from a new read is another write and gets
+    /// another token.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        write_token: &str,
+    ) -> Result<Transaction, StoreError> {
+        let mut round = 0;
+        let result = loop {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .client_request_token(write_token)
+                .send()
+                .await;
+            let send_again = match &result {
+                Err(SdkError::ServiceError(service)) => match service.err() {
+                    TransactWriteItemsError::TransactionInProgressException(_) => true,
+                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
+                        is_throttled(cancelled)
+                    }
+                    _ => false,
+                },
+                _ => false,
+            };
+            if !send_again || round + 1 >= MAX_ATTEMPTS {
+                break result;
+            }
+            // Exponential, with full jitter so that throttled writers do not come back together.
+            let ceiling = 20u64 << round;
+            tokio::time::sleep(Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))).await;
+            round += 1;
+        };
         match result {
             Ok(_) => Ok(Transaction::Committed),
             Err(SdkError::ServiceError(service)) => match service.into_err() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled)
+                    if is_throttled(&cancelled) =>
+                {
+                    Err(throttled(cancelled))
+                }
                 TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let codes = cancelled
-                        .cancellation_reasons()
+                    let reasons = cancelled.cancellation_reasons();
+                    let codes = reasons
                         .iter()
                         .map(|reason| reason.code().filter(|c| *c != "None").map(str::to_owned))
                         .collect::<Vec<_>>();
                     if codes.iter().flatten().any(|c| c == "TransactionConflict") {
                         return Ok(Transaction::Conflict);
                     }
-                    Ok(Transaction::Cancelled(codes))
+                    // The first item is always the user's, asked to return itself when its
+                    // condition fails.
+                    let user = reasons
+                        .first()
+                        .and_then(|reason| reason.item())
+                        .map(|item| UserItem::from_item(item.clone()))
+                        .transpose()?;
+                    Ok(Transaction::Cancelled { codes, user })
                 }
                 other => Err(classify_service(other)),
             },
@@ -129,6 +188,7 @@ impl DynamoStore {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression(condition)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().put(put).build())
@@ -156,10 +216,11 @@ impl DynamoStore {
         user: &User,
         idempotency: Option<&IdempotentCreate>,
     ) -> Result<Attempt<Created>, StoreError> {
+        let write_token = write_token();
         let claim = EmailClaim::new(&email_key(&user.email), user.id);
         let mut items = vec![
             self.put(
-                UserItem::new(user, 1).to_item()?,
+                UserItem::created(user, &write_token).to_item()?,
                 "attribute_not_exists(pk)",
             )?,
             self.put(claim.to_item()?, "attribute_not_exists(pk)")?,
@@ -180,10 +241,15 @@ impl DynamoStore {
                 .map_err(internal)?;
             items.push(TransactWriteItem::builder().put(put).build());
         }
-        match self.transact(items).await? {
+        match self.transact(items, &write_token).await? {
             Transaction::Committed => Ok(Attempt::Done(Created::New(user.clone()))),
             Transaction::Conflict => Ok(Attempt::Retry),
-            Transaction::Cancelled(codes) => match (codes.as_slice(), idempotency) {
+            // This very transaction committed before (a retry whose first answer was lost, on a
+            // server that does not honour the request token).
+            Transaction::Cancelled {
+                user: Some(item), ..
+            } if item.written_by(&write_token) => Ok(Attempt::Done(Created::New(item.to_user()?))),
+            Transaction::Cancelled { codes, .. } => match (codes.as_slice(), idempotency) {
                 // The key is recorded and live: this is a retry (or a reuse) of an earlier create.
                 ([_, _, Some(_)], Some(request)) => self.replay(request).await,
                 ([_, Some(_), ..], _) => Err(StoreError::EmailTaken),
@@ -253,21 +319,28 @@ impl DynamoStore {
         let mut updated = current.to_user()?;
         changes.apply_to(&mut updated);
         updated.version += 1;
-        let update = UpdateExpression::new(changes, Some(current.version))?;
+        let write_token = write_token();
+        let update = UpdateExpression::new(changes, Some(current.version), &write_token)?;
         let outcome = self
-            .transact(vec![
-                update.transact_item(&self.table, id)?,
-                self.delete_claim(&current.email_key, id)?,
-                self.put(
-                    EmailClaim::new(&new_key, id).to_item()?,
-                    "attribute_not_exists(pk)",
-                )?,
-            ])
+            .transact(
+                vec![
+                    update.transact_item(&self.table, id)?,
+                    self.delete_claim(&current.email_key, id)?,
+                    self.put(
+                        EmailClaim::new(&new_key, id).to_item()?,
+                        "attribute_not_exists(pk)",
+                    )?,
+                ],
+                &write_token,
+            )
             .await?;
         match outcome {
             Transaction::Committed => Ok(Attempt::Done(updated)),
             Transaction::Conflict => Ok(Attempt::Retry),
-            Transaction::Cancelled(codes) => match codes.as_slice() {
+            Transaction::Cancelled {
+                user: Some(item), ..
+            } if item.written_by(&write_token) => Ok(Attempt::Done(item.to_user()?)),
+            Transaction::Cancelled { codes, .. } => match codes.as_slice() {
                 [_, _, Some(_)] => Err(StoreError::EmailTaken),
                 // The user changed or vanished since we read it: read again, unless the client
                 // asked for the version we read, which it no longer is.
@@ -287,7 +360,8 @@ impl DynamoStore {
         expected_version: Option<u64>,
         precondition: Precondition,
     ) -> Result<Attempt<User>, StoreError> {
-        let update = UpdateExpression::new(changes, expected_version)?;
+        let write_token = write_token();
+        let update = UpdateExpression::new(changes, expected_version, &write_token)?;
         let result = self
             .client
             .update_item()
@@ -298,6 +372,7 @@ impl DynamoStore {
             .set_expression_attribute_names(Some(update.names.clone()))
             .set_expression_attribute_values(Some(update.values.clone()))
             .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
@@ -310,6 +385,17 @@ impl DynamoStore {
             Err(SdkError::ServiceError(service))
                 if service.err().is_conditional_check_failed_exception() =>
             {
+                // An UpdateItem carries no request token: when the SDK sent it again after an
+                // answer was lost, the item says whether the first one was applied.
+                let current = match service.into_err() {
+                    UpdateItemError::ConditionalCheckFailedException(failed) => {
+                        failed.item.map(UserItem::from_item).transpose()?
+                    }
+                    _ => None,
+                };
+                if let Some(item) = current.filter(|item| item.written_by(&write_token)) {
+                    return Ok(Attempt::Done(item.to_user()?));
+                }
                 match (precondition, expected_version) {
                     (Precondition::Version(_), _) => Err(StoreError::PreconditionFailed),
                     (_, Some(_)) => Ok(Attempt::Retry),
@@ -339,15 +425,18 @@ impl DynamoStore {
             .build()
             .map_err(internal)?;
         let outcome = self
-            .transact(vec![
-                TransactWriteItem::builder().delete(delete_user).build(),
-                self.delete_claim(&current.email_key, id)?,
-            ])
+            .transact(
+                vec![
+                    TransactWriteItem::builder().delete(delete_user).build(),
+                    self.delete_claim(&current.email_key, id)?,
+                ],
+                &write_token(),
+            )
             .await?;
         match outcome {
             Transaction::Committed => Ok(Attempt::Done(())),
             Transaction::Conflict => Ok(Attempt::Retry),
-            Transaction::Cancelled(codes) => match codes.as_slice() {
+            Transaction::Cancelled { codes, .. } => match codes.as_slice() {
                 [Some(_), _] => moved_since_read(precondition),
                 _ => Err(out_of_step(id, &codes)),
             },
@@ -409,8 +498,28 @@ enum Transaction {
     Committed,
     /// Another transaction held one of the items: worth retrying at once.
     Conflict,
-    /// A condition failed: one code per item, `None` for items whose condition held.
-    Cancelled(Vec<Option<String>>),
+    /// A condition failed: one code per item, `None` for items whose condition held, and the
+    /// user's item as it is, when its own condition failed and it exists.
+    Cancelled {
+        codes: Vec<Option<String>>,
+        user: Option<UserItem>,
+    },
+}
+
+/// Whether DynamoDB cancelled a transaction for capacity: one of its items was throttled.
+fn is_throttled(cancelled: &TransactionCanceledException) -> bool {
+    cancelled.cancellation_reasons().iter().any(|reason| {
+        matches!(
+            reason.code(),
+            Some("ThrottlingError" | "ProvisionedThroughputExceeded")
+        )
+    })
+}
+
+/// A new name for one write: its transaction's `ClientRequestToken` and the `write_token` it
+/// leaves on the user's item. 128 random bits, so no two writes share one.
+fn write_token() -> String {
+    format!("{:032x}", fastrand::u128(..))
 }
 
 /// A write conditional on the version just read lost a race: read again, unless the client's own
@@ -459,14 +568,22 @@ struct UpdateExpression {
 }
 
 impl UpdateExpression {
-    fn new(changes: &UserChanges, expected_version: Option<u64>) -> Result<Self, StoreError> {
+    /// The update, made by the write named `write_token`. Without an expected version, its
+    /// condition also refuses an item that write already changed: the SDK may send the same
+    /// request twice, and the second must not bump the version again.
+    fn new(
+        changes: &UserChanges,
+        expected_version: Option<u64>,
+        write_token: &str,
+    ) -> Result<Self, StoreError> {
         let mut this = Self {
             expression: String::new(),
-            condition: "attribute_exists(pk)".to_owned(),
+            condition: "attribute_exists(pk) AND (attribute_not_exists(#write_token) OR #write_token <> :write_token)"
+                .to_owned(),
             names: Default::default(),
             values: Default::default(),
         };
-        let mut sets = Vec::new();
+        let mut sets = vec![this.bind("write_token", value(write_token)?)];
         if let Some(name) = &changes.name {
             sets.push(this.bind("name", value(name)?));
         }
@@ -479,11 +596,7 @@ impl UpdateExpression {
         }
         this.values.insert(":one".into(), value(1u64)?);
         this.names.insert("#version".into(), "version".into());
-        this.expression = if sets.is_empty() {
-            "ADD #version :one".to_owned()
-        } else {
-            format!("SET {} ADD #version :one", sets.join(", "))
-        };
+        this.expression = format!("SET {} ADD #version :one", sets.join(", "));
         if let Some(version) = expected_version {
             this.values
                 .insert(":expected_version".into(), value(version)?);
@@ -507,6 +620,7 @@ impl UpdateExpression {
             .condition_expression(self.condition)
             .set_expression_attribute_names(Some(self.names))
             .set_expression_attribute_values(Some(self.values))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(internal)?;
         Ok(TransactWriteItem::builder().update(update).build())

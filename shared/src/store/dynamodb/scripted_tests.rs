@@ -9,8 +9,10 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 
 use super::DynamoStore;
-use crate::service::UserId;
-use crate::store::{Precondition, StoreDelete, StoreError, StoreGet};
+use crate::service::{NewUser, UserChanges, UserId};
+use crate::store::{
+    Created, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet, StoreUpdate,
+};
 use crate::test_metrics::{moved, recorded};
 
 /// One scripted answer: HTTP status and JSON body.
@@ -34,6 +36,22 @@ const THROTTLED: Answer = (
     r#"{"__type": "com.amazonaws.dynamodb.v20120810#ProvisionedThroughputExceededException",
         "message": "The level of configured provisioned throughput for the table was exceeded."}"#,
 );
+/// DynamoDB's answer when it throttles one item of a transaction (TransactWriteItems API
+/// reference): a cancellation, the throttled item's reason `ThrottlingError`, the others `None`.
+const CLAIM_THROTTLED: Answer = (
+    400,
+    r#"{"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, ThrottlingError]",
+        "CancellationReasons": [{"Code": "None"}, {"Code": "ThrottlingError", "Message": "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly."}]}"#,
+);
+/// The same with the first (the user's) item throttled, as provisioned tables answer.
+const USER_THROTTLED: Answer = (
+    400,
+    r#"{"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [ProvisionedThroughputExceeded, None, None]",
+        "CancellationReasons": [{"Code": "ProvisionedThroughputExceeded", "Message": "The level of configured provisioned throughput for the table was exceeded."}, {"Code": "None"}, {"Code": "None"}]}"#,
+);
+const ID_BLOCK: Answer = (200, r#"{"Attributes": {"last_id": {"N": "50"}}}"#);
 const SERVER_ERROR: Answer = (
     500,
     r#"{"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "Internal server error"}"#,
@@ -121,11 +139,11 @@ async fn server_errors_are_transient_and_a_missing_table_is_not() {
 }
 
 #[test]
-fn throttling_is_transient_and_counted() {
+fn a_throttled_read_is_throttled_and_counted() {
     let ((), counters) = recorded(|| async {
         let (store, _) = scripted(vec![THROTTLED, USER_ITEM]);
         let error = store.get(id()).await.unwrap_err();
-        assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+        assert!(matches!(error, StoreError::Throttled { .. }), "{error:?}");
         assert!(store.get(id()).await.unwrap().is_some());
     });
     assert_eq!(
@@ -133,4 +151,79 @@ fn throttling_is_transient_and_counted() {
         [(vec![], 1)],
         "one throttled call, one counted"
     );
+}
+
+fn ada() -> NewUser {
+    NewUser {
+        name: "Ada".into(),
+        email: "ada@example.com".into(),
+        age: 36,
+    }
+}
+
+/// The email claim is throttled: the create is sent again (nothing was written) and succeeds,
+/// never a 409 for an email nobody has.
+#[tokio::test]
+async fn a_create_whose_claim_was_throttled_is_sent_again() {
+    let (store, log) = scripted(vec![ID_BLOCK, CLAIM_THROTTLED, CLAIM_THROTTLED, COMMITTED]);
+    let created = store.create_idempotent(ada(), None).await.unwrap();
+    assert!(matches!(created, Created::New(_)), "{created:?}");
+    assert_eq!(
+        asked(&log),
+        [
+            "UpdateItem",
+            "TransactWriteItems",
+            "TransactWriteItems",
+            "TransactWriteItems"
+        ]
+    );
+}
+
+/// Throttled every time: the store gives up after its rounds with `Throttled` (a 503 with
+/// Retry-After to the client), counted once, never `EmailTaken` or an internal error.
+#[test]
+fn a_create_throttled_to_the_end_is_throttled_not_a_taken_email() {
+    let ((), counters) = recorded(|| async {
+        let mut answers = vec![ID_BLOCK];
+        answers.extend([CLAIM_THROTTLED].repeat(4));
+        let (store, log) = scripted(answers);
+        let error = store.create_idempotent(ada(), None).await.unwrap_err();
+        assert!(matches!(error, StoreError::Throttled { .. }), "{error:?}");
+        assert_eq!(asked(&log).len(), 5, "the counter, then four rounds");
+    });
+    assert_eq!(moved(&counters, "dynamodb_throttles_total"), [(vec![], 1)]);
+}
+
+/// An email change whose user item is throttled is not a lost race (read again) nor a
+/// precondition failure: the same transaction goes again, then ends as `Throttled`.
+#[tokio::test]
+async fn an_email_change_throttled_to_the_end_is_throttled() {
+    let mut answers = vec![USER_ITEM];
+    answers.extend([USER_THROTTLED].repeat(4));
+    let (store, log) = scripted(answers);
+    let changes = UserChanges {
+        email: Some("grace@example.com".into()),
+        ..UserChanges::default()
+    };
+    let error = store
+        .update(id(), changes, Precondition::Version(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::Throttled { .. }), "{error:?}");
+    assert_eq!(
+        asked(&log),
+        ["GetItem"]
+            .into_iter()
+            .chain(["TransactWriteItems"; 4])
+            .collect::<Vec<_>>()
+    );
+}
+
+#[tokio::test]
+async fn a_delete_throttled_to_the_end_is_throttled() {
+    let mut answers = vec![USER_ITEM];
+    answers.extend([CLAIM_THROTTLED].repeat(4));
+    let (store, _) = scripted(answers);
+    let error = store.delete(id(), Precondition::None).await.unwrap_err();
+    assert!(matches!(error, StoreError::Throttled { .. }), "{error:?}");
 }

@@ -1,0 +1,208 @@
+//! A hop between a client and a server that loses answers on purpose, as a network does: for the
+//! first requests of the kinds a test names, it forwards the request whole, lets the server answer
+//! (so the server has acted on it), and then drops the answer (closing the client's connection) or
+//! holds it back for a while. Everything else passes through.
+//!
+//! A request's kind is its DynamoDB operation (`TransactWriteItems`, from `X-Amz-Target`), or else
+//! its method and path (`POST /users`).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+/// What happens to one answer.
+#[derive(Debug, Clone, Copy)]
+pub enum Loss {
+    /// The client's connection is closed instead.
+    Drop,
+    /// The answer is sent after this long (by when the client has usually given up on it).
+    Delay(Duration),
+}
+
+/// Lose the answers to the first `count` requests of `kind`, as `loss` says.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    pub kind: &'static str,
+    pub count: usize,
+    pub loss: Loss,
+}
+
+#[derive(Default)]
+struct State {
+    rules: Vec<Rule>,
+    /// Requests forwarded so far, by kind.
+    seen: HashMap<String, usize>,
+    /// Answers lost so far, by kind.
+    lost: HashMap<String, usize>,
+}
+
+/// A running hop on a loopback port; it stops with the test process.
+#[derive(Clone)]
+pub struct LossyHop {
+    address: std::net::SocketAddr,
+    state: Arc<Mutex<State>>,
+}
+
+impl LossyHop {
+    /// A hop in front of `upstream` (`host:port`) losing answers by `rules`.
+    pub async fn start(upstream: &str, rules: Vec<Rule>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the hop");
+        let address = listener.local_addr().expect("hop address");
+        let state = Arc::new(Mutex::new(State {
+            rules,
+            ..State::default()
+        }));
+        let hop = Self { address, state };
+        let serving = hop.clone();
+        let upstream = upstream.to_owned();
+        tokio::spawn(async move {
+            while let Ok((downstream, _)) = listener.accept().await {
+                let hop = serving.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move { hop.serve(downstream, &upstream).await });
+            }
+        });
+        hop
+    }
+
+    /// The hop's URL.
+    pub fn endpoint(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// How many requests of `kind` it forwarded.
+    pub fn seen(&self, kind: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .seen
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many answers to requests of `kind` it lost.
+    pub fn lost(&self, kind: &str) -> usize {
+        self.state
+            .lock()
+            .unwrap()
+            .lost
+            .get(kind)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// Replaces the rules (what was lost and seen so far stays counted).
+    pub fn set_rules(&self, rules: Vec<Rule>) {
+        self.state.lock().unwrap().rules = rules;
+    }
+
+    /// Forwards each request on a client connection over a connection of its own to `upstream`.
+    async fn serve(&self, mut downstream: TcpStream, upstream: &str) {
+        while let Some(request) = read_http_message(&mut downstream).await {
+            let kind = kind_of(&request);
+            let Ok(mut server) = TcpStream::connect(upstream).await else {
+                return;
+            };
+            if server.write_all(&request).await.is_err() {
+                return;
+            }
+            let Some(answer) = read_http_message(&mut server).await else {
+                return;
+            };
+            match self.loss_for(&kind) {
+                Some(Loss::Drop) => return,
+                Some(Loss::Delay(delay)) => {
+                    tokio::time::sleep(delay).await;
+                    let _ = downstream.write_all(&answer).await;
+                    return;
+                }
+                None => {
+                    if downstream.write_all(&answer).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Counts a forwarded request of `kind` and says what happens to its answer.
+    fn loss_for(&self, kind: &str) -> Option<Loss> {
+        let mut state = self.state.lock().unwrap();
+        *state.seen.entry(kind.to_owned()).or_default() += 1;
+        let rule = state
+            .rules
+            .iter_mut()
+            .find(|rule| rule.kind == kind && rule.count > 0)?;
+        rule.count -= 1;
+        let loss = rule.loss;
+        *state.lost.entry(kind.to_owned()).or_default() += 1;
+        Some(loss)
+    }
+}
+
+/// A request's kind: its DynamoDB operation, else its method and path.
+fn kind_of(request: &[u8]) -> String {
+    let head = String::from_utf8_lossy(request);
+    let mut lines = head.lines();
+    let request_line = lines.next().unwrap_or_default();
+    let target = lines.take_while(|line| !line.is_empty()).find_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        name.eq_ignore_ascii_case("x-amz-target").then(|| {
+            value
+                .trim()
+                .rsplit('.')
+                .next()
+                .unwrap_or_default()
+                .to_owned()
+        })
+    });
+    target.unwrap_or_else(|| {
+        let mut words = request_line.split_whitespace();
+        let method = words.next().unwrap_or_default();
+        let path = words.next().unwrap_or_default();
+        format!("{method} {}", path.split('?').next().unwrap_or_default())
+    })
+}
+
+/// Reads one HTTP/1.1 message: its head, then a `content-length` body, or everything up to the end
+/// of the stream when a response has no length. `None` when the stream ends before a message.
+pub async fn read_http_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut buffer = Vec::new();
+    let mut chunk = [0u8; 8192];
+    loop {
+        if let Some(end) = find(&buffer, b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
+            let length = head.lines().find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())?
+            });
+            let is_request = !head.starts_with("HTTP/");
+            match length {
+                Some(length) if buffer.len() >= end + 4 + length => return Some(buffer),
+                None if is_request => return Some(buffer),
+                _ => {}
+            }
+        }
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => {
+                // A response without a length ends with its connection.
+                let complete = find(&buffer, b"\r\n\r\n").is_some() && buffer.starts_with(b"HTTP/");
+                return complete.then_some(buffer);
+            }
+            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
+        }
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack
+        .windows(needle.len())
+        .position(|window| window == needle)
+}

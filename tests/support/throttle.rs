@@ -1,0 +1,117 @@
+//! A front that throttles as API Gateway's stage throttling does: a token bucket of `burst`
+//! requests refilled at `rate` per second; a request that finds it empty is answered
+//! `429 {"message":"Too Many Requests"}` without reaching the server behind.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::Instant;
+
+use crate::lossy_hop::read_http_message;
+
+const TOO_MANY_REQUESTS: &str = r#"{"message":"Too Many Requests"}"#;
+
+struct Bucket {
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// A running front on a loopback port; it stops with the test process.
+#[derive(Clone)]
+pub struct ThrottlingFront {
+    address: std::net::SocketAddr,
+    rate: f64,
+    burst: f64,
+    bucket: Arc<Mutex<Bucket>>,
+    forwarded: Arc<AtomicUsize>,
+    throttled: Arc<AtomicUsize>,
+}
+
+impl ThrottlingFront {
+    /// A front for `upstream` (`host:port`) admitting `rate` requests per second, `burst` at once.
+    pub async fn start(upstream: &str, rate: f64, burst: f64) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind the front");
+        let front = Self {
+            address: listener.local_addr().expect("front address"),
+            rate,
+            burst,
+            bucket: Arc::new(Mutex::new(Bucket {
+                tokens: burst,
+                refilled: Instant::now(),
+            })),
+            forwarded: Arc::default(),
+            throttled: Arc::default(),
+        };
+        let serving = front.clone();
+        let upstream = upstream.to_owned();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let front = serving.clone();
+                let upstream = upstream.clone();
+                tokio::spawn(async move { front.serve(client, &upstream).await });
+            }
+        });
+        front
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://{}", self.address)
+    }
+
+    /// Requests passed to the server behind.
+    pub fn forwarded(&self) -> usize {
+        self.forwarded.load(Ordering::Relaxed)
+    }
+
+    /// Requests answered 429.
+    pub fn throttled(&self) -> usize {
+        self.throttled.load(Ordering::Relaxed)
+    }
+
+    fn admit(&self) -> bool {
+        let mut bucket = self.bucket.lock().unwrap();
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
+        bucket.refilled = now;
+        if bucket.tokens >= 1.0 {
+            bucket.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    async fn serve(&self, mut client: TcpStream, upstream: &str) {
+        while let Some(request) = read_http_message(&mut client).await {
+            let answer = if self.admit() {
+                self.forwarded.fetch_add(1, Ordering::Relaxed);
+                let Ok(mut server) = TcpStream::connect(upstream).await else {
+                    return;
+                };
+                if server.write_all(&request).await.is_err() {
+                    return;
+                }
+                let Some(answer) = read_http_message(&mut server).await else {
+                    return;
+                };
+                answer
+            } else {
+                self.throttled.fetch_add(1, Ordering::Relaxed);
+                format!(
+                    "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\n\
+                     content-length: {}\r\n\r\n{TOO_MANY_REQUESTS}",
+                    TOO_MANY_REQUESTS.len()
+                )
+                .into_bytes()
+            };
+            if client.write_all(&answer).await.is_err() {
+                return;
+            }
+        }
+    }
+}
