@@ -138,6 +138,7 @@ async fn the_contract_holds_through_sam_local_on_the_dynamodb_test_server() {
     // template's IAM authorization (it says so when it starts).
     let api = SamLocalApi::start(&env_file).await;
     let user = get(&api, &format!("/users/{}", created["user"]["id"])).await;
+    assert_eq!(user.status, 200, "{}", String::from_utf8_lossy(&user.body));
     assert_eq!(
         user.json()["user"],
         created["user"],

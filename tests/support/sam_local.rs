@@ -222,35 +222,55 @@ impl SamLocalApi {
 
     async fn wait_until_serving(&mut self) {
         // SAM builds its emulation image on its first run, then starts one arm64 container per
-        // function. Until the emulator inside a container listens, SAM answers 502 ("No response
-        // from invoke container"): that is start-up, and only here is it waited out.
+        // function. Until the emulator inside a container listens, SAM answers that function's
+        // requests 502 ("No response from invoke container"): that is start-up, and only here is
+        // it waited out, for every function, since each container starts on its own time.
         let deadline = Instant::now() + Duration::from_secs(300);
-        loop {
-            if let Some(status) = self.child.try_wait().expect("poll sam") {
-                panic!(
-                    "sam local start-api exited ({status}):\n{}",
+        for (probe, ready) in Self::probes() {
+            loop {
+                if let Some(status) = self.child.try_wait().expect("poll sam") {
+                    panic!(
+                        "sam local start-api exited ({status}):\n{}",
+                        self.log_text()
+                    );
+                }
+                let described = format!("{} {}", probe.method, probe.target);
+                let answer = self.client.try_send(probe.clone()).await;
+                match &answer {
+                    Ok(reply) if reply.status == ready => break,
+                    Ok(reply) if reply.status != 502 => panic!(
+                        "{described} through sam local answered {} (waiting for {ready}): {}\n{}",
+                        reply.status,
+                        String::from_utf8_lossy(&reply.body),
+                        self.log_text()
+                    ),
+                    _ => {}
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "sam local start-api did not serve {described} within 300 s ({answer:?}):\n{}",
                     self.log_text()
                 );
+                tokio::time::sleep(Duration::from_millis(500)).await;
             }
-            let probe = TestRequest::new(http::Method::GET, "/users?limit=1");
-            let answer = self.client.try_send(probe).await;
-            match &answer {
-                Ok(reply) if reply.status == 200 => return,
-                Ok(reply) if reply.status != 502 => panic!(
-                    "GET /users through sam local answered {}: {}\n{}",
-                    reply.status,
-                    String::from_utf8_lossy(&reply.body),
-                    self.log_text()
-                ),
-                _ => {}
-            }
-            assert!(
-                Instant::now() < deadline,
-                "sam local start-api did not serve within 300 s ({answer:?}):\n{}",
-                self.log_text()
-            );
-            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// One request per function of the template that changes nothing, and the status its
+    /// function answers once it runs: an id that is no id (`0`) and bodies that are no user.
+    fn probes() -> [(TestRequest, u16); 5] {
+        use http::Method;
+        let empty = || serde_json::json!({});
+        [
+            (TestRequest::new(Method::GET, "/users?limit=1"), 200),
+            (TestRequest::new(Method::GET, "/users/0"), 400),
+            (TestRequest::new(Method::POST, "/users").json(&empty()), 400),
+            (
+                TestRequest::new(Method::PUT, "/users/0").json(&empty()),
+                400,
+            ),
+            (TestRequest::new(Method::DELETE, "/users/0"), 400),
+        ]
     }
 
     /// Everything SAM and the functions have logged so far.
