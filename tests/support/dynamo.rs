@@ -11,7 +11,9 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_sdk_dynamodb::types::AttributeValue;
 use shared::store::DynamoStore;
-use shared::store::dynamodb::schema::{self, TableCreation};
+use shared::store::dynamodb::schema::{
+    self, TableCreation, USER_SHARDS, is_user_partition, user_partition,
+};
 
 /// The server's URL.
 pub fn endpoint() -> String {
@@ -156,7 +158,9 @@ pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) ->
     let mut claims = HashMap::new();
     for item in &items {
         let pk = text(item, "pk");
-        if pk == "USER" {
+        if is_user_partition(&pk) {
+            // A user lives in the shard its id names, and nowhere else.
+            assert_eq!(pk, user_partition(number(item, "sk"), USER_SHARDS), "{item:?}");
             users.insert(number(item, "sk"), text(item, "email_key"));
         } else if let Some(email) = pk.strip_prefix("EMAIL#") {
             claims.insert(email.to_owned(), number(item, "user_id"));

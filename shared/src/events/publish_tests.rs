@@ -8,6 +8,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use serde_json::{Value, json};
 
 use super::*;
+use crate::store::dynamodb::schema::{USER_SHARDS, user_partition};
 use crate::test_metrics::{moved, recorded};
 
 /// What a scripted bus answers to one call.
@@ -78,7 +79,7 @@ impl EventBus for &ScriptedBus {
 
 fn image(id: u64, version: u64, age: u8) -> Value {
     json!({
-        "pk": {"S": "USER"}, "sk": {"N": id.to_string()}, "name": {"S": "Ada Lovelace"},
+        "pk": {"S": user_partition(id, USER_SHARDS)}, "sk": {"N": id.to_string()}, "name": {"S": "Ada Lovelace"},
         "email": {"S": format!("user{id}@example.com")}, "email_key": {"S": format!("user{id}@example.com")},
         "age": {"N": age.to_string()}, "version": {"N": version.to_string()},
     })
@@ -116,7 +117,7 @@ fn record(
 }
 
 fn user_key(id: u64) -> Value {
-    json!({"pk": {"S": "USER"}, "sk": {"N": id.to_string()}})
+    json!({"pk": {"S": user_partition(id, USER_SHARDS)}, "sk": {"N": id.to_string()}})
 }
 
 fn created(sequence: u64, id: u64) -> EventRecord {
@@ -270,7 +271,7 @@ fn an_unreadable_record_is_reported_after_the_events_before_it_are_published() {
         35,
         "INSERT",
         user_key(3),
-        Some(json!({"pk": {"S": "USER"}})),
+        Some(json!({"pk": {"S": user_partition(3, USER_SHARDS)}})),
         None,
     );
     let records = vec![created(10, 1), created(20, 2), broken, created(40, 4)];

@@ -5,7 +5,7 @@ use serde::Deserialize;
 
 use super::contract::{ChangedField, EventKind, UserEvent, UserValues};
 use crate::service::User;
-use crate::store::dynamodb::schema::USER_PARTITION;
+use crate::store::dynamodb::schema::is_user_partition;
 use crate::store::dynamodb::user_from_image;
 
 /// A record that should hold a user change but cannot be read: it is reported as failed, never
@@ -37,7 +37,7 @@ pub fn event_from_record(
     };
     let keys: Keys = serde_dynamo::from_item(record.change.keys.clone())
         .map_err(|e| unreadable(format!("keys: {e}")))?;
-    if keys.pk != USER_PARTITION {
+    if !is_user_partition(&keys.pk) {
         return Ok(None);
     }
     let image = |image: &serde_dynamo::Item, which: &str| {

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use super::errors::internal;
-use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, IDEMPOTENCY_PREFIX, USER_PARTITION};
+use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, IDEMPOTENCY_PREFIX, user_partition};
 use crate::service::{User, UserId, email_key};
 use crate::store::StoreError;
 
@@ -31,10 +31,11 @@ pub(super) struct UserItem {
 }
 
 impl UserItem {
-    /// The item a create writes: version 1, written by `write_token`.
-    pub fn created(user: &User, write_token: &str) -> Self {
+    /// The item a create writes in a table of `shards` shards: version 1, written by
+    /// `write_token`.
+    pub fn created(user: &User, write_token: &str, shards: u16) -> Self {
         Self {
-            pk: USER_PARTITION.to_owned(),
+            pk: user_partition(user.id.get(), shards),
             sk: user.id.get(),
             name: user.name.clone(),
             email: user.email.clone(),
@@ -71,18 +72,6 @@ impl UserItem {
     }
 }
 
-/// Just the sort key of a user item, for key-only queries.
-#[derive(Debug, Deserialize)]
-pub(super) struct UserKey {
-    pub sk: u64,
-}
-
-impl UserKey {
-    pub fn from_item(item: &Item) -> Result<Self, StoreError> {
-        from_item(item.clone()).map_err(internal)
-    }
-}
-
 /// The item that reserves an email: its existence is what makes an email taken.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) struct EmailClaim {
@@ -115,8 +104,9 @@ fn key(pk: &str, sk: u64) -> Result<Item, StoreError> {
     to_item(Key { pk, sk }).map_err(internal)
 }
 
-pub(super) fn user_key(id: UserId) -> Result<Item, StoreError> {
-    key(USER_PARTITION, id.get())
+/// The key of user `id` in a table of `shards` shards.
+pub(super) fn user_key(id: UserId, shards: u16) -> Result<Item, StoreError> {
+    key(&user_partition(id.get(), shards), id.get())
 }
 
 pub(super) fn claim_key(email_key: &str) -> Result<Item, StoreError> {

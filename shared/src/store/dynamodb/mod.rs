@@ -11,8 +11,12 @@
 //! | update without email | 1 `UpdateItem` |
 //! | update with email | 1 `GetItem` + 1 `UpdateItem` (same email, new spelling) or 1 `TransactWriteItems` (user + old claim + new claim) |
 //! | delete | 1 `GetItem` + 1 `TransactWriteItems` (user + claim) |
-//! | list by cursor | 1 `Query` of `limit + 1` items |
-//! | list by `page=P` | ceil((P-1) x limit / 1000) key-only `Query`s to skip, then 1 `Query` |
+//! | list by cursor | 1 `Query` per shard, concurrently, of about `limit / shards + 1` items each ([`listing`]) |
+//! | list by `page=P` | the same, key-only, per 1,000 users skipped, then the page's |
+//!
+//! Once per process, before its first get, update, delete or list, one eventually consistent
+//! `GetItem` of the counter checks the table's layout ([`layout`]): alongside a read, before a
+//! write.
 //!
 //! A write whose answer is lost after DynamoDB applied it is sent again by the SDK, and the repeat
 //! is answered as that write, never as its own conflict: transactions by their `ClientRequestToken`
@@ -23,6 +27,8 @@
 mod errors;
 mod ids;
 mod items;
+mod layout;
+mod listing;
 mod metrics;
 pub mod schema;
 #[cfg(test)]
@@ -47,10 +53,10 @@ use aws_sdk_dynamodb::types::{
 use self::errors::{classify, classify_service, internal, throttled};
 use self::ids::IdAllocator;
 use self::items::{
-    EmailClaim, IdempotencyRecord, Item, UserItem, UserKey, claim_key, idempotency_key, user_key,
-    value,
+    EmailClaim, IdempotencyRecord, Item, UserItem, claim_key, idempotency_key, user_key, value,
 };
-use self::schema::USER_PARTITION;
+use self::layout::LayoutCheck;
+use self::schema::{SORT_KEY, USER_SHARDS};
 use super::{
     Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
     StoreGet, StoreList, StorePing, StoreUpdate,
@@ -73,16 +79,47 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     ids: IdAllocator,
+    layout: LayoutCheck,
 }
 
 impl DynamoStore {
-    /// A store over `table`. The client is built once per process and shared by every request.
+    /// A store over `table`, its users in [`USER_SHARDS`] shards. The client is built once per
+    /// process and shared by every request.
     pub fn new(client: Client, table: impl Into<String>, id_block_size: u64) -> Self {
         Self {
             client,
             table: table.into(),
             ids: IdAllocator::new(id_block_size),
+            layout: LayoutCheck::new(USER_SHARDS),
         }
+    }
+
+    /// The same store with its users in `shards` shards instead: what the benchmark and the tests
+    /// compare layouts with. A table keeps the count it was first written with.
+    pub fn with_user_shards(self, shards: u16) -> Self {
+        Self {
+            layout: LayoutCheck::new(shards.max(1)),
+            ..self
+        }
+    }
+
+    /// Fails unless the table is laid out as this store reads it (see [`layout`]).
+    async fn check_layout(&self) -> Result<(), StoreError> {
+        self.layout.ensure(&self.client, &self.table).await
+    }
+
+    fn shards(&self) -> u16 {
+        self.layout.shards()
+    }
+
+    /// Runs a read alongside the layout check, answering only if both succeed.
+    async fn read_checked<T>(
+        &self,
+        read: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let (layout, result) = futures_util::future::join(self.check_layout(), read).await;
+        layout?;
+        result
     }
 
     pub fn client(&self) -> &Client {
@@ -98,7 +135,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id)?))
+            .set_key(Some(user_key(id, self.shards())?))
             .consistent_read(true)
             .send()
             .await
@@ -220,7 +257,7 @@ impl DynamoStore {
         let claim = EmailClaim::new(&email_key(&user.email), user.id);
         let mut items = vec![
             self.put(
-                UserItem::created(user, &write_token).to_item()?,
+                UserItem::created(user, &write_token, self.shards()).to_item()?,
                 "attribute_not_exists(pk)",
             )?,
             self.put(claim.to_item()?, "attribute_not_exists(pk)")?,
@@ -324,7 +361,7 @@ impl DynamoStore {
         let outcome = self
             .transact(
                 vec![
-                    update.transact_item(&self.table, id)?,
+                    update.transact_item(&self.table, user_key(id, self.shards())?)?,
                     self.delete_claim(&current.email_key, id)?,
                     self.put(
                         EmailClaim::new(&new_key, id).to_item()?,
@@ -366,7 +403,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id)?))
+            .set_key(Some(user_key(id, self.shards())?))
             .update_expression(&update.expression)
             .condition_expression(&update.condition)
             .set_expression_attribute_names(Some(update.names.clone()))
@@ -419,7 +456,7 @@ impl DynamoStore {
         };
         let delete_user = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(user_key(id)?))
+            .set_key(Some(user_key(id, self.shards())?))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", value(current.version)?)
             .build()
@@ -443,37 +480,22 @@ impl DynamoStore {
         }
     }
 
-    /// Up to `limit` items of the user partition after `after`, in id order, following DynamoDB's
-    /// pages when its 1 MB cap cuts one short.
-    async fn query(
+    /// Up to `want` user items with ids above `after`, in id order, merged from every shard.
+    async fn users_after(
         &self,
         after: Option<UserId>,
-        limit: u64,
+        want: u64,
         projection: Option<&str>,
     ) -> Result<Vec<Item>, StoreError> {
-        let mut items = Vec::new();
-        let mut start = after.map(user_key).transpose()?;
-        loop {
-            let want = limit - items.len() as u64;
-            let output = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", value(USER_PARTITION)?)
-                .consistent_read(true)
-                .limit(i32::try_from(want).unwrap_or(i32::MAX))
-                .set_projection_expression(projection.map(str::to_owned))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(classify)?;
-            items.extend(output.items.unwrap_or_default());
-            match output.last_evaluated_key {
-                Some(key) if (items.len() as u64) < limit => start = Some(key),
-                _ => return Ok(items),
-            }
-        }
+        listing::users_after(
+            &self.client,
+            &self.table,
+            self.shards(),
+            after.map(UserId::get),
+            want,
+            projection,
+        )
+        .await
     }
 
     /// The id after which a page that skips `count` users starts, reading keys only; `None` when
@@ -482,10 +504,11 @@ impl DynamoStore {
         let (mut count, mut after) = (count.get(), None);
         while count > 0 {
             let batch = count.min(SKIP_QUERY_LIMIT);
-            let keys = self.query(after, batch, Some("sk")).await?;
+            let keys = self.users_after(after, batch, Some(SORT_KEY)).await?;
             count -= keys.len() as u64;
-            match keys.last().map(UserKey::from_item).transpose()? {
-                Some(last) if keys.len() as u64 == batch => after = UserId::new(last.sk),
+            let last = keys.last().map(listing::sort_key).transpose()?;
+            match last.and_then(UserId::new) {
+                Some(last) if keys.len() as u64 == batch => after = Some(last),
                 _ => return Ok(None),
             }
         }
@@ -612,10 +635,10 @@ impl UpdateExpression {
         format!("#{attribute} = :{attribute}")
     }
 
-    fn transact_item(self, table: &str, id: UserId) -> Result<TransactWriteItem, StoreError> {
+    fn transact_item(self, table: &str, key: Item) -> Result<TransactWriteItem, StoreError> {
         let update = Update::builder()
             .table_name(table)
-            .set_key(Some(user_key(id)?))
+            .set_key(Some(key))
             .update_expression(self.expression)
             .condition_expression(self.condition)
             .set_expression_attribute_names(Some(self.names))
@@ -651,7 +674,10 @@ impl StorePing for DynamoStore {
 #[async_trait]
 impl StoreGet for DynamoStore {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.read(id).await?.map(|item| item.to_user()).transpose()
+        self.read_checked(self.read(id))
+            .await?
+            .map(|item| item.to_user())
+            .transpose()
     }
 }
 
@@ -662,7 +688,10 @@ impl StoreCreate for DynamoStore {
         new_user: NewUser,
         idempotency: Option<IdempotentCreate>,
     ) -> Result<Created, StoreError> {
-        let id = self.ids.next(&self.client, &self.table).await?;
+        let id = self
+            .ids
+            .next(&self.client, &self.table, &self.layout)
+            .await?;
         let user = new_user.with_id(id);
         with_retries(|| self.try_create(&user, idempotency.as_ref())).await
     }
@@ -676,6 +705,7 @@ impl StoreUpdate for DynamoStore {
         changes: UserChanges,
         precondition: Precondition,
     ) -> Result<User, StoreError> {
+        self.check_layout().await?;
         with_retries(|| self.try_update(id, &changes, precondition)).await
     }
 }
@@ -683,6 +713,7 @@ impl StoreUpdate for DynamoStore {
 #[async_trait]
 impl StoreDelete for DynamoStore {
     async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
+        self.check_layout().await?;
         with_retries(|| self.try_delete(id, precondition)).await
     }
 }
@@ -690,6 +721,12 @@ impl StoreDelete for DynamoStore {
 #[async_trait]
 impl StoreList for DynamoStore {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        self.read_checked(self.page(start, limit)).await
+    }
+}
+
+impl DynamoStore {
+    async fn page(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
         let after = match start {
             PageStart::First => None,
             PageStart::After(id) => Some(id),
@@ -703,7 +740,7 @@ impl StoreList for DynamoStore {
                 }
             },
         };
-        let items = self.query(after, u64::from(limit.get()) + 1, None).await?;
+        let items = self.users_after(after, u64::from(limit.get()) + 1, None).await?;
         let users = items
             .into_iter()
             .map(|item| UserItem::from_item(item)?.to_user())

@@ -6,13 +6,20 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | user | `USER` | the user id | `name`, `email`, `email_key`, `age`, `version` |
+//! | user | `USER#<id mod shards>` | the user id | `name`, `email`, `email_key`, `age`, `version`, `write_token` |
 //! | email claim | `EMAIL#<lower-cased email>` | `0` | `user_id` |
-//! | id counter | `COUNTER` | `0` | `last_id` |
+//! | id counter | `COUNTER` | `0` | `last_id`, `user_shards` |
+//! | idempotency record | `IDEMPOTENCY#<hash>` | `0` | `fingerprint`, `user_id`, `expires_at` |
 //!
-//! All users share one partition key so a page is a single `Query` in id order (no `Scan`, no
-//! index). The price is that every user write lands on that one partition: see the README for the
-//! resulting write ceiling.
+//! Users are spread over [`USER_SHARDS`] partition keys by id. DynamoDB gives one partition key
+//! at most 1,000 write units a second and will not split it for heat while its sort key only grows
+//! (new ids always land at the end), so one key for all users would cap the whole deployment's
+//! writes there; ids come from one counter in consecutive blocks, so `id mod shards` deals them out
+//! evenly. A get, update or delete names its partition from the id; a page merges one bounded
+//! `Query` per shard ([`listing`](super::listing)), still in id order, still no `Scan` or index.
+//!
+//! The counter carries the shard count it was first written with (`user_shards`), so that a
+//! process never reads a table laid out another way ([`layout`](super::layout)).
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::client::Waiters;
@@ -25,8 +32,15 @@ use aws_sdk_dynamodb::types::{
 pub const PARTITION_KEY: &str = "pk";
 /// Sort key attribute.
 pub const SORT_KEY: &str = "sk";
-/// Partition of every user item.
-pub const USER_PARTITION: &str = "USER";
+/// How many partition keys users are spread over; see the README's "Write ceiling" for the
+/// arithmetic behind the default.
+pub const USER_SHARDS: u16 = 8;
+/// Prefix of every user item's partition key: `USER#<shard>`.
+pub const USER_PREFIX: &str = "USER#";
+/// The partition key every user had before users were sharded: a table with such items is refused.
+pub const UNSHARDED_USER_PARTITION: &str = "USER";
+/// The counter's attribute recording the shard count the table's users are laid out with.
+pub const USER_SHARDS_ATTRIBUTE: &str = "user_shards";
 /// Prefix of email-claim partition keys.
 pub const EMAIL_PREFIX: &str = "EMAIL#";
 /// Partition of the id counter.
@@ -36,6 +50,22 @@ pub const IDEMPOTENCY_PREFIX: &str = "IDEMPOTENCY#";
 /// The attribute DynamoDB's time to live reads (epoch seconds): expired idempotency records are
 /// deleted by DynamoDB within days, and ignored by the code from the second they expire.
 pub const EXPIRES_AT: &str = "expires_at";
+
+/// The partition key of user `id` in a table of `shards` shards.
+pub fn user_partition(id: u64, shards: u16) -> String {
+    shard_partition(id % u64::from(shards.max(1)))
+}
+
+/// The partition key of one shard.
+pub fn shard_partition(shard: u64) -> String {
+    format!("{USER_PREFIX}{shard}")
+}
+
+/// Whether `pk` is a user item's partition key (a shard), as the stream filter also decides.
+pub fn is_user_partition(pk: &str) -> bool {
+    pk.strip_prefix(USER_PREFIX)
+        .is_some_and(|shard| !shard.is_empty() && shard.bytes().all(|b| b.is_ascii_digit()))
+}
 
 /// The table definition in the terms CloudFormation and CreateTable share.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -134,4 +164,29 @@ pub async fn create_table(
         outcome = TableCreation::StreamEnabled;
     }
     Ok(outcome)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn consecutive_ids_are_dealt_over_every_shard() {
+        let partitions = (1..=u64::from(USER_SHARDS))
+            .map(|id| user_partition(id, USER_SHARDS))
+            .collect::<std::collections::BTreeSet<_>>();
+        assert_eq!(partitions.len(), usize::from(USER_SHARDS));
+        assert_eq!(user_partition(9, 8), "USER#1");
+        assert_eq!(user_partition(16, 8), "USER#0");
+        assert_eq!(user_partition(5, 1), "USER#0");
+    }
+
+    #[test]
+    fn only_shard_keys_are_user_partitions() {
+        assert!(is_user_partition("USER#0"));
+        assert!(is_user_partition("USER#17"));
+        for other in ["USER", "USER#", "USER#x", "EMAIL#a@b", COUNTER_PARTITION, "IDEMPOTENCY#1"] {
+            assert!(!is_user_partition(other), "{other}");
+        }
+    }
 }

@@ -20,7 +20,7 @@ type Answer = (u16, &'static str);
 
 const USER_ITEM: Answer = (
     200,
-    r#"{"Item": {"pk": {"S": "USER"}, "sk": {"N": "1"}, "name": {"S": "Ada"},
+    r#"{"Item": {"pk": {"S": "USER#1"}, "sk": {"N": "1"}, "name": {"S": "Ada"},
         "email": {"S": "ada@example.com"}, "email_key": {"S": "ada@example.com"},
         "age": {"N": "36"}, "version": {"N": "1"}}}"#,
 );
@@ -95,7 +95,10 @@ fn scripted(answers: Vec<Answer>) -> (DynamoStore, Arc<Mutex<Vec<String>>>) {
         .http_client(http)
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
-    (DynamoStore::new(client, "users", 50), asked)
+    let store = DynamoStore::new(client, "users", 50);
+    // The layout is checked against a real server (tests/dynamodb.rs); scripts leave it out.
+    store.layout.confirm();
+    (store, asked)
 }
 
 fn id() -> UserId {

@@ -1,0 +1,95 @@
+//! Which layout a table's users are in, known before this process reads or writes one.
+//!
+//! The id counter records the shard count the table's users were first written with
+//! ([`USER_SHARDS_ATTRIBUTE`]), set by the same `UpdateItem` that reserves ids, and that update
+//! refuses a counter recording another count. So no create can ever write a user where this
+//! version would not read it. Reads, updates and deletes check once per process: one eventually
+//! consistent `GetItem` of the counter's two attributes, sent alongside the process's first
+//! operation so it adds no latency. A table written before users were sharded (a counter without
+//! the attribute) or with another shard count is refused with a message naming the README's
+//! "Upgrading a table", never read half-visible: the operation's result is dropped, and an update
+//! or delete aimed at a shard of such a table matches no user and writes nothing.
+
+use aws_sdk_dynamodb::Client;
+use tokio::sync::OnceCell;
+
+use super::errors::classify;
+use super::items::{Item, counter_key};
+use super::schema::USER_SHARDS_ATTRIBUTE;
+use crate::store::StoreError;
+
+/// This process's knowledge that the table is laid out in `shards` shards.
+#[derive(Debug)]
+pub(super) struct LayoutCheck {
+    shards: u16,
+    confirmed: OnceCell<()>,
+}
+
+impl LayoutCheck {
+    pub fn new(shards: u16) -> Self {
+        Self {
+            shards,
+            confirmed: OnceCell::new(),
+        }
+    }
+
+    /// Reads the counter's layout stamp unless this process already knows it is right. A failure
+    /// to read it is returned (and the check made again next time), never taken as a yes.
+    pub async fn ensure(&self, client: &Client, table: &str) -> Result<(), StoreError> {
+        self.confirmed
+            .get_or_try_init(|| self.read(client, table))
+            .await
+            .map(|_| ())
+    }
+
+    /// The shard count this process reads and writes.
+    pub fn shards(&self) -> u16 {
+        self.shards
+    }
+
+    /// Records that the table is laid out as expected: the counter just accepted this shard count.
+    pub fn confirm(&self) {
+        let _ = self.confirmed.set(());
+    }
+
+    /// The layout the counter records, refused unless it is this process's.
+    async fn read(&self, client: &Client, table: &str) -> Result<(), StoreError> {
+        let output = client
+            .get_item()
+            .table_name(table)
+            .set_key(Some(counter_key()?))
+            .projection_expression("last_id, #shards")
+            .expression_attribute_names("#shards", USER_SHARDS_ATTRIBUTE)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(counter) = output.item else {
+            // No user was ever created: the first create stamps the layout.
+            return Ok(());
+        };
+        self.check(table, &counter)
+    }
+
+    /// Whether `counter` (the id counter item, as read or as a failed condition returned it)
+    /// records this process's layout.
+    pub fn check(&self, table: &str, counter: &Item) -> Result<(), StoreError> {
+        let stamp = counter
+            .get(USER_SHARDS_ATTRIBUTE)
+            .and_then(|value| value.as_n().ok())
+            .and_then(|n| n.parse::<u64>().ok());
+        let found = match stamp {
+            Some(shards) if shards == u64::from(self.shards) => return Ok(()),
+            None if !counter.contains_key("last_id") => return Ok(()),
+            Some(count) => format!("in {count} shards"),
+            None => "in one partition (written before users were sharded)".to_owned(),
+        };
+        Err(StoreError::Internal(
+            format!(
+                "table {table} holds users laid out {found}, and this version reads {} shards: \
+                 nothing was read or written; see \"Upgrading a table\" in the README",
+                self.shards
+            )
+            .into(),
+        ))
+    }
+}
