@@ -106,13 +106,7 @@ impl LossyHop {
     async fn serve(&self, mut downstream: TcpStream, upstream: &str) {
         while let Some(request) = read_http_message(&mut downstream).await {
             let kind = kind_of(&request);
-            let Ok(mut server) = TcpStream::connect(upstream).await else {
-                return;
-            };
-            if server.write_all(&request).await.is_err() {
-                return;
-            }
-            let Some(answer) = read_http_message(&mut server).await else {
+            let Some(answer) = exchange(upstream, &request).await else {
                 return;
             };
             match self.loss_for(&kind) {
@@ -146,8 +140,16 @@ impl LossyHop {
     }
 }
 
+/// Sends `request` to `upstream` over a connection of its own and reads the answer; `None` when
+/// the server cannot be reached or closes without answering.
+pub async fn exchange(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
+    let mut server = TcpStream::connect(upstream).await.ok()?;
+    server.write_all(request).await.ok()?;
+    read_http_message(&mut server).await
+}
+
 /// A request's kind: its DynamoDB operation, else its method and path.
-fn kind_of(request: &[u8]) -> String {
+pub fn kind_of(request: &[u8]) -> String {
     let head = String::from_utf8_lossy(request);
     let mut lines = head.lines();
     let request_line = lines.next().unwrap_or_default();

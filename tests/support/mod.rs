@@ -21,6 +21,7 @@ macro_rules! moto_client {
     };
 }
 
+pub mod capacity;
 pub mod client_store;
 pub mod conformance;
 pub mod contract;

@@ -9,7 +9,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::time::Instant;
 
-use crate::lossy_hop::read_http_message;
+use crate::lossy_hop::{exchange, read_http_message};
 
 const TOO_MANY_REQUESTS: &str = r#"{"message":"Too Many Requests"}"#;
 
@@ -90,13 +90,7 @@ impl ThrottlingFront {
         while let Some(request) = read_http_message(&mut client).await {
             let answer = if self.admit() {
                 self.forwarded.fetch_add(1, Ordering::Relaxed);
-                let Ok(mut server) = TcpStream::connect(upstream).await else {
-                    return;
-                };
-                if server.write_all(&request).await.is_err() {
-                    return;
-                }
-                let Some(answer) = read_http_message(&mut server).await else {
+                let Some(answer) = exchange(upstream, &request).await else {
                     return;
                 };
                 answer
