@@ -3,7 +3,6 @@
 //! partition limits through the partition-capacity model (support/capacity.rs).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::error::Error;
 use std::num::NonZeroU64;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -19,6 +18,7 @@ use shared::store::{
     DynamoStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet,
     StoreList, StoreUpdate,
 };
+use shared::transport::ErrorChain;
 use tokio::time::Instant;
 
 fn new_user(email: &str) -> NewUser {
@@ -88,8 +88,8 @@ async fn pages_merge_shards_of_any_density_in_id_order() {
         .unwrap();
     assert!(past_the_end.users.is_empty() && past_the_end.next_after.is_none());
     // The same users in one shard list the same way: the layout changes cost, not answers.
-    let one = DynamoStore::new(dynamo::client(), fresh_table("one-shard").await, 50)
-        .with_user_shards(1);
+    let one =
+        DynamoStore::new(dynamo::client(), fresh_table("one-shard").await, 50).with_user_shards(1);
     for i in 0..9 {
         one.create(new_user(&format!("o{i}@example.com")))
             .await
@@ -100,14 +100,7 @@ async fn pages_merge_shards_of_any_density_in_id_order() {
 
 /// The whole error chain of a failure, as the logs show it.
 fn chain(error: &StoreError) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    ErrorChain(error).to_string()
 }
 
 /// Every operation against `store`, each of which must be refused naming `found` and the
@@ -122,7 +115,10 @@ async fn assert_every_operation_refused(store: &DynamoStore, found: &str) {
     };
     let outcomes = vec![
         ("get", store.get(id).await.map(|_| ())),
-        ("list", store.list(PageStart::First, limit).await.map(|_| ())),
+        (
+            "list",
+            store.list(PageStart::First, limit).await.map(|_| ()),
+        ),
         (
             "update",
             store
@@ -140,16 +136,16 @@ async fn assert_every_operation_refused(store: &DynamoStore, found: &str) {
         ("delete", store.delete(id, Precondition::None).await),
         (
             "create",
-            store
-                .create(new_user("new@example.com"))
-                .await
-                .map(|_| ()),
+            store.create(new_user("new@example.com")).await.map(|_| ()),
         ),
     ];
     for (operation, outcome) in outcomes {
         let error = outcome.expect_err(operation);
         let text = chain(&error);
-        assert!(matches!(error, StoreError::Internal(_)), "{operation}: {text}");
+        assert!(
+            matches!(error, StoreError::Internal(_)),
+            "{operation}: {text}"
+        );
         assert!(
             text.contains(found) && text.contains("Upgrading a table"),
             "{operation}: {text}"
@@ -189,7 +185,11 @@ async fn a_table_from_before_sharding_is_refused_and_left_untouched() {
             ("sk", n(0)),
             ("user_id", n(1)),
         ],
-        vec![("pk", s(COUNTER_PARTITION)), ("sk", n(0)), ("last_id", n(50))],
+        vec![
+            ("pk", s(COUNTER_PARTITION)),
+            ("sk", n(0)),
+            ("last_id", n(50)),
+        ],
     ];
     for item in old_items {
         client
@@ -315,7 +315,11 @@ async fn saturated_partitions_throttle_but_never_answer_wrongly_or_half_write() 
     }
     let usage = front.usage();
     let outcomes = std::mem::take(&mut *outcomes.lock().unwrap());
-    assert!(outcomes.wrong.is_empty(), "wrong answers: {:#?}", outcomes.wrong);
+    assert!(
+        outcomes.wrong.is_empty(),
+        "wrong answers: {:#?}",
+        outcomes.wrong
+    );
     assert!(
         usage.throttled_transactions > 0 && usage.throttled_requests > 0 && outcomes.throttled > 0,
         "the model never saturated: {usage:?}"
@@ -327,7 +331,11 @@ async fn saturated_partitions_throttle_but_never_answer_wrongly_or_half_write() 
     for (id, emails) in &outcomes.users {
         let user = direct.get(UserId::new(*id).unwrap()).await.unwrap();
         let user = user.unwrap_or_else(|| panic!("acknowledged user {id} is missing"));
-        assert!(emails.contains(&user.email), "{id}: {} not in {emails:?}", user.email);
+        assert!(
+            emails.contains(&user.email),
+            "{id}: {} not in {emails:?}",
+            user.email
+        );
     }
     let listed = walk(&direct, 25).await;
     assert_eq!(

@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::lossy_hop::{exchange, kind_of, read_http_message};
+use crate::lossy_hop::{accept_each, bind, exchange, kind_of, read_http_message};
 
 /// Write units one partition serves per second.
 pub const PARTITION_WRITE_UNITS: f64 = 1000.0;
@@ -127,22 +127,16 @@ pub struct CapacityFront {
 impl CapacityFront {
     /// A front for `upstream` (`host:port`) giving each partition key `capacity`.
     pub async fn start(upstream: &str, capacity: Capacity) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the capacity front");
+        let (listener, address) = bind().await;
         let front = Self {
-            address: listener.local_addr().expect("front address"),
+            address,
             capacity,
             state: Arc::default(),
         };
         let serving = front.clone();
-        let upstream = upstream.to_owned();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let front = serving.clone();
-                let upstream = upstream.clone();
-                tokio::spawn(async move { front.serve(client, &upstream).await });
-            }
+        accept_each(listener, upstream, move |client, upstream| {
+            let front = serving.clone();
+            async move { front.serve(client, &upstream).await }
         });
         front
     }

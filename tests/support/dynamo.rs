@@ -160,7 +160,11 @@ pub async fn assert_users_and_claims_agree_with(client: &Client, table: &str) ->
         let pk = text(item, "pk");
         if is_user_partition(&pk) {
             // A user lives in the shard its id names, and nowhere else.
-            assert_eq!(pk, user_partition(number(item, "sk"), USER_SHARDS), "{item:?}");
+            assert_eq!(
+                pk,
+                user_partition(number(item, "sk"), USER_SHARDS),
+                "{item:?}"
+            );
             users.insert(number(item, "sk"), text(item, "email_key"));
         } else if let Some(email) = pk.strip_prefix("EMAIL#") {
             claims.insert(email.to_owned(), number(item, "user_id"));

@@ -7,6 +7,7 @@
 //! its method and path (`POST /users`).
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -42,30 +43,23 @@ struct State {
 /// A running hop on a loopback port; it stops with the test process.
 #[derive(Clone)]
 pub struct LossyHop {
-    address: std::net::SocketAddr,
+    address: SocketAddr,
     state: Arc<Mutex<State>>,
 }
 
 impl LossyHop {
     /// A hop in front of `upstream` (`host:port`) losing answers by `rules`.
     pub async fn start(upstream: &str, rules: Vec<Rule>) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the hop");
-        let address = listener.local_addr().expect("hop address");
+        let (listener, address) = bind().await;
         let state = Arc::new(Mutex::new(State {
             rules,
             ..State::default()
         }));
         let hop = Self { address, state };
         let serving = hop.clone();
-        let upstream = upstream.to_owned();
-        tokio::spawn(async move {
-            while let Ok((downstream, _)) = listener.accept().await {
-                let hop = serving.clone();
-                let upstream = upstream.clone();
-                tokio::spawn(async move { hop.serve(downstream, &upstream).await });
-            }
+        accept_each(listener, upstream, move |downstream, upstream| {
+            let hop = serving.clone();
+            async move { hop.serve(downstream, &upstream).await }
         });
         hop
     }
@@ -138,6 +132,30 @@ impl LossyHop {
         *state.lost.entry(kind.to_owned()).or_default() += 1;
         Some(loss)
     }
+}
+
+/// A listener on a free loopback port, and its address: the start of every front in the tests.
+pub async fn bind() -> (TcpListener, SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let address = listener.local_addr().expect("listener address");
+    (listener, address)
+}
+
+/// Serves each connection `listener` accepts with `serve` (given the upstream `host:port`), on a
+/// task of its own, until the test process ends.
+pub fn accept_each<F, Fut>(listener: TcpListener, upstream: &str, serve: F)
+where
+    F: Fn(TcpStream, String) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let upstream = upstream.to_owned();
+    tokio::spawn(async move {
+        while let Ok((downstream, _)) = listener.accept().await {
+            tokio::spawn(serve(downstream, upstream.clone()));
+        }
+    });
 }
 
 /// Sends `request` to `upstream` over a connection of its own and reads the answer; `None` when

@@ -6,10 +6,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpStream;
 use tokio::time::Instant;
 
-use crate::lossy_hop::{exchange, read_http_message};
+use crate::lossy_hop::{accept_each, bind, exchange, read_http_message};
 
 const TOO_MANY_REQUESTS: &str = r#"{"message":"Too Many Requests"}"#;
 
@@ -32,11 +32,9 @@ pub struct ThrottlingFront {
 impl ThrottlingFront {
     /// A front for `upstream` (`host:port`) admitting `rate` requests per second, `burst` at once.
     pub async fn start(upstream: &str, rate: f64, burst: f64) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind the front");
+        let (listener, address) = bind().await;
         let front = Self {
-            address: listener.local_addr().expect("front address"),
+            address,
             rate,
             burst,
             bucket: Arc::new(Mutex::new(Bucket {
@@ -47,13 +45,9 @@ impl ThrottlingFront {
             throttled: Arc::default(),
         };
         let serving = front.clone();
-        let upstream = upstream.to_owned();
-        tokio::spawn(async move {
-            while let Ok((client, _)) = listener.accept().await {
-                let front = serving.clone();
-                let upstream = upstream.clone();
-                tokio::spawn(async move { front.serve(client, &upstream).await });
-            }
+        accept_each(listener, upstream, move |client, upstream| {
+            let front = serving.clone();
+            async move { front.serve(client, &upstream).await }
         });
         front
     }

@@ -740,7 +740,9 @@ impl DynamoStore {
                 }
             },
         };
-        let items = self.users_after(after, u64::from(limit.get()) + 1, None).await?;
+        let items = self
+            .users_after(after, u64::from(limit.get()) + 1, None)
+            .await?;
         let users = items
             .into_iter()
             .map(|item| UserItem::from_item(item)?.to_user())

@@ -185,7 +185,14 @@ mod tests {
     fn only_shard_keys_are_user_partitions() {
         assert!(is_user_partition("USER#0"));
         assert!(is_user_partition("USER#17"));
-        for other in ["USER", "USER#", "USER#x", "EMAIL#a@b", COUNTER_PARTITION, "IDEMPOTENCY#1"] {
+        for other in [
+            "USER",
+            "USER#",
+            "USER#x",
+            "EMAIL#a@b",
+            COUNTER_PARTITION,
+            "IDEMPOTENCY#1",
+        ] {
             assert!(!is_user_partition(other), "{other}");
         }
     }
