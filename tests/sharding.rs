@@ -16,7 +16,7 @@ use shared::service::{NewUser, PageLimit, UserChanges, UserId};
 use shared::store::dynamodb::schema::{COUNTER_PARTITION, UNSHARDED_USER_PARTITION};
 use shared::store::{
     DynamoStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StoreUpdate,
+    StoreList, StorePing, StoreUpdate,
 };
 use shared::transport::ErrorChain;
 use tokio::time::Instant;
@@ -114,6 +114,7 @@ async fn assert_every_operation_refused(store: &DynamoStore, found: &str) {
         ..Default::default()
     };
     let outcomes = vec![
+        ("health check", store.ping().await),
         ("get", store.get(id).await.map(|_| ())),
         (
             "list",
@@ -240,18 +241,27 @@ async fn saturated_partitions_throttle_but_never_answer_wrongly_or_half_write() 
     let table = fresh_table("saturated").await;
     let upstream = dynamo::endpoint();
     let upstream = upstream.trim_start_matches("http://");
-    // 10 write units a second per partition key: 5 creates a second per shard.
-    let front = CapacityFront::start(upstream, Capacity::scaled(100.0)).await;
+    // 5 write units a second per partition key: 2.5 creates a second per shard.
+    let front = CapacityFront::start(upstream, Capacity::scaled(200.0)).await;
     let store = Arc::new(DynamoStore::new(client_for(&front.endpoint()), &table, 50));
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
-    let deadline = Instant::now() + Duration::from_secs(3);
+    // The load runs until the model has throttled both kinds of write for a while, however slow
+    // the machine: at least 2 s, at most 60 s.
+    let started = Instant::now();
+    let saturated = {
+        let front = front.clone();
+        move || {
+            let (requests, transactions) = front.throttled();
+            started.elapsed() >= Duration::from_secs(2) && requests >= 10 && transactions >= 10
+        }
+    };
     let mut workers = Vec::new();
     for worker in 0..12 {
-        let (store, outcomes) = (store.clone(), outcomes.clone());
+        let (store, outcomes, saturated) = (store.clone(), outcomes.clone(), saturated.clone());
         workers.push(tokio::spawn(async move {
             let mut mine: Vec<(UserId, String)> = Vec::new();
             let mut step = 0u64;
-            while Instant::now() < deadline {
+            while !saturated() && started.elapsed() < Duration::from_secs(60) {
                 step += 1;
                 let email = format!("w{worker}-{step}@example.com");
                 let judge = |outcome: Result<(), StoreError>, what: &str| {

@@ -146,6 +146,15 @@ impl CapacityFront {
         format!("http://{}", self.address)
     }
 
+    /// Single requests and transactions throttled so far.
+    pub fn throttled(&self) -> (usize, usize) {
+        let state = self.state.lock().unwrap();
+        (
+            state.usage.throttled_requests,
+            state.usage.throttled_transactions,
+        )
+    }
+
     pub fn usage(&self) -> Usage {
         self.state.lock().unwrap().usage.clone()
     }

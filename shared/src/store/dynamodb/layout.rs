@@ -37,7 +37,7 @@ impl LayoutCheck {
     /// to read it is returned (and the check made again next time), never taken as a yes.
     pub async fn ensure(&self, client: &Client, table: &str) -> Result<(), StoreError> {
         self.confirmed
-            .get_or_try_init(|| self.read(client, table))
+            .get_or_try_init(|| self.verify(client, table))
             .await
             .map(|_| ())
     }
@@ -52,8 +52,9 @@ impl LayoutCheck {
         let _ = self.confirmed.set(());
     }
 
-    /// The layout the counter records, refused unless it is this process's.
-    async fn read(&self, client: &Client, table: &str) -> Result<(), StoreError> {
+    /// Reads the layout the counter records, and refuses it unless it is this process's: what
+    /// the health check asks every time, and [`ensure`](Self::ensure) once.
+    pub async fn verify(&self, client: &Client, table: &str) -> Result<(), StoreError> {
         let output = client
             .get_item()
             .table_name(table)

@@ -656,18 +656,11 @@ impl StorePing for DynamoStore {
         "dynamodb"
     }
 
-    /// One eventually consistent `GetItem` of the counter item: half a read unit, and it uses only
-    /// an action every reading function already has.
+    /// The layout check, made afresh: one eventually consistent `GetItem` of the counter item,
+    /// half a read unit, using only an action every reading function already has. So a table
+    /// this version refuses is unhealthy too, not only unreachable ones.
     async fn ping(&self) -> Result<(), StoreError> {
-        self.client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(items::counter_key()?))
-            .projection_expression("pk")
-            .send()
-            .await
-            .map(|_| ())
-            .map_err(classify)
+        self.layout.verify(&self.client, &self.table).await
     }
 }
 
