@@ -6,8 +6,8 @@
 //! known, from every shard; when that prefix holds `want` users the page is those. When it does not
 //! (shards of uneven density: deletions, ids reserved by a process that stopped), only the shards
 //! stopped at the bound are read further. With ids dealt out evenly, the first round suffices: a
-//! page costs one `Query` per shard, made concurrently, and reads at most `shards` items it does not
-//! return.
+//! page costs one `Query` per shard, made concurrently, and reads at most `2 x shards` items it
+//! does not return.
 
 use aws_sdk_dynamodb::Client;
 use futures_util::future::try_join_all;
