@@ -12,7 +12,7 @@ use integration_tests::dynamo::{
 use integration_tests::processes::LocalApi;
 use integration_tests::{Target, TestRequest};
 use serde_json::json;
-use shared::service::NewUser;
+use shared::domain::NewUser;
 use shared::store::StoreCreate;
 use shared::store::dynamodb::schema::{self, TableCreation, table_definition};
 

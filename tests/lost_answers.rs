@@ -21,11 +21,11 @@ use integration_tests::lossy_hop::{Loss, LossyHop, Rule};
 use integration_tests::processes::LocalApi;
 use integration_tests::{Target, TestRequest};
 use serde_json::json;
-use shared::service::{NewUser, UserChanges};
+use shared::domain::Precondition;
+use shared::domain::{NewUser, UserChanges};
 use shared::store::dynamodb::schema;
 use shared::store::{
-    Created, DynamoStore, IdempotentCreate, Precondition, StoreCreate, StoreDelete, StoreGet,
-    StoreUpdate,
+    Created, DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreUpdate,
 };
 
 const TRANSACTION: &str = "TransactWriteItems";

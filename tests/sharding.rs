@@ -12,11 +12,11 @@ use integration_tests::capacity::{Capacity, CapacityFront};
 use integration_tests::dynamo::{
     self, assert_users_and_claims_agree_with, client_for, fresh_table, scan,
 };
-use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{PageStart, Precondition};
 use shared::store::dynamodb::schema::{COUNTER_PARTITION, UNSHARDED_USER_PARTITION};
 use shared::store::{
-    DynamoStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StorePing, StoreUpdate,
+    DynamoStore, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
 };
 use shared::transport::ErrorChain;
 use tokio::time::Instant;

@@ -11,11 +11,11 @@ use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::sam::{TemplateFunction, functions, repo_root, template};
 use serde_yaml::Value;
-use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{PageStart, Precondition};
 use shared::store::dynamodb::schema::{USER_PREFIX, table_definition};
 use shared::store::{
-    DynamoStore, IdempotentCreate, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet,
-    StoreList, StoreUpdate,
+    DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
 };
 use shared::transport::{Operation, ROUTES};
 

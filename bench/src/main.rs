@@ -21,10 +21,10 @@ use integration_tests::sam::zipped_size;
 use integration_tests::{IN_MEMORY, TestRequest};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
-use shared::service::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{PageStart, Precondition};
 use shared::store::{
-    DynamoStore, MemoryStore, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet,
-    StoreList, StoreUpdate,
+    DynamoStore, MemoryStore, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
 };
 
 const COLD_SPAWNS: usize = 40;

@@ -41,7 +41,7 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
-pub use shared::store::Precondition;
+pub use shared::domain::Precondition;
 pub use shared::users::{
     CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError,
 };

@@ -1,6 +1,7 @@
 //! The users domain, written once and shared by the Lambda functions and `local-api`.
 //!
 //! The layers follow Go-kit's service / endpoint / transport split, in idiomatic Rust:
+//! - [`domain`]: the user, its rules, paging and preconditions: the types every layer shares.
 //! - [`service`]: business rules (validation, normalisation, the operations). Knows nothing of HTTP.
 //! - [`store`]: persistence behind small capability traits, with in-memory and DynamoDB backends.
 //! - [`transport`]: the HTTP contract (routes, decoding, encoding, error mapping) on `http` types,
@@ -15,6 +16,7 @@
 pub mod bootstrap;
 #[cfg(feature = "aws")]
 pub mod config;
+pub mod domain;
 #[cfg(feature = "aws")]
 pub mod events;
 #[cfg(feature = "aws")]

@@ -10,11 +10,13 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::domain::{PageLimit, User, UserId};
+use crate::domain::{PageStart, Precondition};
 use crate::service::{
     self, CreateOutcome, CreateUserInput, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey,
-    PageLimit, ServiceError, UpdateUserInput, User, UserId, decode_cursor, encode_cursor,
+    ServiceError, UpdateUserInput, decode_cursor, encode_cursor,
 };
-use crate::store::{PageStart, Precondition, UserStore};
+use crate::store::UserStore;
 
 /// A user as an operation returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -264,7 +266,11 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
     }
 
     async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError> {
-        let limit = limit.map(PageLimit::new).transpose()?.unwrap_or_default();
+        let limit = limit
+            .map(PageLimit::new)
+            .transpose()
+            .map_err(ServiceError::from)?
+            .unwrap_or_default();
         let start = match cursor {
             Some(cursor) => PageStart::After(decode_cursor(cursor)?),
             None => PageStart::First,

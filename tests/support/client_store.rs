@@ -10,10 +10,12 @@ use client::{
     ClientConfig, CreateUser, ErrorKind, Precondition, UserRecord, UserUpdate, Users, UsersClient,
     UsersError,
 };
-use shared::service::{NewUser, PageLimit, User, UserChanges, UserId, encode_cursor};
+use shared::domain::{NewUser, PageLimit, User, UserChanges, UserId};
+use shared::domain::{Page, PageStart};
+use shared::service::encode_cursor;
 use shared::store::{
-    Created, IdempotentCreate, Page, PageStart, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
 
 use crate::dynamo::{as_pairs, fresh_table, process_env};

@@ -5,8 +5,9 @@ use std::collections::HashSet;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
-use shared::service::{NewUser, PageLimit, UserChanges, UserId};
-use shared::store::{Created, IdempotentCreate, PageStart, Precondition, StoreError, UserStore};
+use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
+use shared::domain::{PageStart, Precondition};
+use shared::store::{Created, IdempotentCreate, StoreError, UserStore};
 
 /// Expands to one test per case, each on a fresh store built by `$make` (an async expression
 /// yielding something that is a `UserStore`). `@through_the_api` expands only to the cases that

@@ -6,10 +6,11 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use shared::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use shared::domain::{NewUser, PageLimit, User, UserChanges, UserId};
+use shared::domain::{Page, PageStart, Precondition};
 use shared::store::{
-    Created, IdempotentCreate, MemoryStore, Page, PageStart, Precondition, StoreCreate,
-    StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError, StoreGet,
+    StoreList, StorePing, StoreUpdate,
 };
 
 /// A cause with details that belong in logs only: an ARN and an SDK error name.

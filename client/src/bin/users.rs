@@ -16,8 +16,8 @@ use client::{
     ClientConfig, CreateUser, ErrorKind, UserRecord, UserUpdate, Users, UsersClient, UsersError,
 };
 use serde::Deserialize;
-use shared::service::UserId;
-use shared::store::Precondition;
+use shared::domain::Precondition;
+use shared::domain::UserId;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -269,7 +269,7 @@ fn precondition(raw: &str) -> Result<Precondition, String> {
 
 fn user_id(raw: &str) -> Result<UserId, Failure> {
     raw.parse()
-        .map_err(|e: shared::service::InvalidUserId| Failure::usage(format!("{raw:?}: {e}")))
+        .map_err(|e: shared::domain::InvalidUserId| Failure::usage(format!("{raw:?}: {e}")))
 }
 
 async fn run(cli: Cli) -> Result<(), Failure> {

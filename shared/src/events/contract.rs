@@ -4,7 +4,7 @@
 use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
-use crate::service::UserId;
+use crate::domain::UserId;
 
 /// `detail.schema_version` of every event this code publishes.
 pub const SCHEMA_VERSION: u32 = 1;

@@ -4,7 +4,7 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use serde::Deserialize;
 
 use super::contract::{ChangedField, EventKind, UserEvent, UserValues};
-use crate::service::User;
+use crate::domain::User;
 use crate::store::dynamodb::schema::is_user_partition;
 use crate::store::dynamodb::user_from_image;
 

@@ -9,10 +9,11 @@ use async_trait::async_trait;
 use metrics::{Counter, Histogram};
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::domain::{Page, PageStart, Precondition};
 use crate::store::{
-    Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
-    StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
 
 /// How long a store call may take and when the breaker opens.

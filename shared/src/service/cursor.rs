@@ -3,7 +3,8 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
-use super::{ServiceError, UserId};
+use super::ServiceError;
+use crate::domain::UserId;
 
 const VERSION_PREFIX: &str = "v1:";
 

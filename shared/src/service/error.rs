@@ -1,7 +1,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
-use super::{InvalidUserId, UserId, ValidationError};
+use crate::domain::{InvalidUserId, UserId, ValidationError};
 use crate::store::StoreError;
 
 /// Everything an operation can fail with, in terms a client can act on.

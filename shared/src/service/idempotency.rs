@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
 
-use super::{NewUser, ServiceError};
+use super::ServiceError;
+use crate::domain::NewUser;
 use crate::store::IdempotentCreate;
 
 /// How long a key is remembered unless configured otherwise.

@@ -5,21 +5,17 @@ mod cursor;
 mod error;
 mod idempotency;
 mod operation;
-mod user;
 
-use crate::store::{
-    Created, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreGet, StoreList,
-    StoreUpdate,
+use crate::domain::{
+    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, validate_age,
+    validate_email, validate_name,
 };
+use crate::store::{Created, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
 
 pub use cursor::{decode_cursor, encode_cursor};
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
 pub use operation::Operation;
-pub use user::{
-    AGE_MAX, EMAIL_MAX_CHARS, InvalidUserId, NAME_MAX_CHARS, NewUser, User, UserChanges, UserId,
-    ValidationError, email_key, validate_age, validate_email, validate_name,
-};
 
 /// Fields of a create request as the client sent them; absent fields are `None`.
 #[derive(Default)]
@@ -35,37 +31,6 @@ pub struct UpdateUserInput {
     pub name: Option<String>,
     pub email: Option<String>,
     pub age: Option<i64>,
-}
-
-/// Default and bounds of a page, shared by every listing entry point.
-pub const DEFAULT_PAGE_LIMIT: u32 = 10;
-pub const MAX_PAGE_LIMIT: u32 = 100;
-
-/// A page size that is known to be within `1..=MAX_PAGE_LIMIT`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageLimit(u32);
-
-impl PageLimit {
-    /// Checks a client-supplied limit.
-    pub fn new(limit: u32) -> Result<Self, ServiceError> {
-        if (1..=MAX_PAGE_LIMIT).contains(&limit) {
-            Ok(Self(limit))
-        } else {
-            Err(ServiceError::InvalidArgument(format!(
-                "limit must be an integer from 1 to {MAX_PAGE_LIMIT}"
-            )))
-        }
-    }
-
-    pub fn get(self) -> u32 {
-        self.0
-    }
-}
-
-impl Default for PageLimit {
-    fn default() -> Self {
-        Self(DEFAULT_PAGE_LIMIT)
-    }
 }
 
 /// A create its client may retry: the key it sent, who sent it (the authenticated principal, so

@@ -3,10 +3,11 @@
 use async_trait::async_trait;
 
 use super::{
-    Created, DynamoStore, IdempotentCreate, MemoryStore, Page, PageStart, Precondition,
-    StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, DynamoStore, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError,
+    StoreGet, StoreList, StorePing, StoreUpdate,
 };
-use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::domain::{Page, PageStart, Precondition};
 
 /// One of the backends, chosen from configuration.
 ///

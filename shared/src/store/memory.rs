@@ -8,10 +8,11 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
-    StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
-use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
+use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
+use crate::domain::{Page, PageStart, Precondition};
 
 /// Users in a `BTreeMap` keyed by id (a page is a range scan: O(log n + limit)) plus a hash index
 /// from normalised email to id (uniqueness checks in O(1)).

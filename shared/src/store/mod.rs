@@ -1,4 +1,5 @@
-//! Persistence behind capability traits.
+//! Persistence behind capability traits, over the [`domain`](crate::domain) types and knowing
+//! nothing of the [`service`](crate::service) built on it.
 //!
 //! Each operation is its own trait (`StoreGet`, `StoreCreate`, ...) so a handler asks for exactly
 //! what it uses, as the functions' IAM policies do; [`UserStore`] is all of them, for the code that
@@ -23,12 +24,11 @@ pub mod dynamodb;
 mod memory;
 
 use std::error::Error as StdError;
-use std::num::NonZeroU64;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::service::{NewUser, PageLimit, User, UserChanges, UserId};
+use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
 
 #[cfg(feature = "aws")]
 pub use backend::Backend;
@@ -95,41 +95,6 @@ impl StoreError {
     }
 }
 
-/// Where a page begins.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PageStart {
-    /// The lowest ids.
-    First,
-    /// Just after this id: keyset pagination, O(page) whatever the table size.
-    After(UserId),
-    /// After skipping this many users: offset pagination for `?page=P`, O(offset + page). Never
-    /// zero (that page is `First`), so no backend can read "skip nothing" its own way.
-    Skip(NonZeroU64),
-}
-
-/// One page of users and whether more follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Page {
-    pub users: Vec<User>,
-    /// The id to continue after, when there are more users beyond this page.
-    pub next_after: Option<UserId>,
-}
-
-impl Page {
-    /// Builds a page from up to `limit + 1` users in id order: the extra one only tells that the
-    /// listing goes on, so backends fetch one more than asked instead of a second round trip.
-    pub fn from_lookahead(mut users: Vec<User>, limit: PageLimit) -> Self {
-        let limit = limit.get() as usize;
-        let next_after = if users.len() > limit {
-            users.truncate(limit);
-            users.last().map(|u| u.id)
-        } else {
-            None
-        };
-        Self { users, next_after }
-    }
-}
-
 /// Reads one user by id.
 #[async_trait]
 pub trait StoreGet: Send + Sync {
@@ -183,19 +148,6 @@ pub trait StoreCreate: Send + Sync {
             )),
         }
     }
-}
-
-/// What a conditional write requires of the user it changes (HTTP's `If-Match`), checked in the
-/// same atomic step as the write, never read-then-write in the caller.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Precondition {
-    /// Unconditional: a missing user is `NotFound`.
-    #[default]
-    None,
-    /// The user must exist (`If-Match: *`); otherwise `PreconditionFailed`.
-    Exists,
-    /// The user must be at this version; otherwise (or if missing) `PreconditionFailed`.
-    Version(u64),
 }
 
 impl Precondition {

@@ -6,8 +6,8 @@
 use http::{HeaderMap, HeaderValue, header};
 
 use super::error::ApiError;
+use crate::domain::Precondition;
 use crate::service::ServiceError;
-use crate::store::Precondition;
 
 /// The entity tag of a user at `version`.
 pub(super) fn etag(version: u64) -> HeaderValue {

@@ -7,11 +7,11 @@ use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::error::ApiError;
+use crate::domain::PageStart;
+use crate::domain::{PageLimit, UserId};
 use crate::service::{
-    CreateUserInput, IdempotencyKey, PageLimit, ServiceError, UpdateUserInput, UserId,
-    decode_cursor,
+    CreateUserInput, IdempotencyKey, ServiceError, UpdateUserInput, decode_cursor,
 };
-use crate::store::PageStart;
 
 /// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
 /// generous whitespace while keeping a hostile body from costing memory or CPU.
@@ -143,7 +143,8 @@ pub(super) fn list_query(query: Option<&str>) -> Result<(PageStart, PageLimit), 
             digits(&raw)
                 .and_then(|n| u32::try_from(n).ok())
                 .unwrap_or(0),
-        )?,
+        )
+        .map_err(ServiceError::from)?,
     };
     let start = match (page, cursor) {
         (Some(_), Some(_)) => return Err(invalid("use either page or cursor, not both".into())),

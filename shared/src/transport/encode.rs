@@ -5,8 +5,9 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::conditional::etag;
-use crate::service::{User, encode_cursor};
-use crate::store::Page;
+use crate::domain::Page;
+use crate::domain::User;
+use crate::service::encode_cursor;
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
 /// still gets a well-formed 500 rather than a panic.

@@ -143,7 +143,7 @@ mod tests {
             ApiError::Overloaded { limit: 1 },
             ApiError::Service(ServiceError::InvalidArgument("x".into())),
             ApiError::Service(ServiceError::NotFound(
-                crate::service::UserId::new(1).unwrap(),
+                crate::domain::UserId::new(1).unwrap(),
             )),
             ApiError::Service(ServiceError::EmailTaken),
             ApiError::Service(ServiceError::PreconditionFailed),

@@ -12,6 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{conditional, decode, encode};
+use crate::domain::UserId;
 use crate::middleware::observe::{RequestMetrics, RequestObserver, Routed};
 use crate::service;
 use crate::store::{
@@ -321,7 +322,7 @@ fn caller(request: &Request) -> String {
 
 async fn get_user(
     store: &dyn StoreGet,
-    id: service::UserId,
+    id: UserId,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let user = service::get_user(store, id).await?;
@@ -333,7 +334,7 @@ async fn get_user(
 
 async fn update_user(
     store: &dyn StoreUpdate,
-    id: service::UserId,
+    id: UserId,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let precondition = conditional::if_match(request.headers())?;
@@ -344,7 +345,7 @@ async fn update_user(
 
 async fn delete_user(
     store: &dyn StoreDelete,
-    id: service::UserId,
+    id: UserId,
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let precondition = conditional::if_match(request.headers())?;

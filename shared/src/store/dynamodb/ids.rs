@@ -21,7 +21,7 @@ use super::errors::classify;
 use super::items::{counter_key, value};
 use super::layout::LayoutCheck;
 use super::schema::USER_SHARDS_ATTRIBUTE;
-use crate::service::UserId;
+use crate::domain::UserId;
 use crate::store::StoreError;
 
 /// Hands out ids from the current block, reserving a new one when it runs out.

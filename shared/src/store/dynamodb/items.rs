@@ -8,7 +8,7 @@ use serde_dynamo::aws_sdk_dynamodb_1::{from_item, to_attribute_value, to_item};
 
 use super::errors::internal;
 use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, IDEMPOTENCY_PREFIX, user_partition};
-use crate::service::{User, UserId, email_key};
+use crate::domain::{User, UserId, email_key};
 use crate::store::StoreError;
 
 pub(super) type Item = HashMap<String, AttributeValue>;

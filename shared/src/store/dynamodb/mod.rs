@@ -58,10 +58,11 @@ use self::items::{
 use self::layout::LayoutCheck;
 use self::schema::{SORT_KEY, USER_SHARDS};
 use super::{
-    Created, IdempotentCreate, Page, PageStart, Precondition, StoreCreate, StoreDelete, StoreError,
-    StoreGet, StoreList, StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
+    StorePing, StoreUpdate,
 };
-use crate::service::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
+use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
+use crate::domain::{Page, PageStart, Precondition};
 
 /// Default ids reserved per counter update; see [`ids`](self::ids) for the trade-off.
 pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
