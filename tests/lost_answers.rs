@@ -21,8 +21,7 @@ use integration_tests::lossy_hop::{Loss, LossyHop, Rule};
 use integration_tests::processes::LocalApi;
 use integration_tests::{Target, TestRequest};
 use serde_json::json;
-use shared::domain::Precondition;
-use shared::domain::{NewUser, UserChanges};
+use shared::domain::{NewUser, Precondition, UserChanges};
 use shared::store::dynamodb::schema;
 use shared::store::{
     Created, DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreUpdate,

@@ -9,7 +9,8 @@ use integration_tests::TestRequest;
 use integration_tests::processes::LocalApi;
 use integration_tests::sam::repo_root;
 use serde_json::Value;
-use shared::transport::{ERROR_CODES, ROUTES};
+use shared::contract::ErrorCode;
+use shared::transport::ROUTES;
 
 fn spec() -> Value {
     let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).expect("openapi.yaml");
@@ -59,7 +60,7 @@ fn the_statuses_and_error_codes_are_the_codes() {
             .iter()
             .map(|c| c.as_str().unwrap())
             .collect();
-    let errors: BTreeSet<&str> = ERROR_CODES.iter().map(|(_, code)| *code).collect();
+    let errors: BTreeSet<&str> = ErrorCode::ALL.map(ErrorCode::name).into_iter().collect();
     assert_eq!(codes, errors, "error codes");
 
     let mut statuses = BTreeSet::new();
@@ -79,9 +80,9 @@ fn the_statuses_and_error_codes_are_the_codes() {
     // Successes, plus every error status except 405, which answers methods no route documents.
     let mut expected: BTreeSet<u16> = [200, 201, 204, 304].into();
     expected.extend(
-        ERROR_CODES
-            .iter()
-            .map(|(status, _)| *status)
+        ErrorCode::ALL
+            .map(ErrorCode::status)
+            .into_iter()
             .filter(|s| *s != 405),
     );
     assert_eq!(statuses, expected, "statuses");

@@ -12,13 +12,12 @@ use integration_tests::capacity::{Capacity, CapacityFront};
 use integration_tests::dynamo::{
     self, assert_users_and_claims_agree_with, client_for, fresh_table, scan,
 };
-use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
-use shared::domain::{PageStart, Precondition};
+use shared::ErrorChain;
+use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::dynamodb::schema::{COUNTER_PARTITION, UNSHARDED_USER_PARTITION};
 use shared::store::{
     DynamoStore, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing, StoreUpdate,
 };
-use shared::transport::ErrorChain;
 use tokio::time::Instant;
 
 fn new_user(email: &str) -> NewUser {

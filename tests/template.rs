@@ -11,8 +11,7 @@ use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::sam::{TemplateFunction, functions, repo_root, template};
 use serde_yaml::Value;
-use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
-use shared::domain::{PageStart, Precondition};
+use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::dynamodb::schema::{USER_PREFIX, table_definition};
 use shared::store::{
     DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,

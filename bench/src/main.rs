@@ -21,8 +21,7 @@ use integration_tests::sam::zipped_size;
 use integration_tests::{IN_MEMORY, TestRequest};
 use lambda_http::http::Method;
 use serde_json::{Value, json};
-use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
-use shared::domain::{PageStart, Precondition};
+use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::{
     DynamoStore, MemoryStore, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
 };

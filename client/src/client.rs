@@ -25,8 +25,9 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use shared::domain::Precondition;
-use shared::domain::UserId;
+use shared::ErrorChain;
+use shared::contract;
+use shared::domain::{Precondition, UserId};
 use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
 use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
 use tokio::sync::Semaphore;
@@ -342,11 +343,11 @@ impl UsersClient {
             Precondition::None => {}
             Precondition::Exists => request = request.header(header::IF_MATCH, "*"),
             Precondition::Version(version) => {
-                request = request.header(header::IF_MATCH, format!("\"{version}\""));
+                request = request.header(header::IF_MATCH, contract::etag(version));
             }
         }
         if let Some(key) = call.idempotency_key {
-            request = request.header("idempotency-key", key);
+            request = request.header(contract::headers::IDEMPOTENCY_KEY, key);
         }
         let mut request = request
             .body(call.body.clone().unwrap_or_default())
@@ -367,9 +368,9 @@ impl UsersClient {
             .await
             .map_err(|e| {
                 if e.is_connect() {
-                    AttemptError::NotSent(crate::error_chain(&e))
+                    AttemptError::NotSent(ErrorChain(&e).to_string())
                 } else {
-                    AttemptError::NoAnswer(crate::error_chain(&e))
+                    AttemptError::NoAnswer(ErrorChain(&e).to_string())
                 }
             })?;
         endpoint.served.fetch_add(1, Ordering::Relaxed);
@@ -472,7 +473,7 @@ impl Users for UsersClient {
             .call(Call {
                 operation: "create",
                 method: Method::POST,
-                path: "/users".into(),
+                path: contract::USERS_PATH.into(),
                 body: json(&user),
                 precondition: Precondition::None,
                 idempotency_key: Some(key),
@@ -487,7 +488,7 @@ impl Users for UsersClient {
             .call(Call {
                 operation: "get",
                 method: Method::GET,
-                path: format!("/users/{id}"),
+                path: contract::user_path(id),
                 body: None,
                 precondition: Precondition::None,
                 idempotency_key: None,
@@ -507,7 +508,7 @@ impl Users for UsersClient {
             .call(Call {
                 operation: "update",
                 method: Method::PATCH,
-                path: format!("/users/{id}"),
+                path: contract::user_path(id),
                 body: json(&update),
                 precondition,
                 idempotency_key: None,
@@ -522,7 +523,7 @@ impl Users for UsersClient {
             .call(Call {
                 operation: "delete",
                 method: Method::DELETE,
-                path: format!("/users/{id}"),
+                path: contract::user_path(id),
                 body: None,
                 precondition,
                 idempotency_key: None,
@@ -543,9 +544,9 @@ impl Users for UsersClient {
             query.finish()
         };
         let path = if query.is_empty() {
-            "/users".to_owned()
+            contract::USERS_PATH.to_owned()
         } else {
-            format!("/users?{query}")
+            format!("{}?{query}", contract::USERS_PATH)
         };
         let answer = self
             .call(Call {

@@ -118,7 +118,7 @@ pub async fn from_stack(config: &SdkConfig, stack: &str) -> Result<Vec<BaseUrl>,
         .stack_name(stack)
         .send()
         .await
-        .map_err(|e| failed(format!("DescribeStacks failed: {}", crate::error_chain(&e))))?;
+        .map_err(|e| failed(format!("DescribeStacks failed: {}", shared::ErrorChain(&e))))?;
     let url = output
         .stacks()
         .iter()

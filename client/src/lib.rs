@@ -45,16 +45,3 @@ pub use shared::domain::Precondition;
 pub use shared::users::{
     CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError,
 };
-
-/// An error with every `source` below it: the root cause (a refused connection, a TLS failure)
-/// is what a person reading the message needs.
-pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

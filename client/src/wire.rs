@@ -4,20 +4,14 @@ use std::time::Duration;
 
 use http::{HeaderMap, StatusCode, header};
 use serde::Deserialize;
+use shared::contract::{ErrorBody, ErrorCode, UserEnvelope, headers as contract_headers};
 use shared::users::{ErrorKind, UserPage, UserRecord};
 
+/// An error answer: the API's, or API Gateway's own (`{"message": "Forbidden"}`).
 #[derive(Deserialize)]
-struct UserEnvelope {
-    user: UserRecord,
-}
-
-#[derive(Deserialize)]
-struct ErrorBody {
-    #[serde(default)]
-    error: String,
-    #[serde(default)]
-    code: String,
-    /// API Gateway's own answers (`{"message": "Forbidden"}`).
+struct Answer {
+    #[serde(flatten)]
+    api: ErrorBody,
     #[serde(default)]
     message: String,
 }
@@ -25,7 +19,7 @@ struct ErrorBody {
 /// The `x-request-id` the server gave the answer.
 pub(crate) fn request_id(headers: &HeaderMap) -> Option<String> {
     headers
-        .get("x-request-id")
+        .get(contract_headers::REQUEST_ID)
         .or_else(|| headers.get("apigw-requestid"))
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
@@ -45,8 +39,7 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 
 /// A strong `ETag` (`"3"`) as the version it names.
 fn version(headers: &HeaderMap) -> Option<u64> {
-    let tag = headers.get(header::ETAG)?.to_str().ok()?;
-    tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
+    shared::contract::version_of_etag(headers.get(header::ETAG)?.to_str().ok()?)
 }
 
 fn unexpected(status: StatusCode, body: &[u8]) -> ErrorKind {
@@ -62,7 +55,7 @@ pub(crate) fn user(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<UserRecord, ErrorKind> {
-    let mut user = serde_json::from_slice::<UserEnvelope>(body)
+    let mut user = serde_json::from_slice::<UserEnvelope<UserRecord>>(body)
         .map_err(|_| unexpected(status, body))?
         .user;
     user.version = version(headers);
@@ -76,28 +69,32 @@ pub(crate) fn page(status: StatusCode, body: &[u8]) -> Result<UserPage, ErrorKin
 /// The failure an error answer stands for: by the API's `code` when the answer is the API's, by
 /// status when a gateway in front of it answered.
 pub(crate) fn error(status: StatusCode, headers: &HeaderMap, body: &[u8]) -> ErrorKind {
-    let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    let (code, message) = match &parsed {
-        Some(b) if !b.code.is_empty() => (b.code.as_str(), b.error.clone()),
-        Some(b) => ("", b.message.clone()),
-        None => ("", String::new()),
+    let parsed: Option<Answer> = serde_json::from_slice(body).ok();
+    let (code, message) = match parsed {
+        Some(answer) => match ErrorCode::from_name(&answer.api.code) {
+            Some(code) => (Some(code), answer.api.error),
+            None => (None, answer.message),
+        },
+        None => (None, String::new()),
     };
     match code {
-        "invalid_argument" | "invalid_json" | "payload_too_large" => {
+        Some(ErrorCode::InvalidArgument | ErrorCode::InvalidJson | ErrorCode::PayloadTooLarge) => {
             ErrorKind::InvalidArgument { message }
         }
-        "user_not_found" => ErrorKind::NotFound,
-        "email_taken" => ErrorKind::EmailTaken,
-        "precondition_failed" => ErrorKind::PreconditionFailed,
-        "idempotency_key_reused" => ErrorKind::IdempotencyKeyReused,
-        "unavailable" => ErrorKind::Unavailable {
+        Some(ErrorCode::UserNotFound) => ErrorKind::NotFound,
+        Some(ErrorCode::EmailTaken) => ErrorKind::EmailTaken,
+        Some(ErrorCode::PreconditionFailed) => ErrorKind::PreconditionFailed,
+        Some(ErrorCode::IdempotencyKeyReused) => ErrorKind::IdempotencyKeyReused,
+        Some(ErrorCode::Unavailable) => ErrorKind::Unavailable {
             retry_after: retry_after(headers),
             reason: message,
         },
-        "internal" | "route_not_found" | "method_not_allowed" => ErrorKind::Internal {
-            message: format!("{code}: {message}"),
+        Some(
+            code @ (ErrorCode::Internal | ErrorCode::RouteNotFound | ErrorCode::MethodNotAllowed),
+        ) => ErrorKind::Internal {
+            message: format!("{}: {message}", code.name()),
         },
-        _ => match status {
+        None => match status {
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => ErrorKind::Forbidden {
                 message: if message.is_empty() {
                     status.to_string()
@@ -132,15 +129,15 @@ mod tests {
 
     #[test]
     fn every_error_code_of_the_contract_has_a_kind_other_than_unexpected() {
-        for (status, code) in shared::transport::ERROR_CODES {
-            let body = serde_json::json!({"error": "why", "code": code}).to_string();
+        for code in ErrorCode::ALL {
+            let body = serde_json::json!({"error": "why", "code": code.name()}).to_string();
             let kind = error(
-                StatusCode::from_u16(*status).unwrap(),
+                StatusCode::from_u16(code.status()).unwrap(),
                 &HeaderMap::new(),
                 body.as_bytes(),
             );
             let unexpected = matches!(&kind, ErrorKind::Internal { message } if message.starts_with("unexpected"));
-            assert!(!unexpected, "{code}: {kind:?}");
+            assert!(!unexpected, "{code:?}: {kind:?}");
         }
     }
 

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use clap::Parser;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use shared::ErrorChain;
 use shared::bootstrap;
 use shared::config::{Config, StoreConfig};
 use shared::middleware::observe;
 use shared::store::dynamodb::schema;
 use shared::telemetry::{self, LogFormat};
-use shared::transport::{Api, ErrorChain};
+use shared::transport::Api;
 use tokio::net::TcpListener;
 
 /// The users API on one local port.

@@ -15,6 +15,7 @@ use hyper_util::rt::TokioIo;
 use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::{Body, Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
+use shared::contract::headers;
 use shared::middleware::observe::RequestId;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
@@ -81,9 +82,10 @@ pub const CORS_ALLOW_HEADERS: [&str; 8] = [
     "x-amz-content-sha256",
     "if-match",
     "if-none-match",
-    "idempotency-key",
+    headers::IDEMPOTENCY_KEY,
 ];
-pub const CORS_EXPOSE_HEADERS: [&str; 3] = ["etag", "idempotent-replayed", "x-request-id"];
+pub const CORS_EXPOSE_HEADERS: [&str; 3] =
+    ["etag", headers::IDEMPOTENT_REPLAYED, headers::REQUEST_ID];
 
 /// CORS for a front end under development on another local port: any origin (the server listens
 /// on loopback), preflights answered before the in-flight limit, cached for ten minutes.

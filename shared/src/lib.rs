@@ -1,6 +1,7 @@
 //! The users domain, written once and shared by the Lambda functions and `local-api`.
 //!
 //! The layers follow Go-kit's service / endpoint / transport split, in idiomatic Rust:
+//! - [`contract`]: the HTTP contract's codes, headers, paths and envelopes, for server and client.
 //! - [`domain`]: the user, its rules, paging and preconditions: the types every layer shares.
 //! - [`service`]: business rules (validation, normalisation, the operations). Knows nothing of HTTP.
 //! - [`store`]: persistence behind small capability traits, with in-memory and DynamoDB backends.
@@ -16,7 +17,9 @@
 pub mod bootstrap;
 #[cfg(feature = "aws")]
 pub mod config;
+pub mod contract;
 pub mod domain;
+mod error_chain;
 #[cfg(feature = "aws")]
 pub mod events;
 #[cfg(feature = "aws")]
@@ -31,3 +34,5 @@ mod test_metrics;
 #[cfg(feature = "aws")]
 pub mod transport;
 pub mod users;
+
+pub use error_chain::ErrorChain;

@@ -10,8 +10,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{PageLimit, User, UserId};
-use crate::domain::{PageStart, Precondition};
+use crate::domain::{PageLimit, PageStart, Precondition, User, UserId};
 use crate::service::{
     self, CreateOutcome, CreateUserInput, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey,
     ServiceError, UpdateUserInput, decode_cursor, encode_cursor,

@@ -10,8 +10,7 @@ use client::{
     ClientConfig, CreateUser, ErrorKind, Precondition, UserRecord, UserUpdate, Users, UsersClient,
     UsersError,
 };
-use shared::domain::{NewUser, PageLimit, User, UserChanges, UserId};
-use shared::domain::{Page, PageStart};
+use shared::domain::{NewUser, Page, PageLimit, PageStart, User, UserChanges, UserId};
 use shared::service::encode_cursor;
 use shared::store::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,

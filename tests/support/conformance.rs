@@ -5,8 +5,7 @@ use std::collections::HashSet;
 use std::num::NonZeroU64;
 use std::sync::Arc;
 
-use shared::domain::{NewUser, PageLimit, UserChanges, UserId};
-use shared::domain::{PageStart, Precondition};
+use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::{Created, IdempotentCreate, StoreError, UserStore};
 
 /// Expands to one test per case, each on a fresh store built by `$make` (an async expression

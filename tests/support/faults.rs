@@ -6,8 +6,9 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
-use shared::domain::{NewUser, PageLimit, User, UserChanges, UserId};
-use shared::domain::{Page, PageStart, Precondition};
+use shared::domain::{
+    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId,
+};
 use shared::store::{
     Created, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError, StoreGet,
     StoreList, StorePing, StoreUpdate,

@@ -16,8 +16,7 @@ use client::{
     ClientConfig, CreateUser, ErrorKind, UserRecord, UserUpdate, Users, UsersClient, UsersError,
 };
 use serde::Deserialize;
-use shared::domain::Precondition;
-use shared::domain::UserId;
+use shared::domain::{Precondition, UserId};
 
 const EXIT_CODES: &str = "\
 Exit codes:

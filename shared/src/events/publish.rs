@@ -23,7 +23,7 @@ use metrics::Counter;
 
 use super::contract::{EventKind, UserEvent};
 use super::stream::event_from_record;
-use crate::transport::ErrorChain;
+use crate::ErrorChain;
 
 /// Most entries `PutEvents` takes in one call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;

@@ -9,8 +9,7 @@ use async_trait::async_trait;
 use metrics::{Counter, Histogram};
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId};
-use crate::domain::{Page, PageStart, Precondition};
+use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
 use crate::store::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,

@@ -15,6 +15,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 
+use crate::contract::headers;
 use crate::service::Operation;
 
 /// A request id assigned by a runtime that has none of its own (`local-api`).
@@ -255,7 +256,7 @@ impl RequestObserver {
         self.metrics
             .record(routed.operation, response.status(), latency);
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert("x-request-id", value);
+            response.headers_mut().insert(headers::REQUEST_ID, value);
         }
         response
     }

@@ -6,8 +6,7 @@ use super::{
     Created, DynamoStore, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError,
     StoreGet, StoreList, StorePing, StoreUpdate,
 };
-use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId};
-use crate::domain::{Page, PageStart, Precondition};
+use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
 
 /// One of the backends, chosen from configuration.
 ///

@@ -11,8 +11,9 @@ use super::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,
 };
-use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
-use crate::domain::{Page, PageStart, Precondition};
+use crate::domain::{
+    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, email_key,
+};
 
 /// Users in a `BTreeMap` keyed by id (a page is a range scan: O(log n + limit)) plus a hash index
 /// from normalised email to id (uniqueness checks in O(1)).

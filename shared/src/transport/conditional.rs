@@ -6,13 +6,14 @@
 use http::{HeaderMap, HeaderValue, header};
 
 use super::error::ApiError;
+use crate::contract;
 use crate::domain::Precondition;
 use crate::service::ServiceError;
 
 /// The entity tag of a user at `version`.
 pub(super) fn etag(version: u64) -> HeaderValue {
     // Digits and quotes are always a valid header value.
-    HeaderValue::from_str(&format!("\"{version}\"")).unwrap_or(HeaderValue::from_static("\"0\""))
+    HeaderValue::from_str(&contract::etag(version)).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
 /// One entity tag of a request header: `*`, or an opaque tag, weak (`W/"..."`) or strong.

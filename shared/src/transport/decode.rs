@@ -7,8 +7,8 @@ use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::error::ApiError;
-use crate::domain::PageStart;
-use crate::domain::{PageLimit, UserId};
+use crate::contract::headers;
+use crate::domain::{PageLimit, PageStart, UserId};
 use crate::service::{
     CreateUserInput, IdempotencyKey, ServiceError, UpdateUserInput, decode_cursor,
 };
@@ -106,7 +106,7 @@ pub(super) fn user_id(raw: Option<&str>) -> Result<UserId, ApiError> {
 pub(super) fn idempotency_key(
     headers: &http::HeaderMap,
 ) -> Result<Option<IdempotencyKey>, ApiError> {
-    let Some(raw) = headers.get("idempotency-key") else {
+    let Some(raw) = headers.get(headers::IDEMPOTENCY_KEY) else {
         return Ok(None);
     };
     // A value that is not even visible ASCII fails the key's own rule, with its message.

@@ -5,8 +5,8 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::conditional::etag;
-use crate::domain::Page;
-use crate::domain::User;
+use crate::contract::{PageEnvelope, UserEnvelope, user_path};
+use crate::domain::{Page, User};
 use crate::service::encode_cursor;
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
@@ -26,17 +26,6 @@ pub(super) fn json_response(status: StatusCode, value: &impl Serialize) -> Respo
         HeaderValue::from_static("application/json"),
     );
     response
-}
-
-#[derive(Serialize)]
-struct UserEnvelope<'a> {
-    user: &'a User,
-}
-
-#[derive(Serialize)]
-struct PageEnvelope<'a> {
-    users: &'a [User],
-    next_cursor: Option<String>,
 }
 
 /// A user, with its version as a strong `ETag`.
@@ -59,7 +48,7 @@ pub(super) fn not_modified(version: u64) -> Response<Body> {
 /// 201 with the new user and where to find it.
 pub(super) fn created(user: &User) -> Response<Body> {
     let mut response = self::user(StatusCode::CREATED, user);
-    if let Ok(location) = HeaderValue::from_str(&format!("/users/{}", user.id)) {
+    if let Ok(location) = HeaderValue::from_str(&user_path(user.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     response

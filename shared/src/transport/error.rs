@@ -4,30 +4,9 @@ use http::{HeaderValue, Method, StatusCode, header};
 use lambda_http::{Body, Response};
 
 use super::encode::json_response;
+use crate::contract::{ErrorBody, ErrorCode};
 use crate::service::ServiceError;
 use crate::store::DEFAULT_RETRY_AFTER;
-
-#[derive(serde::Serialize)]
-struct ErrorBody<'a> {
-    error: &'a str,
-    code: &'static str,
-}
-
-/// Every error of the contract as (status, code): what `openapi.yaml` documents. tests/openapi.rs
-/// holds the two together; the unit test below holds this list and [`ApiError`] together.
-pub const ERROR_CODES: &[(u16, &str)] = &[
-    (400, "invalid_json"),
-    (400, "invalid_argument"),
-    (404, "user_not_found"),
-    (404, "route_not_found"),
-    (405, "method_not_allowed"),
-    (409, "email_taken"),
-    (412, "precondition_failed"),
-    (413, "payload_too_large"),
-    (422, "idempotency_key_reused"),
-    (500, "internal"),
-    (503, "unavailable"),
-];
 
 /// A `Retry-After` header value: whole seconds, rounded up, at least one.
 pub(crate) fn retry_after_header(wait: std::time::Duration) -> HeaderValue {
@@ -56,43 +35,27 @@ pub enum ApiError {
 
 impl ApiError {
     pub fn status(&self) -> StatusCode {
-        match self {
-            ApiError::Service(ServiceError::InvalidArgument(_)) | ApiError::InvalidJson(_) => {
-                StatusCode::BAD_REQUEST
-            }
-            ApiError::Service(ServiceError::NotFound(_)) | ApiError::RouteNotFound => {
-                StatusCode::NOT_FOUND
-            }
-            ApiError::Service(ServiceError::EmailTaken) => StatusCode::CONFLICT,
-            ApiError::Service(ServiceError::PreconditionFailed) => StatusCode::PRECONDITION_FAILED,
-            ApiError::Service(ServiceError::IdempotencyKeyReused) => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
-            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
-            ApiError::Service(ServiceError::Internal(_)) => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
-            ApiError::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-        }
+        StatusCode::from_u16(self.code().status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
     }
 
-    /// A stable, machine-readable name for the failure, for clients to branch on.
-    pub fn code(&self) -> &'static str {
+    /// The contract's name for the failure, for clients to branch on.
+    pub fn code(&self) -> ErrorCode {
         match self {
-            ApiError::Service(ServiceError::InvalidArgument(_)) => "invalid_argument",
-            ApiError::InvalidJson(_) => "invalid_json",
-            ApiError::Service(ServiceError::NotFound(_)) => "user_not_found",
-            ApiError::RouteNotFound => "route_not_found",
-            ApiError::Service(ServiceError::EmailTaken) => "email_taken",
-            ApiError::Service(ServiceError::PreconditionFailed) => "precondition_failed",
-            ApiError::Service(ServiceError::IdempotencyKeyReused) => "idempotency_key_reused",
-            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
-                "unavailable"
+            ApiError::Service(ServiceError::InvalidArgument(_)) => ErrorCode::InvalidArgument,
+            ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
+            ApiError::Service(ServiceError::NotFound(_)) => ErrorCode::UserNotFound,
+            ApiError::RouteNotFound => ErrorCode::RouteNotFound,
+            ApiError::Service(ServiceError::EmailTaken) => ErrorCode::EmailTaken,
+            ApiError::Service(ServiceError::PreconditionFailed) => ErrorCode::PreconditionFailed,
+            ApiError::Service(ServiceError::IdempotencyKeyReused) => {
+                ErrorCode::IdempotencyKeyReused
             }
-            ApiError::Service(ServiceError::Internal(_)) => "internal",
-            ApiError::MethodNotAllowed { .. } => "method_not_allowed",
-            ApiError::PayloadTooLarge => "payload_too_large",
+            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
+                ErrorCode::Unavailable
+            }
+            ApiError::Service(ServiceError::Internal(_)) => ErrorCode::Internal,
+            ApiError::MethodNotAllowed { .. } => ErrorCode::MethodNotAllowed,
+            ApiError::PayloadTooLarge => ErrorCode::PayloadTooLarge,
         }
     }
 
@@ -100,8 +63,8 @@ impl ApiError {
     /// and SDK details stay in the logs.
     pub fn into_response(self) -> Response<Body> {
         let body = ErrorBody {
-            error: &self.to_string(),
-            code: self.code(),
+            error: self.to_string(),
+            code: self.code().name().to_owned(),
         };
         let mut response = json_response(self.status(), &body);
         let headers = response.headers_mut();
@@ -133,7 +96,7 @@ mod tests {
     use super::*;
 
     /// One error of every kind. The match below has no wildcard: a new variant does not compile
-    /// until it is listed here, and so checked against `ERROR_CODES`.
+    /// until it is listed here, and so checked against [`ErrorCode::ALL`].
     fn one_of_each() -> Vec<ApiError> {
         let examples = vec![
             ApiError::InvalidJson("x".into()),
@@ -177,11 +140,8 @@ mod tests {
 
     #[test]
     fn the_error_list_is_exactly_what_the_errors_produce() {
-        let produced: std::collections::BTreeSet<(u16, &str)> = one_of_each()
-            .iter()
-            .map(|error| (error.status().as_u16(), error.code()))
-            .collect();
-        let listed: std::collections::BTreeSet<(u16, &str)> = ERROR_CODES.iter().copied().collect();
-        assert_eq!(produced, listed);
+        let produced: std::collections::BTreeSet<ErrorCode> =
+            one_of_each().iter().map(ApiError::code).collect();
+        assert_eq!(produced, ErrorCode::ALL.into_iter().collect());
     }
 }

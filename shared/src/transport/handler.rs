@@ -12,6 +12,8 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use super::error::{ApiError, retry_after_header};
 use super::routes::{Operation, RouteMatch, match_route};
 use super::{conditional, decode, encode};
+use crate::ErrorChain;
+use crate::contract::headers;
 use crate::domain::UserId;
 use crate::middleware::observe::{RequestMetrics, RequestObserver, Routed};
 use crate::service;
@@ -290,9 +292,10 @@ async fn create_user(
             service::CreateOutcome::Created(user) => encode::created(&user),
             service::CreateOutcome::Replayed(user) => {
                 let mut response = encode::created(&user);
-                response
-                    .headers_mut()
-                    .insert("idempotent-replayed", HeaderValue::from_static("true"));
+                response.headers_mut().insert(
+                    headers::IDEMPOTENT_REPLAYED,
+                    HeaderValue::from_static("true"),
+                );
                 response
             }
         },
@@ -357,20 +360,4 @@ async fn list_users(store: &dyn StoreList, request: &Request) -> Result<Response
     let (start, limit) = decode::list_query(request.uri().query())?;
     let page = service::list_users(store, start, limit).await?;
     Ok(encode::page(&page))
-}
-
-/// Displays an error with every `source` below it, so logs show the root cause (an SDK error,
-/// say) that the client-facing message leaves out.
-pub struct ErrorChain<'a>(pub &'a (dyn std::error::Error + 'static));
-
-impl std::fmt::Display for ErrorChain<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}", self.0)?;
-        let mut source = self.0.source();
-        while let Some(cause) = source {
-            write!(f, ": {cause}")?;
-            source = cause.source();
-        }
-        Ok(())
-    }
 }

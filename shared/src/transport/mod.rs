@@ -11,6 +11,6 @@ mod routes;
 
 pub use crate::service::{decode_cursor, encode_cursor};
 pub use decode::{MAX_BODY_BYTES, MAX_SKIPPED_USERS};
-pub use error::{ApiError, ERROR_CODES};
-pub use handler::{Api, ErrorChain};
+pub use error::ApiError;
+pub use handler::Api;
 pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};

@@ -5,6 +5,7 @@
 
 use http::Method;
 
+use crate::contract::USERS_PATH;
 pub use crate::service::Operation;
 
 /// One row of the route table. `path` uses `{id}` for the user id segment, as API Gateway does.
@@ -15,7 +16,7 @@ pub struct Route {
     pub operation: Operation,
 }
 
-const COLLECTION: &str = "/users";
+const COLLECTION: &str = USERS_PATH;
 const ITEM: &str = "/users/{id}";
 
 /// Every route of the API. `template.yaml` is tested against this table.

@@ -61,8 +61,9 @@ use super::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,
 };
-use crate::domain::{NewUser, PageLimit, User, UserChanges, UserId, email_key};
-use crate::domain::{Page, PageStart, Precondition};
+use crate::domain::{
+    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, email_key,
+};
 
 /// Default ids reserved per counter update; see [`ids`](self::ids) for the trade-off.
 pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;

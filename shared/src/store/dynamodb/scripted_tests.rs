@@ -9,8 +9,7 @@ use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region};
 use aws_smithy_http_client::test_util::infallible_client_fn;
 
 use super::DynamoStore;
-use crate::domain::Precondition;
-use crate::domain::{NewUser, UserChanges, UserId};
+use crate::domain::{NewUser, Precondition, UserChanges, UserId};
 use crate::store::{Created, StoreCreate, StoreDelete, StoreError, StoreGet, StoreUpdate};
 use crate::test_metrics::{moved, recorded};
 
