@@ -55,8 +55,6 @@ pub enum AttemptFailure {
     NoAnswer,
     /// The server (or a gateway in front of it) answered with this status.
     Status(StatusCode),
-    /// The endpoint's breaker is open: not even tried.
-    CircuitOpen,
 }
 
 /// A request as the retry rule sees it.
@@ -82,7 +80,7 @@ impl RequestKind<'_> {
 /// Whether the failure is worth another attempt (on another endpoint, if there is one).
 pub fn is_retryable(request: RequestKind<'_>, failure: AttemptFailure) -> bool {
     match failure {
-        AttemptFailure::NotSent | AttemptFailure::CircuitOpen => true,
+        AttemptFailure::NotSent => true,
         AttemptFailure::NoAnswer => request.is_idempotent(),
         AttemptFailure::Status(status) => {
             let transient = matches!(
@@ -104,7 +102,6 @@ pub fn counts_against_endpoint(failure: AttemptFailure) -> bool {
     match failure {
         AttemptFailure::NotSent | AttemptFailure::NoAnswer => true,
         AttemptFailure::Status(status) => status.is_server_error(),
-        AttemptFailure::CircuitOpen => false,
     }
 }
 

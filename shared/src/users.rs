@@ -12,8 +12,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{PageLimit, PageStart, Precondition, User, UserId};
 use crate::service::{
-    self, CreateOutcome, CreateUserInput, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey,
-    ServiceError, UpdateUserInput, decode_cursor, encode_cursor,
+    self, CreateOutcome, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey, ServiceError,
+    UserInput, decode_cursor, encode_cursor,
 };
 use crate::store::UserStore;
 
@@ -24,19 +24,20 @@ pub struct UserRecord {
     pub name: String,
     pub email: String,
     pub age: u8,
-    /// The version to send as `If-Match` (the `ETag`): known for a single user, not in a listing.
+    /// The version to send as `If-Match` (the `ETag`, or a page's `version`); `None` only from a
+    /// server older than listed versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<u64>,
 }
 
-impl UserRecord {
-    fn of(user: User, with_version: bool) -> Self {
+impl From<User> for UserRecord {
+    fn from(user: User) -> Self {
         Self {
             id: user.id,
             name: user.name,
             email: user.email,
             age: user.age,
-            version: with_version.then_some(user.version),
+            version: Some(user.version),
         }
     }
 }
@@ -228,21 +229,21 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
             caller: &self.caller,
             ttl: self.idempotency_ttl,
         });
-        let input = CreateUserInput {
+        let input = UserInput {
             name: Some(user.name),
             email: Some(user.email),
             age: user.age,
         };
         match service::create_user(self.store.as_ref(), input, idempotency).await? {
             CreateOutcome::Created(user) | CreateOutcome::Replayed(user) => {
-                Ok(UserRecord::of(user, true))
+                Ok(UserRecord::from(user))
             }
         }
     }
 
     async fn get(&self, id: UserId) -> Result<UserRecord, UsersError> {
         let user = service::get_user(self.store.as_ref(), id).await?;
-        Ok(UserRecord::of(user, true))
+        Ok(UserRecord::from(user))
     }
 
     async fn update(
@@ -251,13 +252,13 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
         update: UserUpdate,
         precondition: Precondition,
     ) -> Result<UserRecord, UsersError> {
-        let input = UpdateUserInput {
+        let input = UserInput {
             name: update.name,
             email: update.email,
             age: update.age,
         };
         let user = service::update_user(self.store.as_ref(), id, input, precondition).await?;
-        Ok(UserRecord::of(user, true))
+        Ok(UserRecord::from(user))
     }
 
     async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
@@ -276,11 +277,7 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
         };
         let page = service::list_users(self.store.as_ref(), start, limit).await?;
         Ok(UserPage {
-            users: page
-                .users
-                .into_iter()
-                .map(|user| UserRecord::of(user, false))
-                .collect(),
+            users: page.users.into_iter().map(UserRecord::from).collect(),
             next_cursor: page.next_after.map(encode_cursor),
         })
     }

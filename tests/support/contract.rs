@@ -51,6 +51,7 @@ macro_rules! contract_tests {
             offset_pages_stop_at_10000_skipped_users,
             responses_carry_the_version_as_etag_and_get_honours_if_none_match,
             if_match_prevents_the_lost_update,
+            listed_versions_are_the_etags_and_serve_if_match,
             if_match_on_a_missing_user_or_malformed_is_refused,
             an_idempotency_key_makes_a_create_safe_to_retry,
             cursor_walk_sees_every_stable_user_once_despite_churn,
@@ -134,6 +135,27 @@ pub fn assert_json(reply: &Reply) {
     assert_eq!(reply.header("content-type"), Some("application/json"));
 }
 
+/// A page's users as a single user's body shows them: each listed user carries its version
+/// (checked here to be one), which a single user's answer carries as its `ETag` instead.
+pub fn listed_users(page: &Value) -> Vec<Value> {
+    let users = page["users"].as_array().expect("a page has users");
+    users
+        .iter()
+        .map(|user| {
+            let mut user = user.clone();
+            let version = user.as_object_mut().and_then(|u| u.remove("version"));
+            assert!(
+                version
+                    .as_ref()
+                    .and_then(Value::as_u64)
+                    .is_some_and(|v| v >= 1),
+                "a listed user carries its version: {version:?}"
+            );
+            user
+        })
+        .collect()
+}
+
 /// Every user in the store, by walking cursors from the first page.
 pub async fn all_users(target: &impl Target) -> Vec<Value> {
     let mut users = Vec::new();
@@ -142,7 +164,7 @@ pub async fn all_users(target: &impl Target) -> Vec<Value> {
         let reply = get(target, &path).await;
         assert_eq!(reply.status, 200);
         let body = reply.json();
-        users.extend(body["users"].as_array().unwrap().iter().cloned());
+        users.extend(listed_users(&body));
         match body["next_cursor"].as_str() {
             Some(cursor) => path = format!("/users?limit=100&cursor={cursor}"),
             None => return users,
@@ -537,7 +559,7 @@ pub async fn list_defaults_to_page_1_limit_10_in_id_order(target: &impl Target) 
         );
     }
     let body = get(target, "/users").await.json();
-    assert_eq!(body["users"], Value::from(created[..10].to_vec()));
+    assert_eq!(listed_users(&body), created[..10].to_vec());
     assert!(body["next_cursor"].is_string());
     let mut sorted = ids(&body["users"]);
     sorted.sort_unstable();
@@ -620,7 +642,7 @@ pub async fn offset_pages_stop_at_10000_skipped_users(target: &impl Target) {
     // The first page, asked for either way, is the same page.
     let first = get(target, "/users?page=1&limit=5").await;
     assert_eq!(first.json(), get(target, "/users?limit=5").await.json());
-    assert_eq!(first.json()["users"], json!([user]));
+    assert_eq!(listed_users(&first.json()), vec![user]);
     // Up to 10,000 skipped users is an ordinary (here empty) page; beyond, a 400 that points to
     // cursors, answered without reading the store.
     for deep_enough in [
@@ -725,6 +747,51 @@ pub async fn if_match_prevents_the_lost_update(target: &impl Target) {
     assert_eq!(get(target, &path).await.status, 200);
     let delete = send_with(target, Method::DELETE, &path, ("If-Match", "\"2\""), None).await;
     assert_eq!(delete.status, 204);
+}
+
+pub async fn listed_versions_are_the_etags_and_serve_if_match(target: &impl Target) {
+    let ann = create(target, "Ann", "ann@example.com", 30).await;
+    let bob = create(target, "Bob", "bob@example.com", 40).await;
+    let ann_path = format!("/users/{}", ann["id"]);
+    for age in [31, 32] {
+        let request = TestRequest::new(Method::PATCH, &ann_path).json(&json!({"age": age}));
+        assert_eq!(target.send(request).await.status, 200);
+    }
+    let page = get(target, "/users").await.json();
+    let versions = page["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|user| (user["id"].clone(), user["version"].clone()))
+        .collect::<Vec<_>>();
+    assert_eq!(
+        versions,
+        vec![(ann["id"].clone(), json!(3)), (bob["id"].clone(), json!(1))]
+    );
+    assert_eq!(get(target, &ann_path).await.header("etag"), Some("\"3\""));
+    // List, then write each user conditionally on its listed version: no GET in between.
+    for user in page["users"].as_array().unwrap() {
+        let tag = format!("\"{}\"", user["version"]);
+        let path = format!("/users/{}", user["id"]);
+        let reply = send_with(
+            target,
+            Method::PATCH,
+            &path,
+            ("If-Match", &tag),
+            Some(json!({"age": 50})),
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{}", reply.json());
+        let stale = send_with(
+            target,
+            Method::PATCH,
+            &path,
+            ("If-Match", &tag),
+            Some(json!({"age": 51})),
+        )
+        .await;
+        assert_error(&stale, 412, "precondition_failed");
+    }
 }
 
 pub async fn if_match_on_a_missing_user_or_malformed_is_refused(target: &impl Target) {

@@ -17,17 +17,10 @@ pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
 pub use operation::Operation;
 
-/// Fields of a create request as the client sent them; absent fields are `None`.
+/// A user's fields as the client sent them, not yet validated: for a create, absent fields are
+/// missing (or take their default); for an update, they stay unchanged.
 #[derive(Default)]
-pub struct CreateUserInput {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub age: Option<i64>,
-}
-
-/// Fields of a partial update as the client sent them; absent fields stay unchanged.
-#[derive(Default)]
-pub struct UpdateUserInput {
+pub struct UserInput {
     pub name: Option<String>,
     pub email: Option<String>,
     pub age: Option<i64>,
@@ -54,7 +47,7 @@ pub enum CreateOutcome {
 /// `idempotency`, a retry replays the first create instead of creating again.
 pub async fn create_user(
     store: &dyn StoreCreate,
-    input: CreateUserInput,
+    input: UserInput,
     idempotency: Option<Idempotency<'_>>,
 ) -> Result<CreateOutcome, ServiceError> {
     let name = input
@@ -94,7 +87,7 @@ pub async fn get_user(store: &dyn StoreGet, id: UserId) -> Result<User, ServiceE
 pub async fn update_user(
     store: &dyn StoreUpdate,
     id: UserId,
-    input: UpdateUserInput,
+    input: UserInput,
     precondition: Precondition,
 ) -> Result<User, ServiceError> {
     let changes = UserChanges {

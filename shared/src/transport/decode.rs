@@ -9,9 +9,7 @@ use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 use super::error::ApiError;
 use crate::contract::headers;
 use crate::domain::{PageLimit, PageStart, UserId};
-use crate::service::{
-    CreateUserInput, IdempotencyKey, ServiceError, UpdateUserInput, decode_cursor,
-};
+use crate::service::{IdempotencyKey, ServiceError, UserInput, decode_cursor};
 
 /// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
 /// generous whitespace while keeping a hostile body from costing memory or CPU.
@@ -66,14 +64,10 @@ where
     T::deserialize(deserializer).map(Some)
 }
 
-pub(super) fn create_input(body: &Body) -> Result<CreateUserInput, ApiError> {
+/// The user fields of a create or update body.
+pub(super) fn user_input(body: &Body) -> Result<UserInput, ApiError> {
     let UserBody { name, email, age } = json(body)?;
-    Ok(CreateUserInput { name, email, age })
-}
-
-pub(super) fn update_input(body: &Body) -> Result<UpdateUserInput, ApiError> {
-    let UserBody { name, email, age } = json(body)?;
-    Ok(UpdateUserInput { name, email, age })
+    Ok(UserInput { name, email, age })
 }
 
 fn json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
@@ -205,7 +199,7 @@ mod tests {
             "  ",
         ] {
             assert!(
-                matches!(create_input(&body(bad)), Err(ApiError::InvalidJson(_))),
+                matches!(user_input(&body(bad)), Err(ApiError::InvalidJson(_))),
                 "{bad:?}"
             );
         }
@@ -213,14 +207,14 @@ mod tests {
 
     #[test]
     fn out_of_range_ages_reach_validation_as_integers() {
-        let input = create_input(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
+        let input = user_input(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
         assert_eq!(input.age, Some(-4));
     }
 
     /// Found by schemathesis: JSON Schema's `integer` (the OpenAPI contract) includes `36.0`.
     #[test]
     fn an_integral_age_may_be_written_with_a_fraction_of_zero() {
-        let age = |json: &str| create_input(&body(json)).map(|input| input.age);
+        let age = |json: &str| user_input(&body(json)).map(|input| input.age);
         assert_eq!(age(r#"{"age": 36.0}"#).unwrap(), Some(36));
         assert_eq!(age(r#"{"age": 36}"#).unwrap(), Some(36));
         for wrong in [
@@ -243,10 +237,10 @@ mod tests {
         let fields = r#"{"name": "A", "email": "a@b.c"}"#;
         let just_fits = format!("{fields}{}", " ".repeat(MAX_BODY_BYTES - fields.len()));
         assert_eq!(just_fits.len(), MAX_BODY_BYTES);
-        assert!(create_input(&body(&just_fits)).is_ok());
+        assert!(user_input(&body(&just_fits)).is_ok());
         let too_big = Body::Binary(vec![b' '; MAX_BODY_BYTES + 1]);
         assert!(matches!(
-            create_input(&too_big),
+            user_input(&too_big),
             Err(ApiError::PayloadTooLarge)
         ));
     }

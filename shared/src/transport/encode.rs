@@ -54,11 +54,28 @@ pub(super) fn created(user: &User) -> Response<Body> {
     response
 }
 
+/// A user in a page: its fields and its version, which a single user's answer carries as its
+/// `ETag` instead, so a client can list and then write with `If-Match` without a `GET` each.
+#[derive(Serialize)]
+struct ListedUser<'a> {
+    #[serde(flatten)]
+    user: &'a User,
+    version: u64,
+}
+
 pub(super) fn page(page: &Page) -> Response<Body> {
+    let users = page
+        .users
+        .iter()
+        .map(|user| ListedUser {
+            user,
+            version: user.version,
+        })
+        .collect::<Vec<_>>();
     json_response(
         StatusCode::OK,
         &PageEnvelope {
-            users: &page.users,
+            users,
             next_cursor: page.next_after.map(encode_cursor),
         },
     )

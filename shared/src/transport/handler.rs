@@ -134,11 +134,6 @@ impl Api {
         self
     }
 
-    /// The one operation this API serves, if it serves only one.
-    pub fn operation(&self) -> Option<Operation> {
-        self.router.only
-    }
-
     /// Answers one request. Never fails and never panics on input: every error becomes a
     /// response. The observe layer gives each request one span and one "request completed" event,
     /// its metrics and its `x-request-id`; internal causes are logged inside the span, once, with
@@ -280,7 +275,7 @@ async fn create_user(
     ttl: Duration,
 ) -> Result<Response<Body>, ApiError> {
     let key = decode::idempotency_key(request.headers())?;
-    let input = decode::create_input(request.body())?;
+    let input = decode::user_input(request.body())?;
     let caller = caller(request);
     let idempotency = key.map(|key| service::Idempotency {
         key,
@@ -341,7 +336,7 @@ async fn update_user(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let precondition = conditional::if_match(request.headers())?;
-    let input = decode::update_input(request.body())?;
+    let input = decode::user_input(request.body())?;
     let user = service::update_user(store, id, input, precondition).await?;
     Ok(encode::user(StatusCode::OK, &user))
 }

@@ -124,10 +124,6 @@ impl DynamoStore {
         result
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     pub fn table(&self) -> &str {
         &self.table
     }
