@@ -24,6 +24,7 @@
 //! single `UpdateItem`), by the `write_token` each write leaves on the user's item and reads back
 //! from a failed condition (`ReturnValuesOnConditionCheckFailure`, no extra call).
 
+mod attempts;
 mod errors;
 mod ids;
 mod items;
@@ -33,30 +34,32 @@ mod metrics;
 pub mod schema;
 #[cfg(test)]
 mod scripted_tests;
+mod transaction;
+mod update_expression;
 
 pub use self::items::user_from_image;
 pub use self::metrics::AttemptMetrics;
 
 use std::num::NonZeroU64;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::error::TransactionCanceledException;
 use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
-use self::errors::{classify, classify_service, internal, throttled};
+use self::attempts::{Attempt, moved_since_read, out_of_step, with_retries};
+use self::errors::{classify, internal};
 use self::ids::IdAllocator;
 use self::items::{
-    EmailClaim, IdempotencyRecord, Item, UserItem, claim_key, idempotency_key, user_key, value,
+    EmailClaim, IdempotencyRecord, Item, UserItem, idempotency_key, user_key, value,
 };
 use self::layout::LayoutCheck;
 use self::schema::{SORT_KEY, USER_SHARDS};
+use self::transaction::{Transaction, write_token};
+use self::update_expression::UpdateExpression;
 use super::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,
@@ -70,7 +73,7 @@ pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
 
 /// How often an operation that lost a race (a concurrent update, a transaction conflict) is
 /// re-run from a fresh read before giving up with `Unavailable`.
-const MAX_ATTEMPTS: u32 = 4;
+pub(super) const MAX_ATTEMPTS: u32 = 4;
 
 /// Largest page of keys read while skipping for `?page=P`.
 const SKIP_QUERY_LIMIT: u64 = 1000;
@@ -139,109 +142,6 @@ impl DynamoStore {
             .await
             .map_err(classify)?;
         output.item.map(UserItem::from_item).transpose()
-    }
-
-    /// Runs a transaction under `write_token` as its `ClientRequestToken`, and reports which
-    /// items' conditions failed, if any.
-    ///
-    /// The token makes the SDK's own retries of this very request safe: DynamoDB answers a repeat
-    /// of a transaction it has committed (within 10 minutes) with success instead of evaluating
-    /// its conditions again, which would fail on the transaction's own writes. One that is still
-    /// being committed is answered `TransactionInProgressException`: the same request is sent
-    /// again, a bounded number of times. So is one DynamoDB cancelled because it throttled one
-    /// of its items (reason `ThrottlingError` or `ProvisionedThroughputExceeded`), which the
-    /// SDK does not retry: nothing of it was written, and its conditions say nothing, so it is
-    /// neither a conflict nor a taken email; it ends as [`StoreError::Throttled`] when the
-    /// rounds are spent. A transaction rebuilt from a new read is another write and gets
-    /// another token.
-    async fn transact(
-        &self,
-        items: Vec<TransactWriteItem>,
-        write_token: &str,
-    ) -> Result<Transaction, StoreError> {
-        let mut round = 0;
-        let result = loop {
-            let result = self
-                .client
-                .transact_write_items()
-                .set_transact_items(Some(items.clone()))
-                .client_request_token(write_token)
-                .send()
-                .await;
-            let send_again = match &result {
-                Err(SdkError::ServiceError(service)) => match service.err() {
-                    TransactWriteItemsError::TransactionInProgressException(_) => true,
-                    TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                        is_throttled(cancelled)
-                    }
-                    _ => false,
-                },
-                _ => false,
-            };
-            if !send_again || round + 1 >= MAX_ATTEMPTS {
-                break result;
-            }
-            // Exponential, with full jitter so that throttled writers do not come back together.
-            let ceiling = 20u64 << round;
-            tokio::time::sleep(Duration::from_millis(fastrand::u64(ceiling / 2..=ceiling))).await;
-            round += 1;
-        };
-        match result {
-            Ok(_) => Ok(Transaction::Committed),
-            Err(SdkError::ServiceError(service)) => match service.into_err() {
-                TransactWriteItemsError::TransactionCanceledException(cancelled)
-                    if is_throttled(&cancelled) =>
-                {
-                    Err(throttled(cancelled))
-                }
-                TransactWriteItemsError::TransactionCanceledException(cancelled) => {
-                    let reasons = cancelled.cancellation_reasons();
-                    let codes = reasons
-                        .iter()
-                        .map(|reason| reason.code().filter(|c| *c != "None").map(str::to_owned))
-                        .collect::<Vec<_>>();
-                    if codes.iter().flatten().any(|c| c == "TransactionConflict") {
-                        return Ok(Transaction::Conflict);
-                    }
-                    // The first item is always the user's, asked to return itself when its
-                    // condition fails.
-                    let user = reasons
-                        .first()
-                        .and_then(|reason| reason.item())
-                        .map(|item| UserItem::from_item(item.clone()))
-                        .transpose()?;
-                    Ok(Transaction::Cancelled { codes, user })
-                }
-                other => Err(classify_service(other)),
-            },
-            Err(other) => Err(classify(other)),
-        }
-    }
-
-    fn put(&self, item: Item, condition: &str) -> Result<TransactWriteItem, StoreError> {
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression(condition)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().put(put).build())
-    }
-
-    fn delete_claim(
-        &self,
-        email_key: &str,
-        owner: UserId,
-    ) -> Result<TransactWriteItem, StoreError> {
-        let delete = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(claim_key(email_key)?))
-            .condition_expression("user_id = :owner")
-            .expression_attribute_values(":owner", value(owner.get())?)
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().delete(delete).build())
     }
 
     /// One `TransactWriteItems`: the user, its email claim and, for an idempotent create, the
@@ -511,140 +411,6 @@ impl DynamoStore {
             }
         }
         Ok(after)
-    }
-}
-
-/// How a transaction ended.
-enum Transaction {
-    Committed,
-    /// Another transaction held one of the items: worth retrying at once.
-    Conflict,
-    /// A condition failed: one code per item, `None` for items whose condition held, and the
-    /// user's item as it is, when its own condition failed and it exists.
-    Cancelled {
-        codes: Vec<Option<String>>,
-        user: Option<UserItem>,
-    },
-}
-
-/// Whether DynamoDB cancelled a transaction for capacity: one of its items was throttled.
-fn is_throttled(cancelled: &TransactionCanceledException) -> bool {
-    cancelled.cancellation_reasons().iter().any(|reason| {
-        matches!(
-            reason.code(),
-            Some("ThrottlingError" | "ProvisionedThroughputExceeded")
-        )
-    })
-}
-
-/// A new name for one write: its transaction's `ClientRequestToken` and the `write_token` it
-/// leaves on the user's item. 128 random bits, so no two writes share one.
-fn write_token() -> String {
-    format!("{:032x}", fastrand::u128(..))
-}
-
-/// A write conditional on the version just read lost a race: read again, unless the client's own
-/// precondition named a version, which the user has now left.
-fn moved_since_read<T>(precondition: Precondition) -> Result<Attempt<T>, StoreError> {
-    match precondition {
-        Precondition::Version(_) => Err(StoreError::PreconditionFailed),
-        Precondition::None | Precondition::Exists => Ok(Attempt::Retry),
-    }
-}
-
-fn out_of_step(id: UserId, codes: &[Option<String>]) -> StoreError {
-    StoreError::Internal(format!("user {id} and its email claim are out of step: {codes:?}").into())
-}
-
-/// The outcome of one optimistic attempt.
-enum Attempt<T> {
-    Done(T),
-    Retry,
-}
-
-/// Re-runs `attempt` while it lost a race, a bounded number of times.
-async fn with_retries<T, F, Fut>(mut attempt: F) -> Result<T, StoreError>
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<Attempt<T>, StoreError>>,
-{
-    for round in 0..MAX_ATTEMPTS {
-        match attempt().await? {
-            Attempt::Done(value) => return Ok(value),
-            Attempt::Retry => tokio::time::sleep(Duration::from_millis(5 << round)).await,
-        }
-    }
-    Err(StoreError::unavailable(
-        "too much contention on one user; try again",
-    ))
-}
-
-/// `SET` for the changed fields plus a version bump, conditional on the user existing (and, when
-/// given, still being at the version that was read).
-struct UpdateExpression {
-    expression: String,
-    condition: String,
-    names: std::collections::HashMap<String, String>,
-    values: Item,
-}
-
-impl UpdateExpression {
-    /// The update, made by the write named `write_token`. Without an expected version, its
-    /// condition also refuses an item that write already changed: the SDK may send the same
-    /// request twice, and the second must not bump the version again.
-    fn new(
-        changes: &UserChanges,
-        expected_version: Option<u64>,
-        write_token: &str,
-    ) -> Result<Self, StoreError> {
-        let mut this = Self {
-            expression: String::new(),
-            condition: "attribute_exists(pk) AND (attribute_not_exists(#write_token) OR #write_token <> :write_token)"
-                .to_owned(),
-            names: Default::default(),
-            values: Default::default(),
-        };
-        let mut sets = vec![this.bind("write_token", value(write_token)?)];
-        if let Some(name) = &changes.name {
-            sets.push(this.bind("name", value(name)?));
-        }
-        if let Some(email) = &changes.email {
-            sets.push(this.bind("email", value(email)?));
-            sets.push(this.bind("email_key", value(email_key(email))?));
-        }
-        if let Some(age) = changes.age {
-            sets.push(this.bind("age", value(age)?));
-        }
-        this.values.insert(":one".into(), value(1u64)?);
-        this.names.insert("#version".into(), "version".into());
-        this.expression = format!("SET {} ADD #version :one", sets.join(", "));
-        if let Some(version) = expected_version {
-            this.values
-                .insert(":expected_version".into(), value(version)?);
-            this.condition = "#version = :expected_version".to_owned();
-        }
-        Ok(this)
-    }
-
-    fn bind(&mut self, attribute: &str, value: aws_sdk_dynamodb::types::AttributeValue) -> String {
-        self.names
-            .insert(format!("#{attribute}"), attribute.to_owned());
-        self.values.insert(format!(":{attribute}"), value);
-        format!("#{attribute} = :{attribute}")
-    }
-
-    fn transact_item(self, table: &str, key: Item) -> Result<TransactWriteItem, StoreError> {
-        let update = Update::builder()
-            .table_name(table)
-            .set_key(Some(key))
-            .update_expression(self.expression)
-            .condition_expression(self.condition)
-            .set_expression_attribute_names(Some(self.names))
-            .set_expression_attribute_values(Some(self.values))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(internal)?;
-        Ok(TransactWriteItem::builder().update(update).build())
     }
 }
 

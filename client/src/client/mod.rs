@@ -14,10 +14,9 @@
 //! breaker is the server's own ([`CircuitBreaker`]).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use bytes::Bytes;
 use http::{HeaderMap, Method, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
@@ -27,112 +26,25 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use shared::ErrorChain;
 use shared::contract;
-use shared::domain::{Precondition, UserId};
-use shared::middleware::breaker::{BreakerConfig, BreakerState, CircuitBreaker, Permit};
-use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
+use shared::domain::Precondition;
+use shared::middleware::breaker::Permit;
+use shared::users::{ErrorKind, UsersError};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
 
-use crate::discovery::BaseUrl;
-use crate::policy::{
-    AttemptFailure, RequestKind, RetryPolicy, counts_against_endpoint, is_retryable,
-};
+mod config;
+mod endpoint;
+mod operations;
+
+pub use self::config::ClientConfig;
+use self::endpoint::Endpoint;
+pub use self::endpoint::EndpointStats;
+use crate::policy::{AttemptFailure, RequestKind, counts_against_endpoint, is_retryable};
 use crate::signing::Signer;
 use crate::wire;
 
 /// Largest answer read: a page of 100 users is ~30 KB.
 const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
-
-/// Everything a client is built from.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    pub endpoints: Vec<BaseUrl>,
-    /// `Some(true)`/`Some(false)` forces signing on or off; `None` signs API Gateway URLs only.
-    pub sign: Option<bool>,
-    pub retry: RetryPolicy,
-    /// Per endpoint: Hystrix' error ratio, minimum volume and sleep window, plus a run of failures.
-    pub breaker: BreakerConfig,
-    /// Calls in flight at once (Hystrix' `MaxConcurrentRequests`).
-    pub max_in_flight: usize,
-    pub connect_timeout: Duration,
-    /// One attempt, from sending to the whole answer.
-    pub attempt_timeout: Duration,
-}
-
-impl ClientConfig {
-    pub fn new(endpoints: Vec<BaseUrl>) -> Self {
-        Self {
-            endpoints,
-            sign: None,
-            retry: RetryPolicy::default(),
-            breaker: BreakerConfig::default(),
-            max_in_flight: 100,
-            connect_timeout: Duration::from_secs(1),
-            attempt_timeout: Duration::from_secs(2),
-        }
-    }
-
-    /// Whether requests to `endpoint` are signed: as `sign` says, else only API Gateway URLs.
-    pub fn signs(&self, endpoint: &BaseUrl) -> bool {
-        self.sign.unwrap_or_else(|| endpoint.is_api_gateway())
-    }
-}
-
-struct Endpoint {
-    base: BaseUrl,
-    sign: bool,
-    breaker: CircuitBreaker,
-    /// Counted by the breaker's transition callback.
-    transitions: Arc<Transitions>,
-    served: AtomicU64,
-}
-
-#[derive(Default)]
-struct Transitions {
-    opened: AtomicU64,
-    closed: AtomicU64,
-}
-
-impl Endpoint {
-    /// An endpoint with a closed breaker that logs and counts its transitions under its URL.
-    fn new(base: &BaseUrl, config: &ClientConfig, now: Instant) -> Self {
-        let transitions = Arc::new(Transitions::default());
-        let counts = transitions.clone();
-        let label = base.to_string();
-        let breaker = CircuitBreaker::new(config.breaker.clone(), now, move |state| match state {
-            BreakerState::Open => {
-                counts.opened.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!(endpoint = %label, "endpoint circuit opened");
-            }
-            BreakerState::HalfOpen => {
-                tracing::info!(endpoint = %label, "probing an endpoint whose circuit was open");
-            }
-            BreakerState::Closed => {
-                counts.closed.fetch_add(1, Ordering::Relaxed);
-                tracing::info!(endpoint = %label, "endpoint circuit closed");
-            }
-        });
-        Self {
-            sign: config.signs(base),
-            base: base.clone(),
-            breaker,
-            transitions,
-            served: AtomicU64::new(0),
-        }
-    }
-}
-
-/// How an endpoint fared so far, for operators and tests.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EndpointStats {
-    pub endpoint: String,
-    pub state: BreakerState,
-    /// Times its breaker opened, and closed again after a good probe.
-    pub opened: u64,
-    pub closed: u64,
-    /// Attempts it answered (whatever the status).
-    pub served: u64,
-}
 
 /// The users API over HTTP. Cheap to share (`Arc`); build one per process.
 pub struct UsersClient {
@@ -420,152 +332,12 @@ impl AttemptError {
     }
 }
 
-/// The answer as the operation's result: its error by code when it failed.
-fn expect(answer: Answer, success: StatusCode) -> Result<Answer, UsersError> {
-    if answer.status == success {
-        return Ok(answer);
-    }
-    Err(UsersError {
-        kind: wire::error(answer.status, &answer.headers, &answer.body),
-        request_id: wire::request_id(&answer.headers),
-    })
-}
-
-fn read<T>(
-    answer: &Answer,
-    parse: impl FnOnce(&Answer) -> Result<T, ErrorKind>,
-) -> Result<T, UsersError> {
-    parse(answer).map_err(|kind| UsersError {
-        kind,
-        request_id: wire::request_id(&answer.headers),
-    })
-}
-
-fn json(value: &impl serde::Serialize) -> Option<Bytes> {
-    Some(Bytes::from(
-        serde_json::to_vec(value).expect("plain data serialises"),
-    ))
-}
-
-/// A fresh idempotency key for one logical create: 128 random bits.
-fn new_idempotency_key() -> String {
-    format!("users-client-{:032x}", fastrand::u128(..))
-}
-
-#[async_trait]
-impl Users for UsersClient {
-    /// Always sends an `Idempotency-Key` (the caller's, or a fresh one for this create), the same
-    /// on every attempt: a create whose answer was lost is retried without creating twice.
-    async fn create(
-        &self,
-        user: CreateUser,
-        idempotency_key: Option<&str>,
-    ) -> Result<UserRecord, UsersError> {
-        let generated;
-        let key = match idempotency_key {
-            Some(key) => key,
-            None => {
-                generated = new_idempotency_key();
-                &generated
-            }
-        };
-        let answer = self
-            .call(Call {
-                operation: "create",
-                method: Method::POST,
-                path: contract::USERS_PATH.into(),
-                body: json(&user),
-                precondition: Precondition::None,
-                idempotency_key: Some(key),
-            })
-            .await?;
-        let answer = expect(answer, StatusCode::CREATED)?;
-        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
-    }
-
-    async fn get(&self, id: UserId) -> Result<UserRecord, UsersError> {
-        let answer = self
-            .call(Call {
-                operation: "get",
-                method: Method::GET,
-                path: contract::user_path(id),
-                body: None,
-                precondition: Precondition::None,
-                idempotency_key: None,
-            })
-            .await?;
-        let answer = expect(answer, StatusCode::OK)?;
-        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
-    }
-
-    async fn update(
-        &self,
-        id: UserId,
-        update: UserUpdate,
-        precondition: Precondition,
-    ) -> Result<UserRecord, UsersError> {
-        let answer = self
-            .call(Call {
-                operation: "update",
-                method: Method::PATCH,
-                path: contract::user_path(id),
-                body: json(&update),
-                precondition,
-                idempotency_key: None,
-            })
-            .await?;
-        let answer = expect(answer, StatusCode::OK)?;
-        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
-    }
-
-    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
-        let answer = self
-            .call(Call {
-                operation: "delete",
-                method: Method::DELETE,
-                path: contract::user_path(id),
-                body: None,
-                precondition,
-                idempotency_key: None,
-            })
-            .await?;
-        expect(answer, StatusCode::NO_CONTENT).map(drop)
-    }
-
-    async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError> {
-        let query = {
-            let mut query = form_urlencoded::Serializer::new(String::new());
-            if let Some(limit) = limit {
-                query.append_pair("limit", &limit.to_string());
-            }
-            if let Some(cursor) = cursor {
-                query.append_pair("cursor", cursor);
-            }
-            query.finish()
-        };
-        let path = if query.is_empty() {
-            contract::USERS_PATH.to_owned()
-        } else {
-            format!("{}?{query}", contract::USERS_PATH)
-        };
-        let answer = self
-            .call(Call {
-                operation: "list",
-                method: Method::GET,
-                path,
-                body: None,
-                precondition: Precondition::None,
-                idempotency_key: None,
-            })
-            .await?;
-        let answer = expect(answer, StatusCode::OK)?;
-        read(&answer, |a| wire::page(a.status, &a.body))
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use shared::domain::UserId;
+    use shared::middleware::breaker::BreakerState;
+    use shared::users::Users;
 
     #[tokio::test]
     async fn a_request_that_cannot_be_signed_is_refused_here_and_costs_the_endpoint_nothing() {

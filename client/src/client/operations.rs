@@ -1,0 +1,154 @@
+//! The five operations as requests: method, path, body and headers, and the answer each expects.
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use shared::contract;
+use shared::domain::{Precondition, UserId};
+use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
+
+use super::{Answer, Call, UsersClient};
+use crate::wire;
+
+/// The answer as the operation's result: its error by code when it failed.
+fn expect(answer: Answer, success: StatusCode) -> Result<Answer, UsersError> {
+    if answer.status == success {
+        return Ok(answer);
+    }
+    Err(UsersError {
+        kind: wire::error(answer.status, &answer.headers, &answer.body),
+        request_id: wire::request_id(&answer.headers),
+    })
+}
+
+fn read<T>(
+    answer: &Answer,
+    parse: impl FnOnce(&Answer) -> Result<T, ErrorKind>,
+) -> Result<T, UsersError> {
+    parse(answer).map_err(|kind| UsersError {
+        kind,
+        request_id: wire::request_id(&answer.headers),
+    })
+}
+
+fn json(value: &impl serde::Serialize) -> Option<Bytes> {
+    Some(Bytes::from(
+        serde_json::to_vec(value).expect("plain data serialises"),
+    ))
+}
+
+/// A fresh idempotency key for one logical create: 128 random bits.
+fn new_idempotency_key() -> String {
+    format!("users-client-{:032x}", fastrand::u128(..))
+}
+
+#[async_trait]
+impl Users for UsersClient {
+    /// Always sends an `Idempotency-Key` (the caller's, or a fresh one for this create), the same
+    /// on every attempt: a create whose answer was lost is retried without creating twice.
+    async fn create(
+        &self,
+        user: CreateUser,
+        idempotency_key: Option<&str>,
+    ) -> Result<UserRecord, UsersError> {
+        let generated;
+        let key = match idempotency_key {
+            Some(key) => key,
+            None => {
+                generated = new_idempotency_key();
+                &generated
+            }
+        };
+        let answer = self
+            .call(Call {
+                operation: "create",
+                method: Method::POST,
+                path: contract::USERS_PATH.into(),
+                body: json(&user),
+                precondition: Precondition::None,
+                idempotency_key: Some(key),
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::CREATED)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn get(&self, id: UserId) -> Result<UserRecord, UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "get",
+                method: Method::GET,
+                path: contract::user_path(id),
+                body: None,
+                precondition: Precondition::None,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn update(
+        &self,
+        id: UserId,
+        update: UserUpdate,
+        precondition: Precondition,
+    ) -> Result<UserRecord, UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "update",
+                method: Method::PATCH,
+                path: contract::user_path(id),
+                body: json(&update),
+                precondition,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
+    }
+
+    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
+        let answer = self
+            .call(Call {
+                operation: "delete",
+                method: Method::DELETE,
+                path: contract::user_path(id),
+                body: None,
+                precondition,
+                idempotency_key: None,
+            })
+            .await?;
+        expect(answer, StatusCode::NO_CONTENT).map(drop)
+    }
+
+    async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError> {
+        let query = {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            if let Some(limit) = limit {
+                query.append_pair("limit", &limit.to_string());
+            }
+            if let Some(cursor) = cursor {
+                query.append_pair("cursor", cursor);
+            }
+            query.finish()
+        };
+        let path = if query.is_empty() {
+            contract::USERS_PATH.to_owned()
+        } else {
+            format!("{}?{query}", contract::USERS_PATH)
+        };
+        let answer = self
+            .call(Call {
+                operation: "list",
+                method: Method::GET,
+                path,
+                body: None,
+                precondition: Precondition::None,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, StatusCode::OK)?;
+        read(&answer, |a| wire::page(a.status, &a.body))
+    }
+}
