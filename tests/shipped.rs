@@ -230,9 +230,12 @@ async fn on_dynamodb_the_arm64_functions_walk_a_user_through_its_life_as_the_x86
     assert_eq!(body(&arm64[1]), json!({"user": ada}));
     let older = json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com", "age": 37});
     assert_eq!(body(&arm64[2]), json!({"user": older}));
+    // A listed user carries its version (the update made it 2).
+    let mut listed = older.clone();
+    listed["version"] = json!(2);
     assert_eq!(
         body(&arm64[3]),
-        json!({"users": [older], "next_cursor": null})
+        json!({"users": [listed], "next_cursor": null})
     );
     assert_eq!(body(&arm64[5])["code"], "user_not_found");
 }
