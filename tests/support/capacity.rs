@@ -70,10 +70,6 @@ pub struct Usage {
 }
 
 impl Usage {
-    pub fn throttled(&self) -> usize {
-        self.throttled_requests + self.throttled_transactions
-    }
-
     pub fn total_read_units(&self) -> f64 {
         self.read_units.values().sum()
     }
@@ -106,6 +102,21 @@ struct State {
     writes: HashMap<String, Bucket>,
     reads: HashMap<String, Bucket>,
     usage: Usage,
+}
+
+impl State {
+    /// Takes `units` from the bucket `charge` names and counts them as used there.
+    fn take(&mut self, charge: &Charge, units: f64) {
+        let (buckets, used) = if charge.write {
+            (&mut self.writes, &mut self.usage.write_units)
+        } else {
+            (&mut self.reads, &mut self.usage.read_units)
+        };
+        if let Some(bucket) = buckets.get_mut(&charge.partition) {
+            bucket.tokens -= units;
+        }
+        *used.entry(charge.partition.clone()).or_default() += units;
+    }
 }
 
 /// One charge of a request: `units` on `partition`'s write or read bucket.
@@ -222,20 +233,7 @@ impl CapacityFront {
             return Err(short);
         }
         for charge in charges {
-            let buckets = if charge.write {
-                &mut state.writes
-            } else {
-                &mut state.reads
-            };
-            if let Some(bucket) = buckets.get_mut(&charge.partition) {
-                bucket.tokens -= charge.units;
-            }
-            let usage = if charge.write {
-                &mut state.usage.write_units
-            } else {
-                &mut state.usage.read_units
-            };
-            *usage.entry(charge.partition.clone()).or_default() += charge.units;
+            state.take(charge, charge.units);
         }
         state.usage.forwarded += 1;
         Ok(())
@@ -260,15 +258,10 @@ impl CapacityFront {
                 .unwrap_or(0),
         };
         let units = read_units(bytes, body);
-        let mut state = self.state.lock().unwrap();
-        if let Some(bucket) = state.reads.get_mut(&estimate.partition) {
-            bucket.tokens -= units - estimate.units;
-        }
-        *state
-            .usage
-            .read_units
-            .entry(estimate.partition.clone())
-            .or_default() += units - estimate.units;
+        self.state
+            .lock()
+            .unwrap()
+            .take(estimate, units - estimate.units);
     }
 }
 

@@ -117,6 +117,11 @@ impl DynamoStore {
         self.layout.shards()
     }
 
+    /// The key of user `id` in this store's layout.
+    fn key(&self, id: UserId) -> Result<Item, StoreError> {
+        user_key(id, self.shards())
+    }
+
     /// Runs a read alongside the layout check, answering only if both succeed.
     async fn read_checked<T>(
         &self,
@@ -136,7 +141,7 @@ impl DynamoStore {
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id, self.shards())?))
+            .set_key(Some(self.key(id)?))
             .consistent_read(true)
             .send()
             .await
@@ -259,7 +264,7 @@ impl DynamoStore {
         let outcome = self
             .transact(
                 vec![
-                    update.transact_item(&self.table, user_key(id, self.shards())?)?,
+                    update.transact_item(&self.table, self.key(id)?)?,
                     self.delete_claim(&current.email_key, id)?,
                     self.put(
                         EmailClaim::new(&new_key, id).to_item()?,
@@ -301,7 +306,7 @@ impl DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(user_key(id, self.shards())?))
+            .set_key(Some(self.key(id)?))
             .update_expression(&update.expression)
             .condition_expression(&update.condition)
             .set_expression_attribute_names(Some(update.names.clone()))
@@ -354,7 +359,7 @@ impl DynamoStore {
         };
         let delete_user = Delete::builder()
             .table_name(&self.table)
-            .set_key(Some(user_key(id, self.shards())?))
+            .set_key(Some(self.key(id)?))
             .condition_expression("version = :version")
             .expression_attribute_values(":version", value(current.version)?)
             .build()
