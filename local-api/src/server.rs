@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::{Body, Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use shared::contract::headers;
-use shared::middleware::observe::RequestId;
+use shared::middleware::observe::{RequestId, RequestObserver};
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
@@ -32,15 +33,36 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// cause it fast refusals, not every client a growing wait and the process its memory.
 type UsersService = BoxCloneService<hyper::Request<Incoming>, Response<Body>, BoxError>;
 
-fn users_service(api: Api, max_in_flight: usize) -> UsersService {
+fn users_service(api: Arc<Observed>, max_in_flight: usize) -> UsersService {
     ServiceBuilder::new()
         .load_shed()
         .concurrency_limit(max_in_flight)
         .service_fn(move |request: hyper::Request<Incoming>| {
             let api = api.clone();
-            async move { Ok::<_, Infallible>(handle(&api, request).await) }
+            async move { Ok::<_, Infallible>(api.handle(request).await) }
         })
         .boxed_clone()
+}
+
+/// The shared API inside the request observer: how every users-route request is answered.
+struct Observed {
+    observer: RequestObserver,
+    api: Api,
+}
+
+impl Observed {
+    /// Names the request, then reads its body and answers it inside the observer's span, so a
+    /// refused body (413) is logged and counted like any other answer.
+    async fn handle(&self, mut request: hyper::Request<Incoming>) -> Response<Body> {
+        request.extensions_mut().insert(RequestId(new_request_id()));
+        let handled = |request| async move {
+            match into_lambda_request(request).await {
+                Ok(request) => self.api.handle(request).await,
+                Err(error) => error.into_response(),
+            }
+        };
+        self.observer.around(request, handled).await
+    }
 }
 
 /// The users routes twice over one in-flight limit: as they are, and inside CORS for requests
@@ -53,7 +75,7 @@ struct UsersRoutes {
 }
 
 impl UsersRoutes {
-    fn new(api: Api, max_in_flight: usize) -> Self {
+    fn new(api: Arc<Observed>, max_in_flight: usize) -> Self {
         let direct = users_service(api, max_in_flight);
         let browser = ServiceBuilder::new()
             .layer(cors())
@@ -112,6 +134,10 @@ pub async fn serve(
     max_in_flight: usize,
     shutdown: impl Future<Output = ()>,
 ) {
+    let api = Arc::new(Observed {
+        observer: RequestObserver::new(api.backend()),
+        api,
+    });
     let users = UsersRoutes::new(api.clone(), max_in_flight);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -176,7 +202,7 @@ pub const SHED_METRIC: &str = "http_requests_shed_total";
 /// `/metrics`, `/health` and `/openapi.json` stay outside the in-flight limit, so an operator can still see a
 /// flood that the users routes are refusing.
 async fn answer(
-    api: &Api,
+    api: &Observed,
     users: UsersRoutes,
     max_in_flight: usize,
     metrics: &PrometheusHandle,
@@ -191,7 +217,7 @@ async fn answer(
             );
             response
         }
-        (&Method::GET, HEALTH_PATH) => api.health().await,
+        (&Method::GET, HEALTH_PATH) => api.api.health().await,
         (&Method::GET, OPENAPI_PATH) => {
             let mut response = Response::new(Body::Text(openapi_json().to_owned()));
             response.headers_mut().insert(
@@ -207,7 +233,7 @@ async fn answer(
                 .headers()
                 .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) =>
         {
-            handle(api, request).await
+            api.handle(request).await
         }
         _ => {
             let users = users.for_request(&request);
@@ -230,14 +256,6 @@ async fn answer(
     hyper::Response::from_parts(parts, Full::new(bytes))
 }
 
-/// A users-route request answered by the shared handler, once its body is read.
-async fn handle(api: &Api, request: hyper::Request<Incoming>) -> Response<Body> {
-    match into_lambda_request(request).await {
-        Ok(request) => api.handle(request).await,
-        Err(error) => error.into_response(),
-    }
-}
-
 /// Reads the body, but never more than [`MAX_BODY_BYTES`] of it, so an oversized upload is
 /// refused without being buffered.
 async fn into_lambda_request(request: hyper::Request<Incoming>) -> Result<Request, ApiError> {
@@ -258,9 +276,7 @@ async fn into_lambda_request(request: hyper::Request<Incoming>) -> Result<Reques
     } else {
         Body::Binary(bytes.to_vec())
     };
-    let mut request = Request::from_parts(parts, body);
-    request.extensions_mut().insert(RequestId(new_request_id()));
-    Ok(request)
+    Ok(Request::from_parts(parts, body))
 }
 
 /// A request id unique within this process and unlikely to repeat across runs: a random

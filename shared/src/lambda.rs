@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::dynamodb::Event as StreamEvent;
 use lambda_http::lambda_runtime::{LambdaEvent, service_fn as event_service_fn};
-use lambda_http::{Request, service_fn};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response, Service, service_fn};
 use metrics_cloudwatch_embedded::Collector;
 
 use crate::bootstrap::{self, Store};
 use crate::config::{Config, ConfigError, EventsConfig};
 use crate::events::{EventBridgeBus, PublishSettings, Publisher};
-use crate::middleware::observe;
+use crate::middleware::observe::{self, RequestId, RequestObserver};
 use crate::telemetry::{self, LogFormat};
 use crate::transport::Api;
 
@@ -27,14 +28,43 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
     observe::describe_metrics();
     let api =
         endpoint(bootstrap::store(&config).await).with_idempotency_ttl(config.idempotency_ttl);
-    metrics_cloudwatch_embedded::lambda::service::run_http(
-        metrics,
-        service_fn(move |request: Request| {
-            let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(request).await) }
-        }),
-    )
-    .await
+    metrics_cloudwatch_embedded::lambda::service::run_http(metrics, http_service(api)).await
+}
+
+/// The API as the Lambda runtime serves it: each request named by its invocation and answered
+/// inside the request observer. Build it after the metrics recorder is installed.
+pub fn http_service(
+    api: Api,
+) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
+    let observer = RequestObserver::new(api.backend());
+    let served = Arc::new((observer, api));
+    service_fn(move |mut request: Request| {
+        let served = served.clone();
+        async move {
+            let (observer, api) = &*served;
+            let id = request_id(&request);
+            request.extensions_mut().insert(RequestId(id));
+            Ok(observer
+                .around(request, |request| api.handle(request))
+                .await)
+        }
+    })
+}
+
+/// The invocation's request id (as in the REPORT line), else API Gateway's.
+fn request_id(request: &Request) -> String {
+    if let Some(context) = request
+        .lambda_context_ref()
+        .filter(|context| !context.request_id.is_empty())
+    {
+        return context.request_id.clone();
+    }
+    match request.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(context)) => {
+            context.request_id.clone().unwrap_or_default()
+        }
+        _ => String::new(),
+    }
 }
 
 /// Builds logging, metrics and the EventBridge client once per process, then publishes each batch

@@ -5,14 +5,9 @@
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use async_trait::async_trait;
-use shared::domain::{
-    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId,
-};
-use shared::store::{
-    Created, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError, StoreGet,
-    StoreList, StorePing, StoreUpdate,
-};
+use std::future::Future;
+
+use shared::store::{MemoryStore, StoreCall, StoreError, StoreLayer};
 
 /// A cause with details that belong in logs only: an ARN and an SDK error name.
 pub const SECRET_CAUSE: &str =
@@ -71,62 +66,19 @@ impl FaultyStore {
     }
 }
 
-#[async_trait]
-impl StoreGet for FaultyStore {
-    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.fault().await?;
-        self.inner.get(id).await
-    }
-}
+impl StoreLayer for FaultyStore {
+    type Inner = MemoryStore;
 
-#[async_trait]
-impl StoreCreate for FaultyStore {
-    async fn create_idempotent(
+    fn inner(&self) -> &MemoryStore {
+        &self.inner
+    }
+
+    async fn around<T: Send>(
         &self,
-        user: NewUser,
-        idempotency: Option<IdempotentCreate>,
-    ) -> Result<Created, StoreError> {
+        _: StoreCall,
+        future: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> Result<T, StoreError> {
         self.fault().await?;
-        self.inner.create_idempotent(user, idempotency).await
-    }
-}
-
-#[async_trait]
-impl StoreUpdate for FaultyStore {
-    async fn update(
-        &self,
-        id: UserId,
-        changes: UserChanges,
-        precondition: Precondition,
-    ) -> Result<User, StoreError> {
-        self.fault().await?;
-        self.inner.update(id, changes, precondition).await
-    }
-}
-
-#[async_trait]
-impl StoreDelete for FaultyStore {
-    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
-        self.fault().await?;
-        self.inner.delete(id, precondition).await
-    }
-}
-
-#[async_trait]
-impl StoreList for FaultyStore {
-    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.fault().await?;
-        self.inner.list(start, limit).await
-    }
-}
-
-#[async_trait]
-impl StorePing for FaultyStore {
-    fn backend(&self) -> &'static str {
-        "faulty"
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.fault().await
+        future.await
     }
 }

@@ -10,7 +10,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use lambda_http::request::LambdaRequest;
-use lambda_http::{Adapter, Context, LambdaEvent, Request, Service, service_fn};
+use lambda_http::{Adapter, Context, LambdaEvent, Service};
 use serde_json::Value;
 use shared::store::{MemoryStore, UserStore};
 use shared::transport::Api;
@@ -73,17 +73,13 @@ pub fn event_for(request: &TestRequest) -> Value {
     event
 }
 
-/// Runs an event through lambda_http's adapter around `api` and returns the API Gateway response
+/// Runs an event through lambda_http's adapter around `api`, served as the functions serve it
+/// (`shared::lambda::http_service`), and returns the API Gateway response
 /// JSON that the runtime would post back.
 pub async fn invoke(api: &Api, event: Value) -> Value {
     let payload: LambdaRequest =
         serde_json::from_value(event).expect("fixture is an event lambda_http accepts");
-    let api = api.clone();
-    let handler = service_fn(move |request: Request| {
-        let api = api.clone();
-        async move { Ok::<_, std::convert::Infallible>(api.handle(request).await) }
-    });
-    let mut adapter = Adapter::from(handler);
+    let mut adapter = Adapter::from(shared::lambda::http_service(api.clone()));
     let response = adapter
         .call(LambdaEvent::new(payload, Context::default()))
         .await

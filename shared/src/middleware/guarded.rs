@@ -5,15 +5,10 @@ use std::sync::Arc;
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use metrics::{Counter, Histogram};
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
-use crate::store::{
-    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
-};
+use crate::store::{StoreCall, StoreError, StoreLayer};
 
 /// How long a store call may take and when the breaker opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -121,30 +116,6 @@ impl<S: ?Sized> GuardedStore<S> {
         match tokio::time::timeout(self.timeout, call).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::unavailable(StoreTimeout(self.timeout))),
-        }
-    }
-}
-
-/// The store calls, as the `call` label names them.
-#[derive(Debug, Clone, Copy)]
-enum StoreCall {
-    Get,
-    Create,
-    Update,
-    Delete,
-    List,
-    Ping,
-}
-
-impl StoreCall {
-    fn name(self) -> &'static str {
-        match self {
-            StoreCall::Get => "get",
-            StoreCall::Create => "create",
-            StoreCall::Update => "update",
-            StoreCall::Delete => "delete",
-            StoreCall::List => "list",
-            StoreCall::Ping => "ping",
         }
     }
 }
@@ -275,69 +246,29 @@ fn report_transition(state: BreakerState) {
     metrics::gauge!("circuit_breaker_state").set(level);
 }
 
-#[async_trait]
-impl<S: StoreGet + ?Sized> StoreGet for GuardedStore<S> {
-    async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.call(StoreCall::Get, self.inner.get(id)).await
-    }
-}
+impl<S: Send + Sync + ?Sized> StoreLayer for GuardedStore<S> {
+    type Inner = S;
 
-#[async_trait]
-impl<S: StoreCreate + ?Sized> StoreCreate for GuardedStore<S> {
-    async fn create_idempotent(
+    fn inner(&self) -> &S {
+        &self.inner
+    }
+
+    fn around<T: Send>(
         &self,
-        user: NewUser,
-        idempotency: Option<IdempotentCreate>,
-    ) -> Result<Created, StoreError> {
-        let create = self.inner.create_idempotent(user, idempotency);
-        self.call(StoreCall::Create, create).await
-    }
-}
-
-#[async_trait]
-impl<S: StoreUpdate + ?Sized> StoreUpdate for GuardedStore<S> {
-    async fn update(
-        &self,
-        id: UserId,
-        changes: UserChanges,
-        precondition: Precondition,
-    ) -> Result<User, StoreError> {
-        let update = self.inner.update(id, changes, precondition);
-        self.call(StoreCall::Update, update).await
-    }
-}
-
-#[async_trait]
-impl<S: StoreDelete + ?Sized> StoreDelete for GuardedStore<S> {
-    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
-        self.call(StoreCall::Delete, self.inner.delete(id, precondition))
-            .await
-    }
-}
-
-#[async_trait]
-impl<S: StoreList + ?Sized> StoreList for GuardedStore<S> {
-    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.call(StoreCall::List, self.inner.list(start, limit))
-            .await
-    }
-}
-
-#[async_trait]
-impl<S: StorePing + ?Sized> StorePing for GuardedStore<S> {
-    fn backend(&self) -> &'static str {
-        self.inner.backend()
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.call(StoreCall::Ping, self.inner.ping()).await
+        call: StoreCall,
+        future: impl Future<Output = Result<T, StoreError>> + Send,
+    ) -> impl Future<Output = Result<T, StoreError>> + Send {
+        self.call(call, future)
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use async_trait::async_trait;
+
     use super::*;
-    use crate::store::MemoryStore;
+    use crate::domain::{User, UserId};
+    use crate::store::{MemoryStore, StoreGet, StorePing};
     use crate::test_metrics::{moved, recorded};
 
     /// A store whose calls fail as unavailable.

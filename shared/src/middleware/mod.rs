@@ -1,7 +1,10 @@
 //! Middleware: what Go-kit's logging, metrics and Hystrix middleware did, wrapped around the
-//! service without touching it. [`GuardedStore`] decorates any backend with a timeout, a circuit
-//! breaker and store-call metrics; [`observe::RequestObserver`] logs and counts every request
-//! around the transport's handler. Neither knows anything of the transport.
+//! layers without touching them, at two heights:
+//! - [`GuardedStore`] decorates any store (a [`StoreLayer`](crate::store::StoreLayer)) with a
+//!   timeout, a circuit breaker and store-call metrics; the service above it sees only a store.
+//! - [`observe::RequestObserver`] logs and counts every request around the transport's handler.
+//!   It knows `http` requests and responses, not lambda_http or hyper: each runtime's edge (the
+//!   Lambda runner, `local-api`) composes it with the API.
 
 pub mod breaker;
 mod guarded;

@@ -1,24 +1,26 @@
-//! Per-request logging and metrics, around the request handler, the same for every runtime
-//! (`Api::handle` applies them, and both lambda_http and `local-api`'s hyper server call that).
+//! Per-request logging and metrics, around the request handler, the same for every runtime:
+//! each runtime's edge (the Lambda runner, `local-api`) wraps the transport's `Api` with
+//! [`RequestObserver::around`].
 //!
-//! Nothing here sees a request or response body: the only user data that reaches a log line or a
-//! metric is the numeric user id in a path. Names and emails never do.
+//! It knows `http` requests and responses and nothing of lambda_http or hyper: the edge names
+//! the request ([`RequestId`]) and the handler says what it routed ([`Routed`]), both as
+//! extensions. Nothing here sees a request or response body: the only user data that reaches a
+//! log line or a metric is the numeric user id in a path. Names and emails never do.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, StatusCode};
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use http::{HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 
 use crate::contract::headers;
 use crate::service::Operation;
 
-/// A request id assigned by a runtime that has none of its own (`local-api`).
+/// The id a request's logs are correlated by, put on the request by the runtime's edge: the
+/// Lambda request id (as in the REPORT line) or the id `local-api` assigned.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -26,28 +28,8 @@ static COLD: AtomicBool = AtomicBool::new(true);
 
 /// True for the first request a process serves, false ever after. Reads before it writes, so
 /// warm requests on different cores never contend for the flag's cache line.
-pub fn take_cold_start() -> bool {
+fn take_cold_start() -> bool {
     COLD.load(Ordering::Relaxed) && COLD.swap(false, Ordering::Relaxed)
-}
-
-/// The id to correlate a request's logs by: the Lambda request id (as in the REPORT line), else
-/// the id `local-api` assigned, else API Gateway's.
-pub fn request_id(request: &Request) -> String {
-    if let Some(context) = request
-        .lambda_context_ref()
-        .filter(|c| !c.request_id.is_empty())
-    {
-        return context.request_id.clone();
-    }
-    if let Some(RequestId(id)) = request.extensions().get::<RequestId>() {
-        return id.clone();
-    }
-    match request.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(context)) => {
-            context.request_id.clone().unwrap_or_default()
-        }
-        _ => String::new(),
-    }
 }
 
 /// What the handler found a request to be, attached to its response for this layer to log and
@@ -107,7 +89,7 @@ impl Outcome {
 }
 
 /// The `operation` a request is logged and counted under.
-pub fn operation_label(operation: Option<Operation>) -> &'static str {
+fn operation_label(operation: Option<Operation>) -> &'static str {
     operation.map_or("none", Operation::name)
 }
 
@@ -180,10 +162,10 @@ impl<T> PerOutcome<T> {
 /// single cost in `local-api`'s user space. Register after installing the recorder (handles
 /// registered before it are no-ops); exporters skip series that never moved (EMF) or show them
 /// as zero (Prometheus).
-pub struct RequestMetrics(PerOperation<PerOutcome<(Counter, Histogram)>>);
+struct RequestMetrics(PerOperation<PerOutcome<(Counter, Histogram)>>);
 
 impl RequestMetrics {
-    pub fn register() -> Self {
+    fn register() -> Self {
         Self(PerOperation::new(|operation| {
             let operation = operation_label(operation);
             PerOutcome::new(|outcome| {
@@ -197,18 +179,19 @@ impl RequestMetrics {
     }
 
     /// Records one finished request.
-    pub fn record(&self, operation: Option<Operation>, status: StatusCode, latency: Duration) {
+    fn record(&self, operation: Option<Operation>, status: StatusCode, latency: Duration) {
         let (count, duration) = self.0.get(operation).get(Outcome::of(status));
         count.increment(1);
         duration.record(latency.as_secs_f64());
     }
 }
 
-/// Logs and counts every request around the handler that answers it (`Api::handle` calls
-/// [`RequestObserver::around`]). A plain function wrapper rather than a tower `Layer`: as a layer
-/// (a boxed future and reference-count traffic per request) it cost `local-api` ~9% of its
-/// `GET /users/{id}` throughput, measured with wrk, and every runtime already goes through
-/// `Api::handle`.
+/// Logs and counts every request around the handler that answers it. A plain function wrapper
+/// rather than a tower `Layer`: as a layer (a boxed future and reference-count traffic per
+/// request) it cost `local-api` ~9% of its `GET /users/{id}` throughput, measured with wrk.
+///
+/// Build it after the metrics recorder is installed: it registers its metric handles then. A
+/// clone shares them.
 #[derive(Clone)]
 pub struct RequestObserver {
     metrics: Arc<RequestMetrics>,
@@ -217,20 +200,26 @@ pub struct RequestObserver {
 }
 
 impl RequestObserver {
-    pub fn new(metrics: Arc<RequestMetrics>, store: &'static str) -> Self {
-        Self { metrics, store }
+    pub fn new(store: &'static str) -> Self {
+        Self {
+            metrics: Arc::new(RequestMetrics::register()),
+            store,
+        }
     }
 
     /// Answers `request` with `handler` inside one `request` span (request id, operation, method,
     /// route, cold start, store, status, latency), then logs "request completed", records the
     /// request's count and latency, and returns its id in `x-request-id`.
-    pub async fn around<F, Fut>(&self, request: Request, handler: F) -> Response<Body>
+    pub async fn around<B, R, F, Fut>(&self, request: Request<B>, handler: F) -> Response<R>
     where
-        F: FnOnce(Request) -> Fut,
-        Fut: Future<Output = Response<Body>>,
+        F: FnOnce(Request<B>) -> Fut,
+        Fut: Future<Output = Response<R>>,
     {
         let started = Instant::now();
-        let request_id = request_id(&request);
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map_or_else(String::new, |RequestId(id)| id.clone());
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
@@ -352,23 +341,23 @@ mod tests {
 
     #[test]
     fn a_request_is_counted_by_what_the_handler_routed_and_returns_its_id() {
-        let handler = |_request: Request| async {
+        let handler = |_request: Request<()>| async {
             let routed = Routed {
                 operation: Some(Operation::DeleteUser),
                 route: "/users/{id}",
             };
             routed.record_in_current_span();
-            let mut response = Response::new(Body::Empty);
+            let mut response = Response::new(());
             *response.status_mut() = StatusCode::NO_CONTENT;
             response.extensions_mut().insert(routed);
             response
         };
-        let mut request = Request::new(Body::Empty);
+        let mut request = Request::new(());
         request
             .extensions_mut()
             .insert(RequestId("req-42".to_owned()));
         let (response, counters) = recorded(|| async {
-            let observer = RequestObserver::new(Arc::new(RequestMetrics::register()), "memory");
+            let observer = RequestObserver::new("memory");
             observer.around(request, handler).await
         });
         assert_eq!(response.status(), StatusCode::NO_CONTENT);

@@ -21,6 +21,7 @@
 mod backend;
 #[cfg(feature = "aws")]
 pub mod dynamodb;
+mod layer;
 mod memory;
 
 use std::error::Error as StdError;
@@ -34,6 +35,7 @@ use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, Use
 pub use backend::Backend;
 #[cfg(feature = "aws")]
 pub use dynamodb::DynamoStore;
+pub use layer::{StoreCall, StoreLayer};
 pub use memory::MemoryStore;
 
 /// Failures a backend reports; the service maps them onto client-facing errors.

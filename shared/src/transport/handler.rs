@@ -1,6 +1,6 @@
-//! The request handler: route, decode, call the service, encode, inside the request logging and
-//! metrics layer. Every runtime calls [`Api::handle`]; nothing about a request is handled
-//! anywhere else.
+//! The request handler: route, decode, call the service, encode. Every runtime calls
+//! [`Api::handle`] (inside the request observer it wraps the API with); nothing about a request
+//! is handled anywhere else.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +15,7 @@ use super::{conditional, decode, encode};
 use crate::ErrorChain;
 use crate::contract::headers;
 use crate::domain::UserId;
-use crate::middleware::observe::{RequestMetrics, RequestObserver, Routed};
+use crate::middleware::observe::Routed;
 use crate::service;
 use crate::store::{
     DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
@@ -29,150 +29,128 @@ use crate::store::{
 /// only the calls it makes. A function's `Api` is built by the constructor named after its
 /// operation, so the other operations' store code is never referenced and the linker drops it.
 ///
-/// Built after the metrics recorder is installed: it registers its request metrics then. A clone
-/// shares everything (a few reference counts), so a runtime can hand each request its own.
+/// The API logs and counts nothing itself: runtimes serve it inside
+/// [`RequestObserver::around`](crate::middleware::observe::RequestObserver::around), which reads
+/// the [`Routed`] each response carries. A clone shares everything (a few reference counts), so
+/// a runtime can hand each request its own.
 #[derive(Clone)]
 pub struct Api {
-    router: Router,
-    observe: RequestObserver,
-    backend: &'static str,
-}
-
-/// Routing, decoding, the service call and encoding: the handler inside the observe layer.
-#[derive(Clone)]
-struct Router {
-    only: Option<Operation>,
-    capabilities: Arc<Capabilities>,
+    endpoints: Arc<[Endpoint]>,
+    ping: Arc<dyn StorePing>,
     /// How long an `Idempotency-Key` is remembered.
     idempotency_ttl: Duration,
 }
 
-/// The store capabilities behind the routes this API serves, one per operation.
-#[derive(Default)]
-struct Capabilities {
-    create: Option<Arc<dyn StoreCreate>>,
-    get: Option<Arc<dyn StoreGet>>,
-    update: Option<Arc<dyn StoreUpdate>>,
-    delete: Option<Arc<dyn StoreDelete>>,
-    list: Option<Arc<dyn StoreList>>,
-    ping: Option<Arc<dyn StorePing>>,
+/// One operation's endpoint with the one store capability it needs: what an operation is served
+/// with cannot disagree with which operation it is.
+#[derive(Clone)]
+enum Endpoint {
+    CreateUser(Arc<dyn StoreCreate>),
+    GetUser(Arc<dyn StoreGet>),
+    UpdateUser(Arc<dyn StoreUpdate>),
+    DeleteUser(Arc<dyn StoreDelete>),
+    ListUsers(Arc<dyn StoreList>),
+}
+
+impl Endpoint {
+    /// `operation`'s endpoint over a store that has every capability.
+    fn over<S: UserStore + 'static>(operation: Operation, store: &Arc<S>) -> Self {
+        let store = store.clone();
+        match operation {
+            Operation::CreateUser => Endpoint::CreateUser(store),
+            Operation::GetUser => Endpoint::GetUser(store),
+            Operation::UpdateUser => Endpoint::UpdateUser(store),
+            Operation::DeleteUser => Endpoint::DeleteUser(store),
+            Operation::ListUsers => Endpoint::ListUsers(store),
+        }
+    }
+
+    fn operation(&self) -> Operation {
+        match self {
+            Endpoint::CreateUser(_) => Operation::CreateUser,
+            Endpoint::GetUser(_) => Operation::GetUser,
+            Endpoint::UpdateUser(_) => Operation::UpdateUser,
+            Endpoint::DeleteUser(_) => Operation::DeleteUser,
+            Endpoint::ListUsers(_) => Operation::ListUsers,
+        }
+    }
+
+    async fn call(
+        &self,
+        id: Option<&str>,
+        request: &Request,
+        idempotency_ttl: Duration,
+    ) -> Result<Response<Body>, ApiError> {
+        match self {
+            Endpoint::CreateUser(store) => create_user(&**store, request, idempotency_ttl).await,
+            Endpoint::GetUser(store) => get_user(&**store, decode::user_id(id)?, request).await,
+            Endpoint::UpdateUser(store) => {
+                update_user(&**store, decode::user_id(id)?, request).await
+            }
+            Endpoint::DeleteUser(store) => {
+                delete_user(&**store, decode::user_id(id)?, request).await
+            }
+            Endpoint::ListUsers(store) => list_users(&**store, request).await,
+        }
+    }
 }
 
 impl Api {
     /// Serves every route, and the health check.
     pub fn all_routes<S: UserStore + 'static>(store: Arc<S>) -> Self {
-        let backend = store.backend();
-        let capabilities = Capabilities {
-            create: Some(store.clone()),
-            get: Some(store.clone()),
-            update: Some(store.clone()),
-            delete: Some(store.clone()),
-            list: Some(store.clone()),
-            ping: Some(store),
-        };
-        Self::serving(None, backend, capabilities)
+        let endpoints = Operation::ALL.map(|operation| Endpoint::over(operation, &store));
+        Self::serving(&endpoints, store)
     }
 
     /// `POST /users` alone: the create-user function.
     pub fn create_user<S: StoreCreate + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::single(Operation::CreateUser, store.backend(), |e| {
-            e.create = Some(store)
-        })
+        Self::serving(&[Endpoint::CreateUser(store.clone())], store)
     }
 
     /// `GET /users/{id}` alone: the get-user function.
     pub fn get_user<S: StoreGet + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::single(Operation::GetUser, store.backend(), |e| e.get = Some(store))
+        Self::serving(&[Endpoint::GetUser(store.clone())], store)
     }
 
     /// `PUT`/`PATCH /users/{id}` alone: the update-user function.
     pub fn update_user<S: StoreUpdate + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::single(Operation::UpdateUser, store.backend(), |e| {
-            e.update = Some(store)
-        })
+        Self::serving(&[Endpoint::UpdateUser(store.clone())], store)
     }
 
     /// `DELETE /users/{id}` alone: the delete-user function.
     pub fn delete_user<S: StoreDelete + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::single(Operation::DeleteUser, store.backend(), |e| {
-            e.delete = Some(store)
-        })
+        Self::serving(&[Endpoint::DeleteUser(store.clone())], store)
     }
 
     /// `GET /users` alone: the list-users function.
     pub fn list_users<S: StoreList + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::single(Operation::ListUsers, store.backend(), |e| {
-            e.list = Some(store)
-        })
+        Self::serving(&[Endpoint::ListUsers(store.clone())], store)
     }
 
-    fn single(
-        operation: Operation,
-        backend: &'static str,
-        grant: impl FnOnce(&mut Capabilities),
-    ) -> Self {
-        let mut capabilities = Capabilities::default();
-        grant(&mut capabilities);
-        Self::serving(Some(operation), backend, capabilities)
-    }
-
-    fn serving(only: Option<Operation>, backend: &'static str, capabilities: Capabilities) -> Self {
+    fn serving(endpoints: &[Endpoint], ping: Arc<dyn StorePing>) -> Self {
         Self {
-            router: Router {
-                only,
-                capabilities: Arc::new(capabilities),
-                idempotency_ttl: service::DEFAULT_IDEMPOTENCY_TTL,
-            },
-            observe: RequestObserver::new(Arc::new(RequestMetrics::register()), backend),
-            backend,
+            endpoints: endpoints.into(),
+            ping,
+            idempotency_ttl: service::DEFAULT_IDEMPOTENCY_TTL,
         }
     }
 
     /// Remembers `Idempotency-Key`s for `ttl` instead of the default day.
     pub fn with_idempotency_ttl(mut self, ttl: Duration) -> Self {
-        self.router.idempotency_ttl = ttl;
+        self.idempotency_ttl = ttl;
         self
     }
 
+    /// The store's short name (`memory`, `dynamodb`), for the observer's spans and the health
+    /// output.
+    pub fn backend(&self) -> &'static str {
+        self.ping.backend()
+    }
+
     /// Answers one request. Never fails and never panics on input: every error becomes a
-    /// response. The observe layer gives each request one span and one "request completed" event,
-    /// its metrics and its `x-request-id`; internal causes are logged inside the span, once, with
-    /// their full chain.
+    /// response, which carries what was routed ([`Routed`]) for the observer around the API.
+    /// Internal causes are logged here, once, with their full chain.
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let router = &self.router;
-        self.observe
-            .around(request, |request| router.respond(request))
-            .await
-    }
-
-    /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
-    /// and uptime checks in front of `local-api`.
-    pub async fn health(&self) -> Response<Body> {
-        let Some(store) = &self.router.capabilities.ping else {
-            return ApiError::RouteNotFound.into_response();
-        };
-        match store.ping().await {
-            Ok(()) => encode::health(StatusCode::OK, "ok", self.backend),
-            Err(error) => {
-                tracing::warn!(error = %ErrorChain(&error), "health check failed");
-                let wait = match error {
-                    StoreError::Unavailable { retry_after, .. }
-                    | StoreError::Throttled { retry_after, .. } => retry_after,
-                    _ => DEFAULT_RETRY_AFTER,
-                };
-                let mut response =
-                    encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", self.backend);
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, retry_after_header(wait));
-                response
-            }
-        }
-    }
-}
-
-impl Router {
-    async fn respond(&self, request: Request) -> Response<Body> {
         let routed = match_route(request.method(), routing_path(&request));
         let seen = match &routed {
             RouteMatch::Found {
@@ -197,51 +175,47 @@ impl Router {
         response
     }
 
+    /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers
+    /// and uptime checks in front of `local-api`.
+    pub async fn health(&self) -> Response<Body> {
+        let backend = self.backend();
+        match self.ping.ping().await {
+            Ok(()) => encode::health(StatusCode::OK, "ok", backend),
+            Err(error) => {
+                tracing::warn!(error = %ErrorChain(&error), "health check failed");
+                let wait = match error {
+                    StoreError::Unavailable { retry_after, .. }
+                    | StoreError::Throttled { retry_after, .. } => retry_after,
+                    _ => DEFAULT_RETRY_AFTER,
+                };
+                let mut response =
+                    encode::health(StatusCode::SERVICE_UNAVAILABLE, "unavailable", backend);
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, retry_after_header(wait));
+                response
+            }
+        }
+    }
+
     async fn route(
         &self,
         routed: RouteMatch<'_>,
         request: &Request,
     ) -> Result<Response<Body>, ApiError> {
         match routed {
-            RouteMatch::Found { operation, id, .. }
-                if self.only.is_none_or(|only| only == operation) =>
-            {
-                self.call(operation, id, request).await
+            RouteMatch::Found { operation, id, .. } => {
+                let endpoint = self
+                    .endpoints
+                    .iter()
+                    .find(|endpoint| endpoint.operation() == operation)
+                    .ok_or(ApiError::RouteNotFound)?;
+                endpoint.call(id, request, self.idempotency_ttl).await
             }
-            RouteMatch::Found { .. } | RouteMatch::NotFound => Err(ApiError::RouteNotFound),
+            RouteMatch::NotFound => Err(ApiError::RouteNotFound),
             RouteMatch::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
         }
     }
-
-    async fn call(
-        &self,
-        operation: Operation,
-        id: Option<&str>,
-        request: &Request,
-    ) -> Result<Response<Body>, ApiError> {
-        let capabilities = &self.capabilities;
-        match operation {
-            Operation::CreateUser => {
-                let ttl = self.idempotency_ttl;
-                create_user(served(&capabilities.create)?, request, ttl).await
-            }
-            Operation::GetUser => {
-                get_user(served(&capabilities.get)?, decode::user_id(id)?, request).await
-            }
-            Operation::UpdateUser => {
-                update_user(served(&capabilities.update)?, decode::user_id(id)?, request).await
-            }
-            Operation::DeleteUser => {
-                delete_user(served(&capabilities.delete)?, decode::user_id(id)?, request).await
-            }
-            Operation::ListUsers => list_users(served(&capabilities.list)?, request).await,
-        }
-    }
-}
-
-/// The capability behind an operation, if this API serves it.
-fn served<T: ?Sized>(endpoint: &Option<Arc<T>>) -> Result<&T, ApiError> {
-    endpoint.as_deref().ok_or(ApiError::RouteNotFound)
 }
 
 /// The path to route on. Under an API Gateway stage other than `$default`, lambda_http puts the
