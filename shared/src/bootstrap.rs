@@ -221,7 +221,7 @@ impl HttpClient for ConnectOnFirstUse {
 /// `provided.al2023` the bundle is read twice (`/etc/pki/tls/certs/ca-bundle.crt` is also in the
 /// directory searched). Encoding ~150 certificates from memory costs a fraction of that, and the
 /// DynamoDB endpoints' roots (Amazon Root CA 1 to 4, Starfield Services G2) are in the set.
-pub fn builtin_roots_pem() -> Vec<u8> {
+fn builtin_roots_pem() -> Vec<u8> {
     let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2_100);
     for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
         pem.push_str("-----BEGIN CERTIFICATE-----\n");

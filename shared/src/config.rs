@@ -176,7 +176,7 @@ impl EventsConfig {
 /// unset. `template.yaml` declares the service's variable empty, because `sam local --env-vars`
 /// can only override variables the template declares; deployed, that empty value must mean AWS's
 /// own endpoint, while the SDK would take it for an endpoint and fail every call.
-pub fn endpoint_override(service_variable: &str) -> Option<String> {
+pub(crate) fn endpoint_override(service_variable: &str) -> Option<String> {
     endpoint_override_in(|variable| std::env::var(variable).ok(), service_variable)
 }
 

@@ -4,6 +4,8 @@
 //! It needs no HTTP stack (plain `u16` statuses and `&str` names), so the client builds without
 //! lambda_http.
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::UserId;
@@ -131,6 +133,29 @@ pub fn version_of_etag(tag: &str) -> Option<u64> {
     tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok()
 }
 
+/// A listing cursor that [`encode_cursor`] did not make: a client error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("cursor is invalid")]
+pub struct InvalidCursor;
+
+const CURSOR_VERSION: &str = "v1:";
+
+/// The cursor that continues a listing after `last`. Opaque to clients (versioned base64), so the
+/// pagination scheme can change without breaking them.
+pub fn encode_cursor(last: UserId) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{CURSOR_VERSION}{last}"))
+}
+
+/// The id a cursor continues after.
+pub fn decode_cursor(cursor: &str) -> Result<UserId, InvalidCursor> {
+    URL_SAFE_NO_PAD
+        .decode(cursor)
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .and_then(|text| text.strip_prefix(CURSOR_VERSION)?.parse().ok())
+        .ok_or(InvalidCursor)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -157,5 +182,25 @@ mod tests {
         assert_eq!(version_of_etag(&etag(u64::MAX)), Some(u64::MAX));
         assert_eq!(version_of_etag("W/\"7\""), None);
         assert_eq!(user_path(UserId::new(5).unwrap()), "/users/5");
+    }
+
+    #[test]
+    fn cursors_round_trip_and_reject_tampering() {
+        let id = UserId::new(12345).unwrap();
+        assert_eq!(decode_cursor(&encode_cursor(id)).unwrap(), id);
+        let zero = URL_SAFE_NO_PAD.encode("v1:0");
+        let negative = URL_SAFE_NO_PAD.encode("v1:-3");
+        let unversioned = URL_SAFE_NO_PAD.encode("12");
+        for bad in [
+            "",
+            "12",
+            "!!!",
+            "djE6",
+            zero.as_str(),
+            negative.as_str(),
+            unversioned.as_str(),
+        ] {
+            assert_eq!(decode_cursor(bad), Err(InvalidCursor), "{bad:?}");
+        }
     }
 }

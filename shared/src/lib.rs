@@ -1,17 +1,23 @@
-//! The users domain, written once and shared by the Lambda functions and `local-api`.
+//! The users domain, written once and shared by the Lambda functions, `local-api` and the client.
 //!
-//! The layers follow Go-kit's service / endpoint / transport split, in idiomatic Rust:
-//! - [`contract`]: the HTTP contract's codes, headers, paths and envelopes, for server and client.
+//! Go-kit's service / endpoint / transport split, in idiomatic Rust. Each layer imports only the
+//! ones above it in this list, so there is no cycle:
 //! - [`domain`]: the user, its rules, paging and preconditions: the types every layer shares.
-//! - [`service`]: business rules (validation, normalisation, the operations). Knows nothing of HTTP.
-//! - [`store`]: persistence behind small capability traits, with in-memory and DynamoDB backends.
-//! - [`transport`]: the HTTP contract (routes, decoding, encoding, error mapping) on `http` types,
-//!   exactly as lambda_http presents a request, so every runtime shares it.
-//! - [`events`]: the table's stream as domain events on EventBridge (the `publish-events` function).
-//! - [`lambda`]: the generic Lambda runners each function's `main` calls.
+//! - [`contract`]: the HTTP contract's codes, headers, paths, envelopes, ETags and cursors, for
+//!   server and client alike (no HTTP stack).
+//! - [`store`]: persistence behind one capability trait per operation, with in-memory and
+//!   DynamoDB backends, and [`store::StoreLayer`] for decorators of every call.
+//! - [`middleware`]: the store decorated with a timeout, a breaker and metrics
+//!   ([`middleware::GuardedStore`]); and the request observer the edges wrap the API with.
+//! - `service` (crate-private): the business rules of each operation. Knows nothing of HTTP.
+//! - [`transport`]: routes, decoding, encoding and error mapping on lambda_http's request type,
+//!   so every runtime shares it; one endpoint per operation holding only its store capability.
 //! - [`users`]: the five operations as one trait, run in process here and over HTTP by `client/`.
-//! - [`config`]: what a process reads from its environment, once, at start-up.
-//! - [`bootstrap`]: the SDK client, store and middleware built from that configuration, once.
+//! - [`config`] and [`bootstrap`]: what a process reads from its environment and builds from it,
+//!   once, at start-up.
+//! - [`lambda`]: the edges: the Lambda runners each function's `main` calls, which compose the
+//!   API with the observer (`local-api` is the other edge). `events` (crate-private) is the
+//!   table stream's function behind [`lambda::run_events`].
 
 #[cfg(feature = "aws")]
 pub mod bootstrap;
@@ -21,11 +27,11 @@ pub mod contract;
 pub mod domain;
 mod error_chain;
 #[cfg(feature = "aws")]
-pub mod events;
+pub(crate) mod events;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod middleware;
-pub mod service;
+pub(crate) mod service;
 pub mod store;
 #[cfg(feature = "aws")]
 pub mod telemetry;

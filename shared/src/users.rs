@@ -10,10 +10,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
+use crate::contract::{decode_cursor, encode_cursor};
 use crate::domain::{PageLimit, PageStart, Precondition, User, UserId};
 use crate::service::{
     self, CreateOutcome, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey, ServiceError,
-    UserInput, decode_cursor, encode_cursor,
+    UserInput,
 };
 use crate::store::UserStore;
 
@@ -89,8 +90,9 @@ pub enum ErrorKind {
         retry_after: Option<Duration>,
         reason: String,
     },
-    /// The caller may not call the API (`401`/`403` from API Gateway: unsigned, wrong
-    /// credentials, no `execute-api:Invoke` permission).
+    /// The caller is not allowed to call the operations: not authenticated, or not authorised.
+    /// The in-process implementation authorises nothing and never returns it; over HTTP,
+    /// `client` maps the gateway's 401 and 403 here.
     Forbidden { message: String },
     /// Anything else: a server bug (`internal`), or an answer that is not the API's (a proxy's
     /// error page, a route the server does not know).
@@ -272,7 +274,7 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
             .map_err(ServiceError::from)?
             .unwrap_or_default();
         let start = match cursor {
-            Some(cursor) => PageStart::After(decode_cursor(cursor)?),
+            Some(cursor) => PageStart::After(decode_cursor(cursor).map_err(ServiceError::from)?),
             None => PageStart::First,
         };
         let page = service::list_users(self.store.as_ref(), start, limit).await?;

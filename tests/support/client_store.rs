@@ -11,7 +11,7 @@ use client::{
     UsersError,
 };
 use shared::domain::{NewUser, Page, PageLimit, PageStart, User, UserChanges, UserId};
-use shared::service::encode_cursor;
+use shared::contract::encode_cursor;
 use shared::store::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,

@@ -14,6 +14,10 @@ pub const DEFAULT_SOURCE: &str = "users-api";
 
 /// What happened to a user; the event's `detail-type`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(
+    clippy::enum_variant_names,
+    reason = "the variants are the detail-types consumers match on"
+)]
 pub enum EventKind {
     UserCreated,
     UserUpdated,

@@ -13,11 +13,7 @@
 //! script) is covered.
 
 pub mod contract;
-pub mod publish;
-pub mod stream;
+mod publish;
+mod stream;
 
-pub use self::contract::{ChangedField, EventDetail, EventKind, UserEvent, UserValues};
-pub use self::publish::{
-    BusEntry, BusError, EntryFailure, EventBridgeBus, EventBus, PublishSettings, Publisher,
-};
-pub use self::stream::{UnreadableRecord, event_from_record};
+pub use self::publish::{EventBridgeBus, PublishSettings, Publisher};

@@ -1,6 +1,7 @@
 use std::error::Error as StdError;
 use std::time::Duration;
 
+use crate::contract::InvalidCursor;
 use crate::domain::{InvalidUserId, UserId, ValidationError};
 use crate::store::StoreError;
 
@@ -33,6 +34,12 @@ pub enum ServiceError {
     /// A bug or corrupted data: not the client's fault, not worth retrying.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
+}
+
+impl From<InvalidCursor> for ServiceError {
+    fn from(error: InvalidCursor) -> Self {
+        Self::InvalidArgument(error.to_string())
+    }
 }
 
 impl ServiceError {

@@ -1,7 +1,6 @@
 //! The business operations. Each takes only the store capability it needs, so "get" cannot write
 //! by construction, mirroring the per-function IAM policies.
 
-mod cursor;
 mod error;
 mod idempotency;
 mod operation;
@@ -12,7 +11,6 @@ use crate::domain::{
 };
 use crate::store::{Created, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
 
-pub use cursor::{decode_cursor, encode_cursor};
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
 pub use operation::Operation;

@@ -9,8 +9,7 @@ mod error;
 mod handler;
 mod routes;
 
-pub use crate::service::{decode_cursor, encode_cursor};
-pub use decode::{MAX_BODY_BYTES, MAX_SKIPPED_USERS};
+pub use decode::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use handler::Api;
-pub use routes::{Operation, ROUTES, Route, RouteMatch, match_route};
+pub use routes::{Operation, ROUTES, Route};

@@ -37,8 +37,8 @@ mod scripted_tests;
 mod transaction;
 mod update_expression;
 
-pub use self::items::user_from_image;
-pub use self::metrics::AttemptMetrics;
+pub(crate) use self::items::user_from_image;
+pub(crate) use self::metrics::AttemptMetrics;
 
 use std::num::NonZeroU64;
 
