@@ -32,3 +32,22 @@ impl Operation {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one list that is not a `match`: an operation added to the enum must be given a
+    /// position here (the match is exhaustive), and then fails this test until `ALL` holds it.
+    #[test]
+    fn all_holds_every_operation_once_in_order() {
+        let position = |operation: Operation| match operation {
+            Operation::CreateUser => 0,
+            Operation::GetUser => 1,
+            Operation::UpdateUser => 2,
+            Operation::DeleteUser => 3,
+            Operation::ListUsers => 4,
+        };
+        assert_eq!(Operation::ALL.map(position), [0, 1, 2, 3, 4]);
+    }
+}
