@@ -27,14 +27,20 @@ moto backs up every table a TransactWriteItems names with copy.deepcopy before r
 transaction costs time in proportion to the table's size and a bulk import slows quadratically
 (2,000 creates did not finish in 10 minutes). DynamoDB's all-or-nothing outcome needs only the items
 the transaction names: see item_level_rollback.
+
+Every request's X-Amzn-Trace-Id is remembered (the last 10,000), so tests can check that a trace
+reaches DynamoDB: GET /_test/trace-headers?root=1-... answers the operations (X-Amz-Target) and
+headers of the requests in that trace, as JSON. Nothing else is answered on that path.
 """
 
+import collections
 import copy
 import io
 import json
 import sys
 import threading
 import time
+import urllib.parse
 
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
@@ -55,6 +61,32 @@ class OneRequestAtATime:
         with self.lock:
             # Consume the whole response inside the lock: WSGI apps may produce it lazily.
             return list(self.app(environ, start_response))
+
+
+class TraceHeaders:
+    """WSGI middleware: records each request's trace header, for tests to read back."""
+
+    PATH = "/_test/trace-headers"
+
+    def __init__(self, app):
+        self.app = app
+        self.seen = collections.deque(maxlen=10_000)
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") == self.PATH:
+            query = urllib.parse.parse_qs(environ.get("QUERY_STRING", ""))
+            root = query.get("root", [""])[0]
+            matching = [
+                {"target": target, "header": header}
+                for target, header in list(self.seen)
+                if root and f"Root={root}" in header
+            ]
+            start_response("200 OK", [("Content-Type", "application/json")])
+            return [json.dumps(matching).encode()]
+        header = environ.get("HTTP_X_AMZN_TRACE_ID")
+        if header:
+            self.seen.append((environ.get("HTTP_X_AMZ_TARGET", ""), header))
+        return self.app(environ, start_response)
 
 
 class TransactionTokens:
@@ -174,7 +206,7 @@ def main():
     run_simple(
         host,
         port,
-        OneRequestAtATime(app),
+        TraceHeaders(OneRequestAtATime(app)),
         threaded=True,
         request_handler=MotoRequestHandler,
     )

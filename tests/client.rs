@@ -334,6 +334,56 @@ async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
     assert_eq!(page.users[0].id, created.id);
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retried_call_is_one_trace_and_each_call_its_own() {
+    let log = std::env::temp_dir().join(format!(
+        "users-api-retried-trace-{}.log",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&log);
+    let env = [IN_MEMORY, &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")]].concat();
+    let local = LocalApi::start_logging_to(&env, &log).await;
+    let upstream = local
+        .client
+        .base_url()
+        .trim_start_matches("http://")
+        .to_owned();
+    let lose_the_first_create = Rule {
+        kind: "POST /users",
+        count: 1,
+        loss: Loss::Drop,
+    };
+    let hop = LossyHop::start(&upstream, vec![lose_the_first_create]).await;
+    let users = client_for(&[hop.endpoint()]);
+    let created = users.create(ada(), None).await.unwrap();
+    users.get(created.id).await.unwrap();
+    assert_eq!(hop.seen("POST /users"), 2, "the create was sent twice");
+    assert!(local.terminate().await.success());
+    let traces: Vec<(String, String)> = std::fs::read_to_string(&log)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|l| l["message"] == "request completed")
+        .map(|l| {
+            let field = |name: &str| l["span"][name].as_str().unwrap_or_default().to_owned();
+            (field("operation"), field("trace_id"))
+        })
+        .collect();
+    let [(create, first), (create_again, second), (get, third)] = &traces[..] else {
+        panic!("three requests: {traces:?}");
+    };
+    assert_eq!(
+        (create.as_str(), create_again.as_str(), get.as_str()),
+        ("create-user", "create-user", "get-user")
+    );
+    assert_eq!(first.len(), 32, "{traces:?}");
+    assert_eq!(
+        first, second,
+        "both attempts of the create are in one trace"
+    );
+    assert_ne!(first, third, "another call, another trace");
+}
+
 /// A server answering `503` with `Retry-After: 2` once, then a user; it records when each request
 /// arrived.
 async fn unavailable_once() -> (String, Arc<std::sync::Mutex<Vec<Instant>>>) {

@@ -3,11 +3,13 @@
 
 use std::path::PathBuf;
 
+use http::Method;
 use integration_tests::contract;
-use integration_tests::dynamo::{as_pairs, process_env, unreachable_env};
+use integration_tests::dynamo::{as_pairs, process_env, unreachable_env, xray_root};
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
 use integration_tests::processes::LocalApi;
 use integration_tests::runtime_api::FunctionProcess;
+use integration_tests::{Target, TestRequest};
 use serde_json::{Value, json};
 
 fn log_path(name: &str) -> PathBuf {
@@ -295,4 +297,159 @@ async fn functions_print_valid_emf_for_every_invocation() {
         [true, false, false],
         "cold_start only on the first invocation"
     );
+}
+
+/// `traceresponse` as `(trace id, span id)`, checked to be a sampled W3C value.
+fn served_in(reply: &integration_tests::Reply) -> (String, String) {
+    let value = reply.header("traceresponse").expect("traceresponse header");
+    let parts: Vec<&str> = value.split('-').collect();
+    assert_eq!(parts.len(), 4, "{value}");
+    assert_eq!((parts[0], parts[3]), ("00", "01"), "{value}");
+    assert_eq!((parts[1].len(), parts[2].len()), (32, 16), "{value}");
+    (parts[1].to_owned(), parts[2].to_owned())
+}
+
+fn json_lines(text: &str) -> Vec<Value> {
+    text.lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// The `request completed` line of the request with `id`.
+fn completed<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
+    lines
+        .iter()
+        .find(|l| l["message"] == "request completed" && l["span"]["request_id"] == request_id)
+        .unwrap_or_else(|| panic!("no completed line for {request_id}"))
+}
+
+#[tokio::test]
+async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamodb_calls() {
+    let table = integration_tests::dynamo::fresh_table("trace").await;
+    let mut env = process_env(&table);
+    env.extend([
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]);
+    let log = log_path("trace");
+    let api = LocalApi::start_logging_to(&as_pairs(&env), &log).await;
+    let created = contract::create(&api, "Traced", "traced@example.com", 1).await;
+    let path = format!("/users/{}", created["id"]);
+    let get = || TestRequest::new(Method::GET, path.clone());
+
+    const CALLER: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let w3c = api
+        .send(get().header("traceparent", format!("00-{CALLER}-00f067aa0ba902b7-01")))
+        .await;
+    assert_eq!(w3c.status, 200);
+    let (trace, span) = served_in(&w3c);
+    assert_eq!(trace, CALLER, "the caller's trace is kept");
+    assert_ne!(span, "00f067aa0ba902b7", "the request is a span of its own");
+
+    let xray = api
+        .send(get().header(
+            "x-amzn-trace-id",
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+        ))
+        .await;
+    assert_eq!(served_in(&xray).0, "5759e988bd862e3fe1be46a994272793");
+
+    let fresh = api.send(get()).await;
+    let (started, _) = served_in(&fresh);
+    assert_ne!(started, CALLER);
+    let began = u64::from_str_radix(&started[..8], 16).unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        now.abs_diff(began) < 600,
+        "an X-Ray trace id starts with its time: {started}"
+    );
+
+    // Every DynamoDB request the traced GET made carried its trace, the request's span as parent.
+    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(CALLER)).await;
+    assert!(
+        calls.iter().any(|(target, _)| target.ends_with(".GetItem")),
+        "{calls:?}"
+    );
+    for (_, header) in &calls {
+        assert!(header.contains(&format!("Parent={span}")), "{header}");
+    }
+
+    assert!(api.terminate().await.success());
+    let lines = json_lines(&std::fs::read_to_string(&log).unwrap());
+    for (reply, trace) in [(&w3c, CALLER), (&fresh, started.as_str())] {
+        let line = completed(&lines, reply.header("x-request-id").unwrap());
+        assert_eq!(line["span"]["trace_id"], trace, "{line}");
+    }
+    // Every line of a request names its trace, not only the last one.
+    let inside = lines
+        .iter()
+        .filter(|l| l["span"]["name"] == "request")
+        .collect::<Vec<_>>();
+    assert!(!inside.is_empty());
+    assert!(
+        inside.iter().all(|l| l["span"]["trace_id"].is_string()),
+        "{inside:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_function_joins_the_invocations_trace_unless_the_caller_sent_one() {
+    let table = integration_tests::dynamo::fresh_table("trace-fn").await;
+    let mut env = process_env(&table);
+    env.extend([
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+    ]);
+    let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
+    let invocation = integration_tests::runtime_api::new_trace_header();
+    let root = invocation
+        .strip_prefix("Root=")
+        .and_then(|rest| rest.split(';').next())
+        .unwrap()
+        .to_owned();
+    let reply = reply_from_gateway_response(
+        &function
+            .runtime
+            .invoke_traced(fixture("get-user.json"), &invocation)
+            .await,
+    );
+    assert_eq!(reply.status, 404, "an empty table");
+    let (trace, span) = served_in(&reply);
+    assert_eq!(
+        xray_root(&trace),
+        root,
+        "the invocation's trace: {invocation}"
+    );
+    let calls = integration_tests::dynamo::requests_in_trace(&root).await;
+    assert!(!calls.is_empty(), "the GetItem carried the trace");
+    for (_, header) in &calls {
+        assert!(header.contains(&format!("Parent={span}")), "{header}");
+    }
+
+    const CALLER: &str = "0af7651916cd43dd8448eb211c80319c";
+    let mut event = fixture("get-user.json");
+    event["headers"]["traceparent"] = json!(format!("00-{CALLER}-b7ad6b7169203331-01"));
+    let reply = reply_from_gateway_response(
+        &function
+            .runtime
+            .invoke_traced(event, &integration_tests::runtime_api::new_trace_header())
+            .await,
+    );
+    assert_eq!(served_in(&reply).0, CALLER, "a caller's traceparent wins");
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines: Vec<Value> = function
+        .take_stderr()
+        .iter()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    let traces: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "request completed")
+        .map(|l| &l["span"]["trace_id"])
+        .collect();
+    assert_eq!(traces, [&json!(trace), &json!(CALLER)], "{lines:?}");
 }

@@ -621,3 +621,23 @@ async fn deployed_functions_use_aws_dynamodb_and_under_sam_local_the_env_vars_fi
         Some("")
     );
 }
+
+#[test]
+fn every_function_traces_as_the_tracing_parameter_says_passing_through_by_default() {
+    let template = transformed_template();
+    assert_eq!(template["Parameters"]["Tracing"]["Default"], "PassThrough");
+    let functions: Vec<&serde_json::Value> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .values()
+        .filter(|r| r["Type"] == "AWS::Lambda::Function")
+        .collect();
+    assert_eq!(functions.len(), 6, "five API functions and publish-events");
+    for function in functions {
+        assert_eq!(
+            function["Properties"]["TracingConfig"],
+            serde_json::json!({"Mode": {"Ref": "Tracing"}}),
+            "{function}"
+        );
+    }
+}

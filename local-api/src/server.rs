@@ -17,7 +17,7 @@ use hyper_util::server::graceful::GracefulShutdown;
 use lambda_http::{Body, Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use shared::contract::headers;
-use shared::middleware::observe::{RequestId, RequestObserver};
+use shared::middleware::observe::{CallerTrace, RequestId, RequestObserver};
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
@@ -51,10 +51,15 @@ struct Observed {
 }
 
 impl Observed {
-    /// Names the request, then reads its body and answers it inside the observer's span, so a
+    /// Names the request and the trace it came in, then reads its body and answers it inside the observer's span, so a
     /// refused body (413) is logged and counted like any other answer.
     async fn handle(&self, mut request: hyper::Request<Incoming>) -> Response<Body> {
-        request.extensions_mut().insert(RequestId(new_request_id()));
+        let caller = CallerTrace::from_headers(request.headers());
+        let extensions = request.extensions_mut();
+        extensions.insert(RequestId(new_request_id()));
+        if let Some(caller) = caller {
+            extensions.insert(caller);
+        }
         let handled = |request| async move {
             match into_lambda_request(request).await {
                 Ok(request) => self.api.handle(request).await,
@@ -96,7 +101,7 @@ impl UsersRoutes {
 /// Request headers a browser may send and response headers it may read: the same lists as the
 /// `CorsConfiguration` of template.yaml (tests/local_api.rs compares them), so a front end that
 /// works against `local-api` works against the deployed API.
-pub const CORS_ALLOW_HEADERS: [&str; 8] = [
+pub const CORS_ALLOW_HEADERS: [&str; 9] = [
     "content-type",
     "authorization",
     "x-amz-date",
@@ -105,9 +110,14 @@ pub const CORS_ALLOW_HEADERS: [&str; 8] = [
     "if-match",
     "if-none-match",
     headers::IDEMPOTENCY_KEY,
+    headers::TRACEPARENT,
 ];
-pub const CORS_EXPOSE_HEADERS: [&str; 3] =
-    ["etag", headers::IDEMPOTENT_REPLAYED, headers::REQUEST_ID];
+pub const CORS_EXPOSE_HEADERS: [&str; 4] = [
+    "etag",
+    headers::IDEMPOTENT_REPLAYED,
+    headers::REQUEST_ID,
+    headers::TRACERESPONSE,
+];
 
 /// CORS for a front end under development on another local port: any origin (the server listens
 /// on loopback), preflights answered before the in-flight limit, cached for ten minutes.

@@ -74,6 +74,7 @@ pub fn dynamodb_client_config(
     builder.set_endpoint_url(endpoint);
     builder
         .interceptor(crate::store::dynamodb::AttemptMetrics)
+        .interceptor(crate::store::dynamodb::TraceHeader)
         .build()
 }
 

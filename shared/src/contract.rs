@@ -113,6 +113,13 @@ pub mod headers {
     pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
     /// The request's id, on every answer and in every log line of the request.
     pub const REQUEST_ID: &str = "x-request-id";
+    /// The caller's trace and span (W3C Trace Context): the request joins that trace.
+    pub const TRACEPARENT: &str = "traceparent";
+    /// On every answer: the trace the request was served in and the server's span in it, in
+    /// `traceparent`'s format (W3C Trace Context level 2).
+    pub const TRACERESPONSE: &str = "traceresponse";
+    /// AWS X-Ray's trace header: read when no `traceparent` came, sent to DynamoDB.
+    pub const AMZN_TRACE_ID: &str = "x-amzn-trace-id";
 }
 
 /// The collection: `POST` creates, `GET` lists.

@@ -13,7 +13,7 @@ use metrics_cloudwatch_embedded::Collector;
 use crate::bootstrap::{self, Store};
 use crate::config::{Config, ConfigError, EventsConfig};
 use crate::events::{EventBridgeBus, PublishSettings, Publisher};
-use crate::middleware::observe::{self, RequestId, RequestObserver};
+use crate::middleware::observe::{self, CallerTrace, RequestId, RequestObserver};
 use crate::telemetry::{self, LogFormat};
 use crate::transport::Api;
 
@@ -43,11 +43,25 @@ pub fn http_service(
         async move {
             let (observer, api) = &*served;
             let id = request_id(&request);
+            let caller = caller_trace(&request);
             request.extensions_mut().insert(RequestId(id));
+            if let Some(caller) = caller {
+                request.extensions_mut().insert(caller);
+            }
             Ok(observer
                 .around(request, |request| api.handle(request))
                 .await)
         }
+    })
+}
+
+/// The trace a request joins: the caller's (`traceparent`, else `X-Amzn-Trace-Id` in the
+/// event's headers), else the invocation's, as the runtime API hands it over per invocation
+/// (`Lambda-Runtime-Trace-Id`: with `Tracing: Active`, the trace of Lambda's own segments).
+fn caller_trace(request: &Request) -> Option<CallerTrace> {
+    CallerTrace::from_headers(request.headers()).or_else(|| {
+        let invocation = request.lambda_context_ref()?.xray_trace_id.as_deref()?;
+        crate::trace::from_xray(invocation).map(CallerTrace)
     })
 }
 

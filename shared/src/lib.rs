@@ -5,13 +5,14 @@
 //! - [`domain`]: the user, its rules, paging and preconditions: the types every layer shares.
 //! - [`contract`]: the HTTP contract's codes, headers, paths, envelopes, ETags and cursors, for
 //!   server and client alike (no HTTP stack).
+//! - [`trace`]: which trace a request belongs to (W3C and X-Ray headers), for both sides.
 //! - [`store`]: persistence behind one capability trait per operation, with in-memory and
 //!   DynamoDB backends, and [`store::StoreLayer`] for decorators of every call.
-//! - [`middleware`]: the store decorated with a timeout, a breaker and metrics
-//!   ([`middleware::GuardedStore`]); and the request observer the edges wrap the API with.
 //! - `service` (crate-private): the business rules of each operation. Knows nothing of HTTP.
 //! - [`transport`]: routes, decoding, encoding and error mapping on lambda_http's request type,
 //!   so every runtime shares it; one endpoint per operation holding only its store capability.
+//! - [`middleware`]: the store decorated with a timeout, a breaker and metrics
+//!   ([`middleware::GuardedStore`]); and the request observer the edges wrap the API with.
 //! - [`users`]: the five operations as one trait, run in process here and over HTTP by `client/`.
 //! - [`config`] and [`bootstrap`]: what a process reads from its environment and builds from it,
 //!   once, at start-up.
@@ -37,6 +38,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_metrics;
+pub mod trace;
 #[cfg(feature = "aws")]
 pub mod transport;
 pub mod users;

@@ -10,8 +10,8 @@ use client::{
     ClientConfig, CreateUser, ErrorKind, Precondition, UserRecord, UserUpdate, Users, UsersClient,
     UsersError,
 };
-use shared::domain::{NewUser, Page, PageLimit, PageStart, User, UserChanges, UserId};
 use shared::contract::encode_cursor;
+use shared::domain::{NewUser, Page, PageLimit, PageStart, User, UserChanges, UserId};
 use shared::store::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
     StorePing, StoreUpdate,

@@ -309,3 +309,36 @@ impl OwnServer {
             .status();
     }
 }
+
+/// The DynamoDB requests the test server received in the X-Ray trace `root` (`1-5759e988-...`):
+/// each one's operation (`DynamoDB_20120810.GetItem`) and whole `X-Amzn-Trace-Id` header.
+pub async fn requests_in_trace(root: &str) -> Vec<(String, String)> {
+    let server = crate::http_client::HttpClient::new(endpoint());
+    let reply = server
+        .send(crate::TestRequest::new(
+            http::Method::GET,
+            format!("/_test/trace-headers?root={root}"),
+        ))
+        .await;
+    assert_eq!(
+        reply.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    reply
+        .json()
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|seen| {
+            let field = |name: &str| seen[name].as_str().unwrap_or_default().to_owned();
+            (field("target"), field("header"))
+        })
+        .collect()
+}
+
+/// A W3C trace id (32 hex digits) as X-Ray writes it: `1-<first 8>-<other 24>`.
+pub fn xray_root(trace_id: &str) -> String {
+    format!("1-{}-{}", &trace_id[..8], &trace_id[8..])
+}

@@ -26,6 +26,20 @@ use crate::processes::binary;
 
 const PREFIX: &str = "/2018-06-01/runtime";
 
+/// One queued event: its request id, the event and its `Lambda-Runtime-Trace-Id`.
+type Invocation = (String, Value, String);
+
+/// A trace header as Lambda's runtime API sends it, for a trace no other invocation is in.
+pub fn new_trace_header() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let unique = (u64::from(std::process::id()) << 32) | NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("Root=1-{now:08x}-{unique:024x};Parent={unique:016x};Sampled=1")
+}
+
 /// What a function did with one event.
 #[derive(Debug)]
 pub enum Outcome {
@@ -42,7 +56,7 @@ struct State {
 /// One Runtime API endpoint, serving one function process.
 pub struct RuntimeApi {
     pub address: SocketAddr,
-    events: mpsc::UnboundedSender<(String, Value)>,
+    events: mpsc::UnboundedSender<Invocation>,
     state: Arc<State>,
     next_id: AtomicU64,
 }
@@ -79,6 +93,18 @@ impl RuntimeApi {
 
     /// Queues `event` for the function and waits for what it does with it.
     pub async fn try_invoke(&self, event: Value) -> Outcome {
+        self.try_invoke_traced(event, &new_trace_header()).await
+    }
+
+    /// Like [`invoke`](Self::invoke), in the trace `trace_header` names.
+    pub async fn invoke_traced(&self, event: Value, trace_header: &str) -> Value {
+        match self.try_invoke_traced(event, trace_header).await {
+            Outcome::Response(value) => value,
+            Outcome::Error(error) => panic!("invocation failed: {error}"),
+        }
+    }
+
+    async fn try_invoke_traced(&self, event: Value, trace_header: &str) -> Outcome {
         let id = format!(
             "test-request-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)
@@ -86,7 +112,7 @@ impl RuntimeApi {
         let (done, outcome) = oneshot::channel();
         self.state.pending.lock().unwrap().insert(id.clone(), done);
         self.events
-            .send((id, event))
+            .send((id, event, trace_header.to_owned()))
             .expect("runtime API is running");
         match tokio::time::timeout(Duration::from_secs(60), outcome).await {
             Ok(Ok(outcome)) => outcome,
@@ -108,7 +134,7 @@ impl RuntimeApi {
 
 async fn route(
     request: hyper::Request<Incoming>,
-    events: &Mutex<mpsc::UnboundedReceiver<(String, Value)>>,
+    events: &Mutex<mpsc::UnboundedReceiver<Invocation>>,
     state: &State,
 ) -> hyper::Response<Full<Bytes>> {
     let path = request.uri().path().to_owned();
@@ -121,7 +147,7 @@ async fn route(
         .unwrap_or_default();
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     if method == Method::GET && rest == "/invocation/next" {
-        let Some((id, event)) = events.lock().await.recv().await else {
+        let Some((id, event, trace)) = events.lock().await.recv().await else {
             return reply(StatusCode::GONE, Bytes::new());
         };
         let deadline = std::time::SystemTime::now()
@@ -142,10 +168,7 @@ async fn route(
                 .parse()
                 .unwrap(),
         );
-        headers.insert(
-            "lambda-runtime-trace-id",
-            "Root=1-5759e988-bd862e3fe1be46a994272793".parse().unwrap(),
-        );
+        headers.insert("lambda-runtime-trace-id", trace.parse().unwrap());
         return response;
     }
     if method == Method::POST && rest == "/init/error" {

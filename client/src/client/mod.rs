@@ -28,6 +28,7 @@ use shared::ErrorChain;
 use shared::contract;
 use shared::domain::Precondition;
 use shared::middleware::breaker::Permit;
+use shared::trace::{self, SpanContext};
 use shared::users::{ErrorKind, UsersError};
 use tokio::sync::Semaphore;
 use tracing::Instrument;
@@ -137,16 +138,26 @@ impl UsersClient {
     }
 
     /// Runs one call to its answer (a `2xx`, `304` or final error), or to the error that ended it.
+    /// The call is one trace: each attempt is a span of its own in it, sent as `traceparent`.
     async fn call(&self, call: Call<'_>) -> Result<Answer, UsersError> {
+        let trace = trace::new_span(None);
         let span = tracing::info_span!(
             "users.call",
             operation = call.operation,
+            trace_id = %trace.trace_id(),
             attempts = tracing::field::Empty
         );
-        self.call_in(call, &span).instrument(span.clone()).await
+        self.call_in(call, &trace, &span)
+            .instrument(span.clone())
+            .await
     }
 
-    async fn call_in(&self, call: Call<'_>, span: &tracing::Span) -> Result<Answer, UsersError> {
+    async fn call_in(
+        &self,
+        call: Call<'_>,
+        trace: &SpanContext,
+        span: &tracing::Span,
+    ) -> Result<Answer, UsersError> {
         let policy = self.config.retry;
         let deadline = tokio::time::Instant::now() + policy.budget;
         let _permit = tokio::time::timeout_at(deadline, self.bulkhead.acquire())
@@ -178,7 +189,7 @@ impl UsersClient {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             let outcome = tokio::time::timeout(
                 self.config.attempt_timeout.min(left),
-                self.attempt(endpoint, &call),
+                self.attempt(endpoint, &call, trace),
             )
             .instrument(tracing::debug_span!("users.attempt", attempt, endpoint = %endpoint.base))
             .await
@@ -238,12 +249,19 @@ impl UsersClient {
         Err(soonest)
     }
 
-    /// One request to one endpoint, read to the end.
-    async fn attempt(&self, endpoint: &Endpoint, call: &Call<'_>) -> Result<Answer, AttemptError> {
+    /// One request to one endpoint, read to the end: a new span in the call's `trace`.
+    async fn attempt(
+        &self,
+        endpoint: &Endpoint,
+        call: &Call<'_>,
+        trace: &SpanContext,
+    ) -> Result<Answer, AttemptError> {
+        let attempt = trace::to_traceparent(&trace::new_span(Some(trace)));
         let mut request = Request::builder()
             .method(call.method.clone())
             .uri(endpoint.base.join(&call.path))
             .header(header::ACCEPT, "application/json")
+            .header(contract::headers::TRACEPARENT, attempt)
             .header(
                 header::USER_AGENT,
                 concat!("users-client/", env!("CARGO_PKG_VERSION")),

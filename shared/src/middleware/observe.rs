@@ -3,8 +3,10 @@
 //! [`RequestObserver::around`].
 //!
 //! It knows `http` requests and responses and nothing of lambda_http or hyper: the edge names
-//! the request ([`RequestId`]) and the handler says what it routed ([`Routed`]), both as
-//! extensions. Nothing here sees a request or response body: the only user data that reaches a
+//! the request ([`RequestId`]) and the trace it came in ([`CallerTrace`]), and the handler says
+//! what it routed ([`Routed`]), all as extensions. Each request is a span of its own in the
+//! caller's trace (or the first of a new one): its trace id is in every log line of the request
+//! and in the `traceresponse` header of the answer. Nothing here sees a request or response body: the only user data that reaches a
 //! log line or a metric is the numeric user id in a path. Names and emails never do.
 
 use std::future::Future;
@@ -12,17 +14,31 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use http::{HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 
 use crate::contract::headers;
 use crate::service::Operation;
+use crate::trace::{self, SpanContext};
+use crate::transport::{Routed, operation_label};
 
 /// The id a request's logs are correlated by, put on the request by the runtime's edge: the
 /// Lambda request id (as in the REPORT line) or the id `local-api` assigned.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
+
+/// The trace the caller's request came in, put on the request by the runtime's edge: the
+/// request's span is a child of it. Without one, the request starts a trace.
+#[derive(Debug, Clone)]
+pub struct CallerTrace(pub SpanContext);
+
+impl CallerTrace {
+    /// The trace `headers` carry: `traceparent`, else `X-Amzn-Trace-Id`.
+    pub fn from_headers(headers: &HeaderMap) -> Option<Self> {
+        trace::incoming(|name| headers.get(name).and_then(|value| value.to_str().ok())).map(Self)
+    }
+}
 
 static COLD: AtomicBool = AtomicBool::new(true);
 
@@ -30,30 +46,6 @@ static COLD: AtomicBool = AtomicBool::new(true);
 /// warm requests on different cores never contend for the flag's cache line.
 fn take_cold_start() -> bool {
     COLD.load(Ordering::Relaxed) && COLD.swap(false, Ordering::Relaxed)
-}
-
-/// What the handler found a request to be, attached to its response for this layer to log and
-/// count: the operation (`None` when no route matched) and the route pattern, never a raw path.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Routed {
-    pub operation: Option<Operation>,
-    pub route: &'static str,
-}
-
-impl Routed {
-    /// A request that matched no route (or was refused before routing).
-    pub const UNMATCHED: Routed = Routed {
-        operation: None,
-        route: "unmatched",
-    };
-
-    /// Names the operation and route on the current `request` span, so that every event the
-    /// handler logs from here on carries them.
-    pub fn record_in_current_span(self) {
-        let span = tracing::Span::current();
-        span.record("operation", operation_label(self.operation));
-        span.record("route", self.route);
-    }
 }
 
 /// How a response counts in metrics.
@@ -86,11 +78,6 @@ impl Outcome {
             Outcome::Unavailable => "unavailable",
         }
     }
-}
-
-/// The `operation` a request is logged and counted under.
-fn operation_label(operation: Option<Operation>) -> &'static str {
-    operation.map_or("none", Operation::name)
 }
 
 /// One value per operation, unmatched requests included. `get` matches exhaustively: an operation
@@ -207,9 +194,11 @@ impl RequestObserver {
         }
     }
 
-    /// Answers `request` with `handler` inside one `request` span (request id, operation, method,
-    /// route, cold start, store, status, latency), then logs "request completed", records the
-    /// request's count and latency, and returns its id in `x-request-id`.
+    /// Answers `request` with `handler` inside one `request` span (request id, trace id,
+    /// operation, method, route, cold start, store, status, latency), then logs "request
+    /// completed", records the request's count and latency, and returns its id in
+    /// `x-request-id` and its trace in `traceresponse`. While the handler runs, the request's
+    /// trace span is OpenTelemetry's current context ([`trace::in_span`]).
     pub async fn around<B, R, F, Fut>(&self, request: Request<B>, handler: F) -> Response<R>
     where
         F: FnOnce(Request<B>) -> Fut,
@@ -220,9 +209,12 @@ impl RequestObserver {
             .extensions()
             .get::<RequestId>()
             .map_or_else(String::new, |RequestId(id)| id.clone());
+        let caller = request.extensions().get::<CallerTrace>();
+        let trace = trace::new_span(caller.map(|CallerTrace(span)| span));
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
+            trace_id = %trace.trace_id(),
             operation = tracing::field::Empty,
             method = %request.method(),
             route = tracing::field::Empty,
@@ -232,7 +224,9 @@ impl RequestObserver {
             latency_ms = tracing::field::Empty,
         );
         let handled = span.in_scope(|| handler(request));
-        let mut response = handled.instrument(span.clone()).await;
+        let mut response = trace::in_span(&trace, handled)
+            .instrument(span.clone())
+            .await;
         let routed = response
             .extensions()
             .get::<Routed>()
@@ -244,8 +238,12 @@ impl RequestObserver {
         span.in_scope(|| tracing::info!("request completed"));
         self.metrics
             .record(routed.operation, response.status(), latency);
+        let answer = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
-            response.headers_mut().insert(headers::REQUEST_ID, value);
+            answer.insert(headers::REQUEST_ID, value);
+        }
+        if let Ok(value) = HeaderValue::from_str(&trace::to_traceparent(&trace)) {
+            answer.insert(headers::TRACERESPONSE, value);
         }
         response
     }
@@ -366,5 +364,30 @@ mod tests {
             moved(&counters, "http_requests_total"),
             [(labels("delete-user", "ok"), 1)]
         );
+    }
+
+    #[tokio::test]
+    async fn a_request_is_a_span_of_its_callers_trace_current_while_it_is_handled() {
+        let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        let caller = trace::from_traceparent(traceparent).unwrap();
+        let mut request = Request::new(());
+        request.extensions_mut().insert(CallerTrace(caller.clone()));
+        let handler = |_request: Request<()>| async {
+            let mut response = Response::new(());
+            let current = trace::current().expect("the request's span is current");
+            response.extensions_mut().insert(current);
+            response
+        };
+        let response = RequestObserver::new("memory")
+            .around(request, handler)
+            .await;
+        let served = response.extensions().get::<SpanContext>().unwrap();
+        assert_eq!(served.trace_id(), caller.trace_id());
+        assert_ne!(served.span_id(), caller.span_id());
+        assert_eq!(
+            response.headers()["traceresponse"],
+            trace::to_traceparent(served).as_str()
+        );
+        assert_eq!(trace::current(), None, "and only then");
     }
 }

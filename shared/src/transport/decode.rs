@@ -7,9 +7,9 @@ use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::error::ApiError;
+use crate::contract::decode_cursor;
 use crate::contract::headers;
 use crate::domain::{PageLimit, PageStart, UserId};
-use crate::contract::decode_cursor;
 use crate::service::{IdempotencyKey, ServiceError, UserInput};
 
 /// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
@@ -143,7 +143,9 @@ pub(super) fn list_query(query: Option<&str>) -> Result<(PageStart, PageLimit), 
     };
     let start = match (page, cursor) {
         (Some(_), Some(_)) => return Err(invalid("use either page or cursor, not both".into())),
-        (None, Some(cursor)) => PageStart::After(decode_cursor(&cursor).map_err(ServiceError::from)?),
+        (None, Some(cursor)) => {
+            PageStart::After(decode_cursor(&cursor).map_err(ServiceError::from)?)
+        }
         (Some(raw), None) => {
             let page = digits(&raw)
                 .filter(|p| *p >= 1)

@@ -5,9 +5,9 @@ use lambda_http::{Body, Response};
 use serde::Serialize;
 
 use super::conditional::etag;
+use crate::contract::encode_cursor;
 use crate::contract::{PageEnvelope, UserEnvelope, user_path};
 use crate::domain::{Page, User};
-use crate::contract::encode_cursor;
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
 /// still gets a well-formed 500 rather than a panic.

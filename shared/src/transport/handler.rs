@@ -10,12 +10,11 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::error::{ApiError, retry_after_header};
-use super::routes::{Operation, RouteMatch, match_route};
+use super::routes::{Operation, RouteMatch, Routed, match_route};
 use super::{conditional, decode, encode};
 use crate::ErrorChain;
 use crate::contract::headers;
 use crate::domain::UserId;
-use crate::middleware::observe::Routed;
 use crate::service;
 use crate::store::{
     DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,

@@ -53,6 +53,35 @@ pub const ROUTES: &[Route] = &[
     },
 ];
 
+/// What the handler found a request to be, attached to its response for the request observer
+/// (`middleware::observe`) to log and count: the operation (`None` when no route matched) and the route pattern, never a raw path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Routed {
+    pub operation: Option<Operation>,
+    pub route: &'static str,
+}
+
+impl Routed {
+    /// A request that matched no route (or was refused before routing).
+    pub const UNMATCHED: Routed = Routed {
+        operation: None,
+        route: "unmatched",
+    };
+
+    /// Names the operation and route on the current `request` span, so that every event the
+    /// handler logs from here on carries them.
+    pub fn record_in_current_span(self) {
+        let span = tracing::Span::current();
+        span.record("operation", operation_label(self.operation));
+        span.record("route", self.route);
+    }
+}
+
+/// The `operation` a request is logged and counted under: `none` when no route matched.
+pub fn operation_label(operation: Option<Operation>) -> &'static str {
+    operation.map_or("none", Operation::name)
+}
+
 /// What the route table says about a request.
 #[derive(Debug, PartialEq, Eq)]
 pub enum RouteMatch<'a> {

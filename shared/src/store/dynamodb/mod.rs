@@ -34,11 +34,13 @@ mod metrics;
 pub mod schema;
 #[cfg(test)]
 mod scripted_tests;
+mod trace_header;
 mod transaction;
 mod update_expression;
 
 pub(crate) use self::items::user_from_image;
 pub(crate) use self::metrics::AttemptMetrics;
+pub(crate) use self::trace_header::TraceHeader;
 
 use std::num::NonZeroU64;
 

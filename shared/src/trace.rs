@@ -1,0 +1,172 @@
+//! Which trace a request belongs to: read from the headers that carry it (W3C `traceparent`,
+//! AWS's `X-Amzn-Trace-Id`), started where nothing carried one, and handed on to every call the
+//! request makes, so one request can be followed from the client through the API to DynamoDB.
+//!
+//! A trace context is OpenTelemetry's [`SpanContext`]; parsing and formatting are OpenTelemetry's
+//! own propagators (W3C Trace Context, and the X-Ray propagator of `opentelemetry-aws`), and new
+//! ids come from the X-Ray id generator, whose trace ids X-Ray accepts (their first 4 bytes are
+//! the start time). While a request is answered its span is OpenTelemetry's current context
+//! ([`in_span`]), which is how the DynamoDB client finds it ([`current`]).
+
+use std::collections::HashMap;
+use std::future::Future;
+
+use opentelemetry::Context;
+use opentelemetry::context::FutureExt;
+use opentelemetry::propagation::TextMapPropagator;
+pub use opentelemetry::trace::{SpanContext, SpanId, TraceId};
+use opentelemetry::trace::{TraceContextExt, TraceFlags, TraceState};
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::IdGenerator;
+
+use crate::contract::headers;
+
+/// A new span: a child of `parent` (same trace, new span id, the parent's sampling decision), or
+/// the root of a new, sampled trace.
+pub fn new_span(parent: Option<&SpanContext>) -> SpanContext {
+    let ids = XrayIdGenerator::default();
+    match parent.filter(|parent| parent.trace_id() != TraceId::INVALID) {
+        Some(parent) => SpanContext::new(
+            parent.trace_id(),
+            ids.new_span_id(),
+            parent.trace_flags(),
+            false,
+            parent.trace_state().clone(),
+        ),
+        None => SpanContext::new(
+            ids.new_trace_id(),
+            ids.new_span_id(),
+            TraceFlags::SAMPLED,
+            false,
+            TraceState::default(),
+        ),
+    }
+}
+
+/// The trace a request carries: its `traceparent`, else its `X-Amzn-Trace-Id`; `header` looks a
+/// header up by its lower-case name. Malformed values are ignored, as the W3C specification asks.
+pub fn incoming<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<SpanContext> {
+    header(headers::TRACEPARENT)
+        .and_then(from_traceparent)
+        .or_else(|| header(headers::AMZN_TRACE_ID).and_then(from_xray))
+}
+
+/// A W3C `traceparent` value.
+pub fn from_traceparent(value: &str) -> Option<SpanContext> {
+    let carrier = HashMap::from([(headers::TRACEPARENT.to_owned(), value.to_owned())]);
+    let context = TraceContextPropagator::new().extract(&carrier);
+    let span = context.span().span_context().clone();
+    span.is_valid().then_some(span)
+}
+
+/// `span` as a W3C `traceparent` value.
+pub fn to_traceparent(span: &SpanContext) -> String {
+    let mut carrier = HashMap::new();
+    let context = Context::new().with_remote_span_context(span.clone());
+    TraceContextPropagator::new().inject_context(&context, &mut carrier);
+    carrier.remove(headers::TRACEPARENT).unwrap_or_default()
+}
+
+/// An X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`), as API Gateway, Lambda's runtime API
+/// and the AWS SDKs write it. A header without `Parent` (a trace whose first segment is yet to
+/// come) still names its trace.
+pub fn from_xray(value: &str) -> Option<SpanContext> {
+    span_context_from_str(value).filter(|span| span.trace_id() != TraceId::INVALID)
+}
+
+/// `span` as an X-Ray trace header.
+pub fn to_xray(span: &SpanContext) -> Option<String> {
+    span_context_to_string(span)
+}
+
+/// Runs `future` with `span` as OpenTelemetry's current context, so that whatever it calls (the
+/// DynamoDB client's interceptor) can find the span to continue.
+pub fn in_span<F: Future>(span: &SpanContext, future: F) -> impl Future<Output = F::Output> {
+    future.with_context(Context::new().with_remote_span_context(span.clone()))
+}
+
+/// The span of the request being answered on this task, if any.
+pub fn current() -> Option<SpanContext> {
+    let span = Context::current().span().span_context().clone();
+    span.is_valid().then_some(span)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TRACEPARENT: &str = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+
+    #[test]
+    fn both_formats_read_the_same_trace_and_write_it_back() {
+        let w3c = from_traceparent(TRACEPARENT).unwrap();
+        assert_eq!(
+            w3c.trace_id().to_string(),
+            "5759e988bd862e3fe1be46a994272793"
+        );
+        assert_eq!(to_traceparent(&w3c), TRACEPARENT);
+        let xray = to_xray(&w3c).unwrap();
+        assert_eq!(
+            xray,
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
+        );
+        assert_eq!(from_xray(&xray).unwrap(), w3c);
+    }
+
+    #[test]
+    fn traceparent_wins_and_garbage_is_no_trace() {
+        let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
+        let both = |name: &str| match name {
+            "traceparent" => Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
+            "x-amzn-trace-id" => Some(xray),
+            _ => None,
+        };
+        let trace = incoming(both).unwrap().trace_id().to_string();
+        assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
+        let only_xray = |name: &str| (name == "x-amzn-trace-id").then_some(xray);
+        let trace = incoming(only_xray).unwrap().trace_id().to_string();
+        assert_eq!(trace, "5759e988bd862e3fe1be46a994272793");
+        for garbage in [
+            "",
+            "00-zz-yy-01",
+            "00-00000000000000000000000000000000-b7ad6b7169203331-01",
+        ] {
+            assert_eq!(from_traceparent(garbage), None, "{garbage}");
+        }
+        assert_eq!(from_xray("Root=nonsense"), None);
+        let root_only = from_xray("Root=1-5759e988-bd862e3fe1be46a994272793").unwrap();
+        let child = new_span(Some(&root_only));
+        assert_eq!(child.trace_id(), root_only.trace_id());
+        assert!(child.is_valid());
+        assert_eq!(incoming(|_| None), None);
+    }
+
+    #[test]
+    fn a_child_keeps_its_trace_and_a_root_starts_one_x_ray_accepts() {
+        let parent = from_traceparent(TRACEPARENT).unwrap();
+        let child = new_span(Some(&parent));
+        assert_eq!(child.trace_id(), parent.trace_id());
+        assert_ne!(child.span_id(), parent.span_id());
+        let root = new_span(None);
+        assert_ne!(root.trace_id(), parent.trace_id());
+        assert!(root.is_sampled());
+        // X-Ray trace ids start with the epoch second the trace began.
+        let started = u64::from_str_radix(&root.trace_id().to_string()[..8], 16).unwrap();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        assert!(now.abs_diff(started) < 60, "{started} vs {now}");
+    }
+
+    #[tokio::test]
+    async fn the_span_is_current_inside_in_span_only() {
+        let span = new_span(None);
+        assert_eq!(current(), None);
+        let inside = in_span(&span, async { current() }).await;
+        assert_eq!(inside, Some(span));
+        assert_eq!(current(), None);
+    }
+}
