@@ -310,9 +310,8 @@ async fn a_killed_endpoint_costs_no_call_and_gets_its_traffic_back_after_a_resta
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
-    let local = LocalApi::start(IN_MEMORY).await;
+/// A hop in front of `local` that drops the answer to the first create it forwards.
+async fn losing_the_first_create(local: &LocalApi) -> LossyHop {
     let upstream = local
         .client
         .base_url()
@@ -323,7 +322,13 @@ async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
         count: 1,
         loss: Loss::Drop,
     };
-    let hop = LossyHop::start(&upstream, vec![lose_the_first_create]).await;
+    LossyHop::start(&upstream, vec![lose_the_first_create]).await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
+    let local = LocalApi::start(IN_MEMORY).await;
+    let hop = losing_the_first_create(&local).await;
     let users = client_for(&[hop.endpoint()]);
     let created = users.create(ada(), None).await.unwrap();
     assert_eq!(hop.lost("POST /users"), 1, "the first answer was lost");
@@ -343,17 +348,7 @@ async fn a_retried_call_is_one_trace_and_each_call_its_own() {
     let _ = std::fs::remove_file(&log);
     let env = [IN_MEMORY, &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")]].concat();
     let local = LocalApi::start_logging_to(&env, &log).await;
-    let upstream = local
-        .client
-        .base_url()
-        .trim_start_matches("http://")
-        .to_owned();
-    let lose_the_first_create = Rule {
-        kind: "POST /users",
-        count: 1,
-        loss: Loss::Drop,
-    };
-    let hop = LossyHop::start(&upstream, vec![lose_the_first_create]).await;
+    let hop = losing_the_first_create(&local).await;
     let users = client_for(&[hop.endpoint()]);
     let created = users.create(ada(), None).await.unwrap();
     users.get(created.id).await.unwrap();

@@ -7,6 +7,7 @@ use http::Method;
 use integration_tests::contract;
 use integration_tests::dynamo::{as_pairs, process_env, unreachable_env, xray_root};
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
+use integration_tests::otlp::{OtlpReceiver, ReceivedSpan};
 use integration_tests::processes::LocalApi;
 use integration_tests::runtime_api::FunctionProcess;
 use integration_tests::{Target, TestRequest};
@@ -452,4 +453,260 @@ async fn a_function_joins_the_invocations_trace_unless_the_caller_sent_one() {
         .map(|l| &l["span"]["trace_id"])
         .collect();
     assert_eq!(traces, [&json!(trace), &json!(CALLER)], "{lines:?}");
+}
+
+/// The spans of `trace` that `parent` is the parent of.
+fn children<'a>(spans: &'a [ReceivedSpan], parent: &ReceivedSpan) -> Vec<&'a ReceivedSpan> {
+    spans
+        .iter()
+        .filter(|span| span.parent_span_id == parent.span_id)
+        .collect()
+}
+
+/// The one span named `name` under `parent`.
+fn child<'a>(spans: &'a [ReceivedSpan], parent: &ReceivedSpan, name: &str) -> &'a ReceivedSpan {
+    let found: Vec<_> = children(spans, parent)
+        .into_iter()
+        .filter(|span| span.name == name)
+        .collect();
+    assert_eq!(found.len(), 1, "one {name} under {parent:?}: {spans:#?}");
+    found[0]
+}
+
+/// The request -> store call -> DynamoDB operation -> attempt chain of one traced GET, checked
+/// against the answer's `traceresponse`: the spans a collector gets are the ones the ids name.
+fn assert_one_traced_get(spans: &[ReceivedSpan], reply: &integration_tests::Reply, caller: &str) {
+    let (trace, span_id) = served_in(reply);
+    let request = spans
+        .iter()
+        .find(|span| span.name == "request" && span.span_id == span_id)
+        .unwrap_or_else(|| panic!("the answered request's span: {spans:#?}"));
+    assert_eq!(request.trace_id, trace);
+    assert_eq!(
+        request.parent_span_id, caller,
+        "a child of the caller's span"
+    );
+    assert_eq!(request.attribute("http.route"), Some("/users/{id}"));
+    assert_eq!(request.attribute("http.request.method"), Some("GET"));
+    assert_eq!(request.attribute("http.response.status_code"), Some("200"));
+    assert_eq!(request.attribute("faas.trigger"), Some("http"));
+    assert!(request.attribute("faas.coldstart").is_some());
+    let store_call = child(spans, request, "store.call");
+    assert_eq!(store_call.attribute("call"), Some("get"));
+    assert_eq!(store_call.attribute("db.system"), Some("dynamodb"));
+    assert_eq!(store_call.attribute("outcome"), Some("ok"));
+    let operation = child(spans, store_call, "DynamoDB.GetItem");
+    assert_eq!(operation.attribute("rpc.service"), Some("DynamoDB"));
+    let attempt = child(spans, operation, "try_attempt");
+    assert_eq!(attempt.attribute("attempt"), Some("1"));
+}
+
+fn assert_no_personal_data_in_spans(spans: &[ReceivedSpan]) {
+    let text = format!("{spans:?}");
+    for needle in PERSONAL_DATA {
+        assert!(
+            !text.contains(needle),
+            "{needle:?} is in a span: {spans:#?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn local_api_exports_one_trace_per_request_to_an_otlp_collector() {
+    let collector = OtlpReceiver::start().await;
+    let table = integration_tests::dynamo::fresh_table("otlp").await;
+    let mut env = process_env(&table);
+    env.extend([
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+    ]);
+    let log = log_path("otlp");
+    let api = LocalApi::start_logging_to(&as_pairs(&env), &log).await;
+    let created = contract::create(&api, "Ada Lovelace", "ada@example.com", 36).await;
+
+    const CALLER: &str = "5b8efff798038103d269b633813fc60c";
+    const CALLER_SPAN: &str = "eee19b7ec3c1b174";
+    let get = TestRequest::new(Method::GET, format!("/users/{}", created["id"]))
+        .header("traceparent", format!("00-{CALLER}-{CALLER_SPAN}-01"));
+    let reply = api.send(get).await;
+    assert_eq!(reply.status, 200);
+    let spans = collector.trace_with(CALLER, "try_attempt").await;
+    assert_one_traced_get(&spans, &reply, CALLER_SPAN);
+    assert!(
+        spans.iter().all(|span| span.service == "local-api"),
+        "{spans:#?}"
+    );
+
+    // The DynamoDB request carried the trace with the attempt's span as its parent: X-Ray's
+    // view of the call and the exported spans are one tree.
+    let attempt = spans
+        .iter()
+        .find(|span| span.name == "try_attempt")
+        .unwrap();
+    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(CALLER)).await;
+    assert!(
+        calls
+            .iter()
+            .any(|(_, header)| header.contains(&format!("Parent={}", attempt.span_id))),
+        "{calls:?}"
+    );
+
+    assert!(api.terminate().await.success());
+    let lines = json_lines(&std::fs::read_to_string(&log).unwrap());
+    let line = completed(&lines, reply.header("x-request-id").unwrap());
+    assert_eq!(line["span"]["trace_id"], CALLER, "{line}");
+    // The create's spans (a name and an email in its body) carry neither.
+    assert_no_personal_data_in_spans(&collector.spans());
+}
+
+#[tokio::test]
+async fn a_function_exports_its_spans_before_its_invocation_returns() {
+    let collector = OtlpReceiver::start().await;
+    let table = integration_tests::dynamo::fresh_table("otlp-fn").await;
+    let mut env = process_env(&table);
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        (
+            "AWS_LAMBDA_FUNCTION_NAME",
+            "users-api-GetUserFunction".to_owned(),
+        ),
+    ]);
+    let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
+    let invocation = integration_tests::runtime_api::new_trace_header();
+    let reply = reply_from_gateway_response(
+        &function
+            .runtime
+            .invoke_traced(fixture("get-user.json"), &invocation)
+            .await,
+    );
+    assert_eq!(reply.status, 404, "an empty table");
+    let (trace, span_id) = served_in(&reply);
+    // No waiting: what the invocation did was sent before it answered.
+    let spans: Vec<_> = collector
+        .spans()
+        .into_iter()
+        .filter(|span| span.trace_id == trace)
+        .collect();
+    let request = spans
+        .iter()
+        .find(|span| span.span_id == span_id)
+        .unwrap_or_else(|| panic!("the request span was exported first: {spans:#?}"));
+    assert_eq!(request.service, "users-api-GetUserFunction");
+    assert_eq!(request.attribute("http.response.status_code"), Some("404"));
+    let store_call = child(&spans, request, "store.call");
+    assert_eq!(
+        store_call.attribute("outcome"),
+        Some("ok"),
+        "a miss is the store working"
+    );
+    // A process's first read also checks the table's layout (a second GetItem, sent alongside
+    // it); each is an operation span with its attempts under it.
+    let reads: Vec<_> = children(&spans, store_call);
+    assert!(!reads.is_empty(), "{spans:#?}");
+    for read in reads {
+        assert_eq!(read.name, "DynamoDB.GetItem", "{spans:#?}");
+        child(&spans, read, "try_attempt");
+    }
+}
+
+#[tokio::test]
+async fn a_collector_that_is_down_costs_a_request_one_log_line() {
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    let log = log_path("otlp-down");
+    let _ = std::fs::remove_file(&log);
+    let env = [("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())];
+    let api = LocalApi::start_logging_to(&env, &log).await;
+    let created = contract::create(&api, "Grace Hopper", "grace@example.com", 40).await;
+    let reply = api
+        .send(TestRequest::new(
+            Method::GET,
+            format!("/users/{}", created["id"]),
+        ))
+        .await;
+    assert_eq!(reply.status, 200);
+    assert!(api.terminate().await.success());
+    let text = std::fs::read_to_string(&log).unwrap();
+    let failures = text
+        .lines()
+        .filter(|line| line.contains("spans could not be exported"))
+        .count();
+    assert_eq!(failures, 2, "one warning per request: {text}");
+}
+
+#[tokio::test]
+async fn one_cli_call_is_one_trace_from_the_client_to_dynamodb() {
+    let collector = OtlpReceiver::start().await;
+    let table = integration_tests::dynamo::fresh_table("otlp-cli").await;
+    let mut env = process_env(&table);
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()));
+    let api = LocalApi::start(&as_pairs(&env)).await;
+    let created = contract::create(&api, "Ada Lovelace", "ada@example.com", 36).await;
+    let output = tokio::process::Command::new(integration_tests::processes::binary("users"))
+        .args(["get", &created["id"].to_string()])
+        .env("USERS_API_URL", api.client.base_url())
+        .env("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+
+    let call = collector
+        .spans()
+        .into_iter()
+        .find(|span| span.name == "users.call")
+        .expect("the CLI exported its call before it exited");
+    assert_eq!(call.service, "users-cli");
+    assert_eq!(call.parent_span_id, "", "the call starts the trace");
+    let spans = collector.trace_with(&call.trace_id, "try_attempt").await;
+    let attempt = child(&spans, &call, "users.attempt");
+    let request = child(&spans, attempt, "request");
+    assert_eq!(request.service, "local-api");
+    let store_call = child(&spans, request, "store.call");
+    child(
+        &spans,
+        child(&spans, store_call, "DynamoDB.GetItem"),
+        "try_attempt",
+    );
+    assert_no_personal_data_in_spans(&spans);
+}
+
+#[tokio::test]
+async fn the_breakers_decisions_are_events_of_the_store_call_spans() {
+    let collector = OtlpReceiver::start().await;
+    let mut env = integration_tests::dynamo::unreachable_env("otlp-breaker");
+    env.extend([
+        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
+        ("BREAKER_CONSECUTIVE_FAILURES", "1".to_owned()),
+        ("BREAKER_OPEN_SECONDS", "60".to_owned()),
+    ]);
+    let api = LocalApi::start(&as_pairs(&env)).await;
+    for _ in 0..2 {
+        let reply = api.send(TestRequest::new(Method::GET, "/users/1")).await;
+        assert_eq!(reply.status, 503);
+    }
+    assert!(api.terminate().await.success());
+    let calls: Vec<_> = collector
+        .spans()
+        .into_iter()
+        .filter(|span| span.name == "store.call")
+        .collect();
+    let [failed, refused] = &calls[..] else {
+        panic!("two store calls: {calls:#?}");
+    };
+    assert_eq!(failed.attribute("outcome"), Some("unavailable"));
+    assert!(
+        failed
+            .events
+            .iter()
+            .any(|event| event == "store circuit breaker changed state"),
+        "{failed:?}"
+    );
+    assert_eq!(refused.attribute("outcome"), Some("rejected"));
+    assert_eq!(
+        refused.events,
+        ["store call refused: the circuit breaker is open"]
+    );
 }

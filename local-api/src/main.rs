@@ -43,7 +43,7 @@ struct Args {
 #[tokio::main]
 async fn main() -> ExitCode {
     let args = Args::parse();
-    telemetry::init(LogFormat::from_env());
+    telemetry::init(LogFormat::from_env(), "local-api");
     match run(args).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

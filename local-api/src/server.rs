@@ -18,6 +18,7 @@ use lambda_http::{Body, Request, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use shared::contract::headers;
 use shared::middleware::observe::{CallerTrace, RequestId, RequestObserver};
+use shared::otlp;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
 use tower::util::BoxCloneService;
@@ -51,8 +52,9 @@ struct Observed {
 }
 
 impl Observed {
-    /// Names the request and the trace it came in, then reads its body and answers it inside the observer's span, so a
-    /// refused body (413) is logged and counted like any other answer.
+    /// Names the request and the trace it came in, then reads its body and answers it inside the
+    /// observer's span, so a refused body (413) is logged and counted like any other answer.
+    /// The request's spans are exported (if a collector is configured) before it is answered.
     async fn handle(&self, mut request: hyper::Request<Incoming>) -> Response<Body> {
         let caller = CallerTrace::from_headers(request.headers());
         let extensions = request.extensions_mut();
@@ -66,7 +68,9 @@ impl Observed {
                 Err(error) => error.into_response(),
             }
         };
-        self.observer.around(request, handled).await
+        let response = self.observer.around(request, handled).await;
+        otlp::flush().await;
+        response
     }
 }
 

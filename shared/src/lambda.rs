@@ -14,13 +14,14 @@ use crate::bootstrap::{self, Store};
 use crate::config::{Config, ConfigError, EventsConfig};
 use crate::events::{EventBridgeBus, PublishSettings, Publisher};
 use crate::middleware::observe::{self, CallerTrace, RequestId, RequestObserver};
+use crate::otlp;
 use crate::telemetry::{self, LogFormat};
 use crate::transport::Api;
 
 /// Builds logging, metrics and the store once per process, then serves the API that `endpoint`
 /// makes of the store (`Api::get_user`, ...) until the Lambda runtime stops the process.
 pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
-    telemetry::init(LogFormat::from_env());
+    telemetry::init(LogFormat::from_env(), "users-api");
     let config = refuse_to_start_on(Config::from_env())?;
     // The recorder goes in first: the store and the API register their metric handles with it
     // when they are built.
@@ -31,8 +32,8 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
     metrics_cloudwatch_embedded::lambda::service::run_http(metrics, http_service(api)).await
 }
 
-/// The API as the Lambda runtime serves it: each request named by its invocation and answered
-/// inside the request observer. Build it after the metrics recorder is installed.
+/// The API as the Lambda runtime serves it: each request named by its invocation, answered
+/// inside the request observer, its spans exported (when configured) before the answer goes. Build it after the metrics recorder is installed.
 pub fn http_service(
     api: Api,
 ) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
@@ -48,9 +49,11 @@ pub fn http_service(
             if let Some(caller) = caller {
                 request.extensions_mut().insert(caller);
             }
-            Ok(observer
+            let response = observer
                 .around(request, |request| api.handle(request))
-                .await)
+                .await;
+            otlp::flush().await;
+            Ok(response)
         }
     })
 }
@@ -84,7 +87,7 @@ fn request_id(request: &Request) -> String {
 /// Builds logging, metrics and the EventBridge client once per process, then publishes each batch
 /// of stream records Lambda delivers, answering which record to retry from (if any).
 pub async fn run_events() -> Result<(), lambda_http::Error> {
-    telemetry::init(LogFormat::from_env());
+    telemetry::init(LogFormat::from_env(), "users-api-events");
     let config = refuse_to_start_on(EventsConfig::from_env())?;
     let metrics = metrics_recorder(&config.metrics_namespace, &config.metrics_dimensions)?;
     let bus = EventBridgeBus::new(
@@ -101,7 +104,11 @@ pub async fn run_events() -> Result<(), lambda_http::Error> {
         metrics,
         event_service_fn(move |event: LambdaEvent<StreamEvent>| {
             let publisher = publisher.clone();
-            async move { Ok::<_, Infallible>(publisher.publish(&event.payload.records).await) }
+            async move {
+                let answer = publisher.publish(&event.payload.records).await;
+                otlp::flush().await;
+                Ok::<_, Infallible>(answer)
+            }
         }),
     )
     .await

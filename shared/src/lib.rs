@@ -32,6 +32,8 @@ pub(crate) mod events;
 #[cfg(feature = "aws")]
 pub mod lambda;
 pub mod middleware;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub(crate) mod service;
 pub mod store;
 #[cfg(feature = "aws")]

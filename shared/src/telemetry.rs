@@ -1,4 +1,4 @@
-//! Log output set-up, shared by every binary.
+//! Log output and span export set-up, shared by every binary.
 
 use tracing::{Level, Metadata};
 use tracing_subscriber::Layer;
@@ -80,7 +80,10 @@ fn level_filter(rust_log: Option<&str>, lambda_log_level: Option<&str>) -> Targe
 /// `shared=debug,warn`): tracing-subscriber's `Targets`, not `EnvFilter`, whose regex engine
 /// made every function binary ~1 MB larger and its start-up slower for span-field filters that a
 /// Lambda function's log level has no use for.
-pub fn init(format: LogFormat) {
+///
+/// With an OTLP endpoint configured (`OTEL_EXPORTER_OTLP_ENDPOINT`), spans are also exported
+/// ([`crate::otlp`]); `service` names this process in them where `OTEL_SERVICE_NAME` does not.
+pub fn init(format: LogFormat, service: &str) {
     let level = level_filter(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
@@ -97,8 +100,12 @@ pub fn init(format: LogFormat) {
             .boxed(),
         LogFormat::Text => layer.with_ansi(false).with_filter(filter).boxed(),
     };
+    let spans = crate::otlp::layer(service);
     // A second init (tests run several servers in one process) keeps the first subscriber.
-    let _ = tracing_subscriber::registry().with(layer).try_init();
+    let _ = tracing_subscriber::registry()
+        .with(layer)
+        .with(spans)
+        .try_init();
 }
 
 #[cfg(test)]

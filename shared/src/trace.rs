@@ -20,6 +20,7 @@ use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
 use opentelemetry_sdk::trace::IdGenerator;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::contract::headers;
 
@@ -42,6 +43,23 @@ pub fn new_span(parent: Option<&SpanContext>) -> SpanContext {
             false,
             TraceState::default(),
         ),
+    }
+}
+
+/// The trace context of `span`, a child of `parent` if given (a remote caller's) or of the span
+/// it is in: with spans exported ([`crate::otlp`]), the ids of the OpenTelemetry span `span`
+/// became, so the ids in logs and headers are the exported spans'; without, a new span context
+/// ([`new_span`]).
+pub fn context_of(span: &tracing::Span, parent: Option<&SpanContext>) -> SpanContext {
+    if let Some(parent) = parent {
+        // Fails only where no span layer is installed, which the check below sees.
+        let _ = span.set_parent(Context::new().with_remote_span_context(parent.clone()));
+    }
+    let exported = span.context().span().span_context().clone();
+    if exported.is_valid() {
+        exported
+    } else {
+        new_span(parent)
     }
 }
 

@@ -32,6 +32,7 @@ pub mod faults;
 pub mod http_client;
 pub mod lambda_target;
 pub mod lossy_hop;
+pub mod otlp;
 pub mod processes;
 pub mod recording;
 pub mod runtime_api;

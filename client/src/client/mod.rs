@@ -140,13 +140,14 @@ impl UsersClient {
     /// Runs one call to its answer (a `2xx`, `304` or final error), or to the error that ended it.
     /// The call is one trace: each attempt is a span of its own in it, sent as `traceparent`.
     async fn call(&self, call: Call<'_>) -> Result<Answer, UsersError> {
-        let trace = trace::new_span(None);
         let span = tracing::info_span!(
             "users.call",
             operation = call.operation,
-            trace_id = %trace.trace_id(),
+            trace_id = tracing::field::Empty,
             attempts = tracing::field::Empty
         );
+        let trace = trace::context_of(&span, None);
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
         self.call_in(call, &trace, &span)
             .instrument(span.clone())
             .await
@@ -187,11 +188,13 @@ impl UsersClient {
                 })
             })?;
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let attempt_span = tracing::debug_span!(parent: span, "users.attempt", attempt, endpoint = %endpoint.base);
+            let sent_as = trace::context_of(&attempt_span, Some(trace));
             let outcome = tokio::time::timeout(
                 self.config.attempt_timeout.min(left),
-                self.attempt(endpoint, &call, trace),
+                self.attempt(endpoint, &call, &sent_as),
             )
-            .instrument(tracing::debug_span!("users.attempt", attempt, endpoint = %endpoint.base))
+            .instrument(attempt_span)
             .await
             .unwrap_or(Err(AttemptError::NoAnswer("timed out".into())));
             let failure = match &outcome {
@@ -249,14 +252,15 @@ impl UsersClient {
         Err(soonest)
     }
 
-    /// One request to one endpoint, read to the end: a new span in the call's `trace`.
+    /// One request to one endpoint, read to the end, sent as the span `attempt` of the call's
+    /// trace.
     async fn attempt(
         &self,
         endpoint: &Endpoint,
         call: &Call<'_>,
-        trace: &SpanContext,
+        attempt: &SpanContext,
     ) -> Result<Answer, AttemptError> {
-        let attempt = trace::to_traceparent(&trace::new_span(Some(trace)));
+        let attempt = trace::to_traceparent(attempt);
         let mut request = Request::builder()
             .method(call.method.clone())
             .uri(endpoint.base.join(&call.path))

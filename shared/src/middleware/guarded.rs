@@ -6,9 +6,10 @@ use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use metrics::{Counter, Histogram};
+use tracing::Instrument;
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::store::{StoreCall, StoreError, StoreLayer};
+use crate::store::{StoreCall, StoreError, StoreLayer, StorePing};
 
 /// How long a store call may take and when the breaker opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -39,40 +40,68 @@ pub struct StoreTimeout(pub Duration);
 /// Build it after the metrics recorder is installed: it registers its metric handles then.
 pub struct GuardedStore<S: ?Sized> {
     inner: Arc<S>,
+    /// The backend's name (`memory`, `dynamodb`): each call span's `db.system`.
+    system: &'static str,
     timeout: Duration,
     breaker: CircuitBreaker,
     metrics: StoreMetrics,
 }
 
-impl<S: ?Sized> GuardedStore<S> {
+impl<S: StorePing + ?Sized> GuardedStore<S> {
     pub fn new(inner: Arc<S>, config: ResilienceConfig) -> Self {
         Self {
+            system: inner.backend(),
             inner,
             timeout: config.store_timeout,
             breaker: CircuitBreaker::new(config.breaker, Instant::now(), report_transition),
             metrics: StoreMetrics::register(),
         }
     }
+}
 
+impl<S: ?Sized> GuardedStore<S> {
     pub fn breaker_state(&self) -> BreakerState {
         self.breaker.state()
     }
 
+    /// One store call in a `store.call` span (a child of the request's, exported with it when
+    /// spans are), which records how the call ended and, when the breaker refuses it, says so.
     async fn call<T>(
         &self,
         call: StoreCall,
         future: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
+        let span = tracing::debug_span!(
+            "store.call",
+            call = call.name(),
+            db.system = self.system,
+            outcome = tracing::field::Empty,
+        );
+        let outcome = self.guarded(call, future).instrument(span.clone()).await;
+        span.record("outcome", outcome.1.name());
+        outcome.0
+    }
+
+    async fn guarded<T>(
+        &self,
+        call: StoreCall,
+        future: impl Future<Output = Result<T, StoreError>>,
+    ) -> (Result<T, StoreError>, CallOutcome) {
         // Two clock reads per call serve the breaker and the latency metric alike.
         let started = Instant::now();
         let permit = match self.breaker.try_acquire(started) {
             Ok(permit) => permit,
             Err(open) => {
+                tracing::debug!(
+                    retry_after_ms = open.retry_after.as_millis(),
+                    "store call refused: the circuit breaker is open"
+                );
                 self.metrics.count(call, CallOutcome::Rejected);
-                return Err(StoreError::Unavailable {
+                let refused = StoreError::Unavailable {
                     retry_after: open.retry_after,
                     source: Box::new(open),
-                });
+                };
+                return (Err(refused), CallOutcome::Rejected);
             }
         };
         let result = self.bounded(future).await;
@@ -99,7 +128,7 @@ impl<S: ?Sized> GuardedStore<S> {
         self.metrics
             .latency(call)
             .record((finished - started).as_secs_f64());
-        result
+        (result, outcome)
     }
 
     /// Runs `call` under the timeout. A call that completes on its first poll (the in-memory
@@ -281,8 +310,28 @@ mod tests {
         }
     }
 
+    /// The test stores' ping: only their name matters here.
+    macro_rules! test_backend {
+        ($store:ty) => {
+            #[async_trait]
+            impl StorePing for $store {
+                fn backend(&self) -> &'static str {
+                    "test"
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    Ok(())
+                }
+            }
+        };
+    }
+
+    test_backend!(Down);
+
     /// A store that works but is at its capacity.
     struct AtCapacity;
+
+    test_backend!(AtCapacity);
 
     #[async_trait]
     impl StoreGet for AtCapacity {

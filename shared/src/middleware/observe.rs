@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::contract::headers;
 use crate::service::Operation;
@@ -210,19 +211,27 @@ impl RequestObserver {
             .get::<RequestId>()
             .map_or_else(String::new, |RequestId(id)| id.clone());
         let caller = request.extensions().get::<CallerTrace>();
-        let trace = trace::new_span(caller.map(|CallerTrace(span)| span));
+        let cold_start = take_cold_start();
         let span = tracing::info_span!(
             "request",
             request_id = %request_id,
-            trace_id = %trace.trace_id(),
+            trace_id = tracing::field::Empty,
             operation = tracing::field::Empty,
             method = %request.method(),
             route = tracing::field::Empty,
-            cold_start = take_cold_start(),
+            cold_start,
             store = self.store,
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
+        let trace = trace::context_of(&span, caller.map(|CallerTrace(parent)| parent));
+        span.record("trace_id", tracing::field::display(trace.trace_id()));
+        span.set_attribute("http.request.method", request.method().to_string());
+        span.set_attribute("faas.trigger", "http");
+        span.set_attribute("faas.coldstart", cold_start);
+        if !request_id.is_empty() {
+            span.set_attribute("faas.invocation_id", request_id.clone());
+        }
         let handled = span.in_scope(|| handler(request));
         let mut response = trace::in_span(&trace, handled)
             .instrument(span.clone())
@@ -233,11 +242,20 @@ impl RequestObserver {
             .copied()
             .unwrap_or(Routed::UNMATCHED);
         let latency = started.elapsed();
-        span.record("status", response.status().as_u16());
+        let status = response.status();
+        span.record("status", status.as_u16());
+        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+        if routed.operation.is_some() {
+            span.set_attribute("http.route", routed.route);
+        }
+        if status.is_server_error() {
+            span.set_status(opentelemetry::trace::Status::error(
+                Outcome::of(status).name(),
+            ));
+        }
         span.record("latency_ms", latency.as_secs_f64() * 1000.0);
         span.in_scope(|| tracing::info!("request completed"));
-        self.metrics
-            .record(routed.operation, response.status(), latency);
+        self.metrics.record(routed.operation, status, latency);
         let answer = response.headers_mut();
         if let Ok(value) = HeaderValue::from_str(&request_id) {
             answer.insert(headers::REQUEST_ID, value);

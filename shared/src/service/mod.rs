@@ -3,6 +3,8 @@
 
 mod error;
 mod idempotency;
+// The operations as the HTTP transport routes and the observer counts them.
+#[cfg(feature = "aws")]
 mod operation;
 
 use crate::domain::{
@@ -13,6 +15,7 @@ use crate::store::{Created, StoreCreate, StoreDelete, StoreGet, StoreList, Store
 
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
+#[cfg(feature = "aws")]
 pub use operation::Operation;
 
 /// A user's fields as the client sent them, not yet validated: for a create, absent fields are

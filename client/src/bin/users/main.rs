@@ -14,6 +14,10 @@ use client::policy::RetryPolicy;
 use client::signing::Signer;
 use client::{ClientConfig, CreateUser, ErrorKind, UserUpdate, Users, UsersClient, UsersError};
 use shared::domain::{Precondition, UserId};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 mod export;
 mod import;
@@ -209,12 +213,17 @@ async fn main() -> ExitCode {
         Ok("info") => tracing::Level::INFO,
         _ => tracing::Level::WARN,
     };
-    tracing_subscriber::fmt()
+    let log = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
-        .with_max_level(level)
+        .with_filter(LevelFilter::from_level(level));
+    tracing_subscriber::registry()
+        .with(log)
+        .with(shared::otlp::layer("users-cli"))
         .init();
-    match run(cli).await {
+    let outcome = run(cli).await;
+    shared::otlp::flush().await;
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             eprintln!("users: {}", failure.message);

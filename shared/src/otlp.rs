@@ -1,0 +1,204 @@
+//! Spans exported over OTLP when a collector is configured, and nothing at all when not; for the
+//! server's processes and the `users` CLI alike.
+//!
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, [`layer`]
+//! turns the client's call and attempt spans, the request spans, store-call spans and the AWS
+//! SDK's operation and attempt spans into OpenTelemetry spans (`tracing-opentelemetry`), held in
+//! memory as they finish and sent by [`flush`] once the request is answered: a Lambda instance is
+//! frozen after each invocation, so spans still queued in a background exporter would be sent
+//! late or never. Without a collector there is no layer, and a span costs what a `tracing` span
+//! costs.
+//!
+//! OTLP goes over HTTP (protobuf) to a collector: the ADOT collector Lambda layer or a sidecar
+//! (`http://localhost:4318` for both). The exporter neither retries nor waits long (1 s unless
+//! `OTEL_EXPORTER_OTLP_TIMEOUT` says otherwise): spans are diagnostics, and under Lambda the
+//! flush is on the invocation's time. An export that fails is one warning in the log.
+
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+use std::time::Duration;
+
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry::{Context, KeyValue};
+use opentelemetry_aws::trace::XrayIdGenerator;
+use opentelemetry_otlp::{RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::error::OTelSdkResult;
+use opentelemetry_sdk::trace::{
+    SdkTracer, SdkTracerProvider, Span, SpanData, SpanExporter as _, SpanProcessor,
+};
+use tracing::{Level, Metadata, Subscriber};
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::registry::LookupSpan;
+
+/// How long one export may take when `OTEL_EXPORTER_OTLP_TIMEOUT` does not say.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// The variables that turn export on, as the OpenTelemetry specification names them.
+const ENDPOINT_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+];
+const TIMEOUT_VARIABLES: [&str; 2] = [
+    "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT",
+    "OTEL_EXPORTER_OTLP_TIMEOUT",
+];
+
+/// The process's exporter, set once by [`layer`].
+static EXPORT: OnceLock<Export> = OnceLock::new();
+
+struct Export {
+    finished: Finished,
+    exporter: SpanExporter,
+    /// Owns the span pipeline; dropping it would end export.
+    _provider: SdkTracerProvider,
+}
+
+/// The `tracing` layer that makes OpenTelemetry spans of [`exported`] spans, when a collector is
+/// configured; `service` names the process where `OTEL_SERVICE_NAME` does not. A second call in
+/// one process (tests start several servers) gets none: the first pipeline stays, as the first
+/// subscriber does.
+pub fn layer<S>(service: &str) -> Option<impl Layer<S>>
+where
+    S: Subscriber + for<'span> LookupSpan<'span>,
+{
+    let tracer = tracer(service)?;
+    Some(
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_threads(false)
+            // Source paths say nothing an operator needs and would ship the build machine's.
+            .with_location(false)
+            .with_filter(filter_fn(exported)),
+    )
+}
+
+fn tracer(service: &str) -> Option<SdkTracer> {
+    let configured = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+    if !ENDPOINT_VARIABLES.iter().any(|name| configured(name)) {
+        return None;
+    }
+    let resource = resource(service);
+    let mut exporter = SpanExporter::builder()
+        .with_http()
+        .with_retry_policy(RetryPolicy::disabled());
+    if !TIMEOUT_VARIABLES.iter().any(|name| configured(name)) {
+        exporter = exporter.with_timeout(EXPORT_TIMEOUT);
+    }
+    let mut exporter = match exporter.build() {
+        Ok(exporter) => exporter,
+        Err(error) => {
+            eprintln!("spans are not exported: {error}");
+            return None;
+        }
+    };
+    exporter.set_resource(&resource);
+    let finished = Finished::default();
+    let provider = SdkTracerProvider::builder()
+        .with_span_processor(finished.clone())
+        .with_id_generator(XrayIdGenerator::default())
+        .with_resource(resource)
+        .build();
+    let tracer = provider.tracer("users-api");
+    let export = Export {
+        finished,
+        exporter,
+        _provider: provider,
+    };
+    match EXPORT.set(export) {
+        Ok(()) => Some(tracer),
+        Err(_) => None,
+    }
+}
+
+/// Who is exporting: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` as the specification
+/// says, else the function's name; and the Lambda function's name, version and region.
+fn resource(service: &str) -> Resource {
+    let lambda = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+    let function = lambda("AWS_LAMBDA_FUNCTION_NAME");
+    let mut resource = Resource::builder();
+    if lambda("OTEL_SERVICE_NAME").is_none() {
+        resource = resource.with_service_name(function.clone().unwrap_or_else(|| service.into()));
+    }
+    if let Some(function) = function {
+        resource = resource.with_attributes([
+            KeyValue::new("cloud.provider", "aws"),
+            KeyValue::new("cloud.platform", "aws_lambda"),
+            KeyValue::new("faas.name", function),
+        ]);
+    }
+    for (variable, attribute) in [
+        ("AWS_LAMBDA_FUNCTION_VERSION", "faas.version"),
+        ("AWS_REGION", "cloud.region"),
+    ] {
+        if let Some(value) = lambda(variable) {
+            resource = resource.with_attribute(KeyValue::new(attribute, value));
+        }
+    }
+    resource.build()
+}
+
+/// Which spans and events become OpenTelemetry's: this crate's and the client's spans and
+/// events (a call and its attempts, the request, its store calls, the breakers' decisions) and
+/// the AWS SDK's span per operation and per attempt. None of them carries a request or response
+/// body.
+fn exported(metadata: &Metadata<'_>) -> bool {
+    let target = metadata.target();
+    let ours = ["shared", "client"]
+        .iter()
+        .any(|krate| target == *krate || target.starts_with(&format!("{krate}::")));
+    if metadata.is_span() {
+        ours || (target.starts_with("aws_sdk_") && metadata.name().contains('.'))
+            || (target.starts_with("aws_smithy_runtime") && metadata.name() == "try_attempt")
+    } else {
+        ours && *metadata.level() <= Level::DEBUG
+    }
+}
+
+/// Sends the spans finished so far to the collector, if one is configured. The edges call it
+/// after each request is answered, once its span has closed; the CLI before it exits.
+pub async fn flush() {
+    let Some(export) = EXPORT.get() else {
+        return;
+    };
+    let batch = export.finished.take();
+    if batch.is_empty() {
+        return;
+    }
+    let spans = batch.len();
+    if let Err(error) = export.exporter.export(batch).await {
+        tracing::warn!(%error, spans, "spans could not be exported");
+    }
+}
+
+/// Most spans held between flushes; more are dropped rather than held without bound.
+const MAX_HELD: usize = 4096;
+
+/// The finished, sampled spans not yet exported.
+#[derive(Debug, Clone, Default)]
+struct Finished(Arc<Mutex<Vec<SpanData>>>);
+
+impl Finished {
+    fn take(&self) -> Vec<SpanData> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+}
+
+impl SpanProcessor for Finished {
+    fn on_start(&self, _span: &mut Span, _cx: &Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        if span.span_context.is_sampled() && held.len() < MAX_HELD {
+            held.push(span);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        Ok(())
+    }
+
+    fn shutdown_with_timeout(&self, _timeout: Duration) -> OTelSdkResult {
+        Ok(())
+    }
+}
