@@ -12,6 +12,7 @@ use http::Method;
 use integration_tests::TestRequest;
 use integration_tests::dynamo::{as_pairs, process_env, unique_table};
 use integration_tests::events::{Subscription, publisher_env, stream_event, stream_fixture};
+use integration_tests::otlp::OtlpReceiver;
 use integration_tests::processes::{EVENTS_FUNCTION, LocalApi};
 use integration_tests::runtime_api::FunctionProcess;
 use integration_tests::sam::repo_root;
@@ -44,14 +45,12 @@ fn assert_valid(events: &[Value]) {
     }
 }
 
-/// `(detail-type, detail without its time)`, the part of an event a test can predict.
+/// `(detail-type, detail without its time and trace)`, the part of an event a test can predict.
 fn summary(event: &Value) -> (String, Value) {
     let mut detail = event["detail"].clone();
-    let occurred_at = detail
-        .as_object_mut()
-        .unwrap()
-        .remove("occurred_at")
-        .expect("occurred_at");
+    let fields = detail.as_object_mut().unwrap();
+    let occurred_at = fields.remove("occurred_at").expect("occurred_at");
+    fields.remove("traceparent");
     assert!(
         occurred_at.as_str().unwrap().ends_with('Z'),
         "{occurred_at}"
@@ -138,10 +137,16 @@ async fn changes_through_the_api_reach_a_subscriber_once_each_in_order_per_user_
     );
     assert_eq!(send(Method::DELETE, &bob_path, None).await.status, 204);
     let carl = json!({"name": "Carl Example", "email": "carl@example.com", "age": 50});
-    let carl_id = id_of(send(Method::POST, "/users", Some(carl)).await);
+    const CALLER: &str = "9e2f6b1c3a4d5e6f708192a3b4c5d6e7";
+    let traced = TestRequest::new(Method::POST, "/users")
+        .header("traceparent", format!("00-{CALLER}-1a2b3c4d5e6f7081-01"))
+        .json(&carl);
+    let carl_id = id_of(api.client.send(traced).await);
 
     let subscription = Subscription::create("events-bus", "users-api").await;
-    let function_env = publisher_env(&subscription.bus);
+    let collector = OtlpReceiver::start().await;
+    let mut function_env = publisher_env(&subscription.bus);
+    function_env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()));
     let function = FunctionProcess::start(EVENTS_FUNCTION, &as_pairs(&function_env)).await;
     // Every record of the stream, claims, counter and idempotency record included: the function
     // must ignore what the template's filter would have kept from it.
@@ -185,6 +190,40 @@ async fn changes_through_the_api_reach_a_subscriber_once_each_in_order_per_user_
             ),
             (carl_id, vec![created(carl_id)]),
         ])
+    );
+    // Every write through local-api is in a trace (the caller's, or one it started), so every
+    // created or updated event carries its write's; a deletion leaves no image, so none.
+    for event in &received {
+        let traced = event["detail"].get("traceparent").is_some();
+        assert_eq!(traced, event["detail-type"] != "UserDeleted", "{event:#}");
+    }
+    // Carl's signup came in the caller's trace, and so does the event it caused.
+    let carl_created = received
+        .iter()
+        .find(|event| event["detail"]["user_id"] == carl_id)
+        .unwrap();
+    let traceparent = carl_created["detail"]["traceparent"].as_str().unwrap();
+    assert!(
+        traceparent.starts_with(&format!("00-{CALLER}-")),
+        "{carl_created:#}"
+    );
+    // The batch that published it is a span linked to the trace of every write it published
+    // for, Carl's signup's included, with its PutEvents call under it.
+    let spans = collector.spans();
+    let batch = spans
+        .iter()
+        .find(|span| span.name == "stream.batch")
+        .unwrap_or_else(|| panic!("{spans:#?}"));
+    assert_eq!(batch.linked_traces.len(), 6, "{batch:?}");
+    assert!(
+        batch.linked_traces.iter().any(|trace| trace == CALLER),
+        "{batch:?}"
+    );
+    assert!(
+        spans.iter().any(
+            |span| span.name == "EventBridge.PutEvents" && span.parent_span_id == batch.span_id
+        ),
+        "{spans:#?}"
     );
     let bodies = serde_json::to_string(&received).unwrap();
     let logs = function.take_stderr().join("\n");

@@ -623,7 +623,7 @@ async fn deployed_functions_use_aws_dynamodb_and_under_sam_local_the_env_vars_fi
 }
 
 #[test]
-fn every_function_traces_as_the_tracing_parameter_says_passing_through_by_default() {
+fn every_function_traces_and_exports_spans_as_the_parameters_say_neither_by_default() {
     let template = transformed_template();
     assert_eq!(template["Parameters"]["Tracing"]["Default"], "PassThrough");
     let functions: Vec<&serde_json::Value> = template["Resources"]
@@ -633,10 +633,23 @@ fn every_function_traces_as_the_tracing_parameter_says_passing_through_by_defaul
         .filter(|r| r["Type"] == "AWS::Lambda::Function")
         .collect();
     assert_eq!(functions.len(), 6, "five API functions and publish-events");
+    assert_eq!(template["Parameters"]["OtlpEndpoint"]["Default"], "");
     for function in functions {
+        let properties = &function["Properties"];
         assert_eq!(
-            function["Properties"]["TracingConfig"],
+            properties["TracingConfig"],
             serde_json::json!({"Mode": {"Ref": "Tracing"}}),
+            "{function}"
+        );
+        // Spans go where OtlpEndpoint says (empty: nowhere), to a collector CollectorLayers adds.
+        assert_eq!(
+            properties["Environment"]["Variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
+            serde_json::json!({"Ref": "OtlpEndpoint"}),
+            "{function}"
+        );
+        assert_eq!(
+            properties["Layers"],
+            serde_json::json!({"Fn::If": ["HasCollectorLayers", {"Ref": "CollectorLayers"}, {"Ref": "AWS::NoValue"}]}),
             "{function}"
         );
     }

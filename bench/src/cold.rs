@@ -86,7 +86,16 @@ pub(crate) async fn cold_starts() -> Value {
         vec![("TLS_TRUST_STORE", "system".to_owned())],
     ]
     .concat();
-    let cases: [ColdCase; 7] = [
+    // A collector that accepts and decodes every export, as the ADOT layer would.
+    let collector = integration_tests::otlp::OtlpReceiver::start().await;
+    let exporting = |env: &[(&'static str, String)]| {
+        [
+            env.to_vec(),
+            vec![("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint())],
+        ]
+        .concat()
+    };
+    let cases: [ColdCase; 9] = [
         ("floor: bare lambda_http", "floor-hello", vec![], &bad_id),
         (
             "get-user, in-memory store",
@@ -122,6 +131,18 @@ pub(crate) async fn cold_starts() -> Value {
             "get-user, first GET, DynamoDB (local server), TLS_TRUST_STORE=system",
             "get-user",
             system_roots,
+            &real_get,
+        ),
+        (
+            "get-user, in-memory store, spans exported over OTLP",
+            "get-user",
+            exporting(&memory),
+            &bad_id,
+        ),
+        (
+            "get-user, first GET, DynamoDB (local server), spans exported over OTLP",
+            "get-user",
+            exporting(&dynamo),
             &real_get,
         ),
     ];
@@ -178,6 +199,8 @@ pub(crate) async fn cold_starts() -> Value {
         "memory_vs_bare": ratio(1, 0), "dynamodb_vs_sdk_floor": ratio(3, 2),
         "dynamodb_vs_memory": ratio(3, 1),
         "rss_memory_vs_bare": rss_ratio(1, 0), "rss_dynamodb_vs_sdk_floor": rss_ratio(3, 2),
+        "memory_exporting_vs_bare": ratio(7, 0), "memory_exporting_vs_memory": ratio(7, 1),
+        "first_get_exporting_vs_not": ratio(8, 5),
     });
     println!(
         "\nratios: cold start in-memory/bare {:.2}x (target <= 1.15), DynamoDB/SDK floor {:.2}x (target <= 1.15), \
@@ -187,6 +210,14 @@ pub(crate) async fn cold_starts() -> Value {
         ratios["dynamodb_vs_memory"].as_f64().unwrap(),
         ratios["rss_memory_vs_bare"].as_f64().unwrap(),
         ratios["rss_dynamodb_vs_sdk_floor"].as_f64().unwrap()
+    );
+    println!(
+        "spans exported: cold start in-memory/bare {:.2}x, /not exporting {:.2}x; first DynamoDB GET \
+         exporting/not {:.2}x ({} spans received)\n",
+        ratios["memory_exporting_vs_bare"].as_f64().unwrap(),
+        ratios["memory_exporting_vs_memory"].as_f64().unwrap(),
+        ratios["first_get_exporting_vs_not"].as_f64().unwrap(),
+        collector.spans().len()
     );
     json!({"cases": rows, "ratios": ratios})
 }

@@ -9,6 +9,7 @@ use lambda_http::lambda_runtime::{LambdaEvent, service_fn as event_service_fn};
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response, Service, service_fn};
 use metrics_cloudwatch_embedded::Collector;
+use tracing::Instrument;
 
 use crate::bootstrap::{self, Store};
 use crate::config::{Config, ConfigError, EventsConfig};
@@ -85,7 +86,9 @@ fn request_id(request: &Request) -> String {
 }
 
 /// Builds logging, metrics and the EventBridge client once per process, then publishes each batch
-/// of stream records Lambda delivers, answering which record to retry from (if any).
+/// of stream records Lambda delivers, answering which record to retry from (if any). Each batch
+/// is a `stream.batch` span in the invocation's trace, linked to the trace of every write it
+/// publishes an event for.
 pub async fn run_events() -> Result<(), lambda_http::Error> {
     telemetry::init(LogFormat::from_env(), "users-api-events");
     let config = refuse_to_start_on(EventsConfig::from_env())?;
@@ -105,7 +108,21 @@ pub async fn run_events() -> Result<(), lambda_http::Error> {
         event_service_fn(move |event: LambdaEvent<StreamEvent>| {
             let publisher = publisher.clone();
             async move {
-                let answer = publisher.publish(&event.payload.records).await;
+                let records = &event.payload.records;
+                let span = tracing::info_span!(
+                    "stream.batch",
+                    request_id = %event.context.request_id,
+                    trace_id = tracing::field::Empty,
+                    records = records.len(),
+                );
+                let invocation = event
+                    .context
+                    .xray_trace_id
+                    .as_deref()
+                    .and_then(crate::trace::from_xray);
+                let trace = crate::trace::context_of(&span, invocation.as_ref());
+                span.record("trace_id", tracing::field::display(trace.trace_id()));
+                let answer = publisher.publish(records).instrument(span).await;
                 otlp::flush().await;
                 Ok::<_, Infallible>(answer)
             }

@@ -29,6 +29,8 @@ pub struct ReceivedSpan {
     pub parent_span_id: String,
     pub attributes: Vec<(String, String)>,
     pub events: Vec<String>,
+    /// The trace ids of the spans this one links to.
+    pub linked_traces: Vec<String>,
     /// The exporting process's `service.name`.
     pub service: String,
 }
@@ -143,6 +145,7 @@ async fn receive(
                     .map(|kv| (kv.key.clone(), display(kv)))
                     .collect(),
                 events: span.events.into_iter().map(|event| event.name).collect(),
+                linked_traces: span.links.iter().map(|link| hex(&link.trace_id)).collect(),
                 service: service.clone(),
             });
         }

@@ -5,6 +5,7 @@ use aws_sdk_eventbridge::primitives::{DateTime, DateTimeFormat};
 use serde::Serialize;
 
 use crate::domain::UserId;
+use crate::trace::{self, SpanContext};
 
 /// `detail.schema_version` of every event this code publishes.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -87,6 +88,11 @@ pub struct EventDetail {
     /// `UserCreated` and `UserUpdated` only, and only when asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user: Option<UserValues>,
+    /// `UserCreated` and `UserUpdated` only: the W3C `traceparent` of the write that made the
+    /// change, when it was in a trace, so a consumer's work joins the writer's trace (EventBridge
+    /// hands its own trace header to Lambda and SQS targets, but not inside the event).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 /// One domain event, ready to publish.
@@ -96,6 +102,8 @@ pub struct UserEvent {
     /// `detail.occurred_at` in seconds since the epoch: the envelope's `time`.
     pub occurred_at: i64,
     pub detail: EventDetail,
+    /// The span of the write that made the change, if it was in a trace.
+    pub writer: Option<SpanContext>,
 }
 
 impl UserEvent {
@@ -120,8 +128,17 @@ impl UserEvent {
                     .expect("a stream timestamp is a date EventBridge can hold"),
                 changed,
                 user,
+                traceparent: None,
             },
+            writer: None,
         }
+    }
+
+    /// The event in the trace of the write that caused it.
+    pub fn in_trace(mut self, writer: Option<SpanContext>) -> Self {
+        self.detail.traceparent = writer.as_ref().map(trace::to_traceparent);
+        self.writer = writer;
+        self
     }
 
     /// The user this event is about: events of one user are published in order.

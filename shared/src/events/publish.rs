@@ -20,10 +20,12 @@ use aws_lambda_events::event::streams::{DynamoDbBatchItemFailure, DynamoDbEventR
 use aws_sdk_eventbridge::primitives::DateTime;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 use metrics::Counter;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use super::contract::{EventKind, UserEvent};
 use super::stream::event_from_record;
 use crate::ErrorChain;
+use crate::trace;
 
 /// Most entries `PutEvents` takes in one call.
 pub const MAX_ENTRIES_PER_CALL: usize = 10;
@@ -36,6 +38,8 @@ pub struct BusEntry {
     pub detail: String,
     /// When the change happened, in seconds since the epoch: the envelope's `time`.
     pub time: i64,
+    /// The writer's trace, as X-Ray writes it: EventBridge hands it to the targets.
+    pub trace_header: Option<String>,
 }
 
 impl BusEntry {
@@ -45,6 +49,7 @@ impl BusEntry {
             detail: serde_json::to_string(&event.detail)
                 .expect("an event detail is plain data and always serialises"),
             time: event.occurred_at,
+            trace_header: event.writer.as_ref().and_then(trace::to_xray),
         }
     }
 }
@@ -97,6 +102,7 @@ impl EventBus for EventBridgeBus {
                 .detail_type(entry.detail_type)
                 .detail(&entry.detail)
                 .time(DateTime::from_secs(entry.time))
+                .set_trace_header(entry.trace_header.clone())
                 .build()
         });
         let output = self
@@ -194,7 +200,14 @@ impl<B: EventBus> Publisher<B> {
         let mut unreadable_at = None;
         for (index, record) in records.iter().enumerate() {
             match event_from_record(record, self.settings.include_user) {
-                Ok(Some(event)) => events.push((index, event)),
+                Ok(Some(event)) => {
+                    // The batch's span links to every write it publishes for: a batch has many
+                    // causes, so they are links rather than one parent.
+                    if let Some(writer) = &event.writer {
+                        tracing::Span::current().add_link(writer.clone());
+                    }
+                    events.push((index, event));
+                }
                 Ok(None) => {}
                 Err(error) => {
                     tracing::error!(%error, "unreadable stream record: it and the records after it are retried");

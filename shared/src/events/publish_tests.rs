@@ -2,7 +2,7 @@
 //! does: refused entries, outages), and EventBridge's answers through the SDK's test HTTP client.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use aws_lambda_events::event::dynamodb::EventRecord;
 use serde_json::{Value, json};
@@ -313,11 +313,19 @@ fn user_values_are_left_out_unless_asked_for() {
     }
 }
 
-/// An EventBridge client whose HTTP requests get `answers` in order, SDK retries off.
-fn eventbridge(answers: Vec<(u16, &'static str)>) -> EventBridgeBus {
+/// An EventBridge client whose HTTP requests get `answers` in order, SDK retries off; the
+/// request bodies it sent are in the returned list.
+fn eventbridge(answers: Vec<(u16, &'static str)>) -> (EventBridgeBus, Arc<Mutex<Vec<Value>>>) {
     use aws_sdk_eventbridge::config::{BehaviorVersion, Credentials, Region};
     let answers = Mutex::new(VecDeque::from(answers));
-    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_request| {
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let requests = sent.clone();
+    let http = aws_smithy_http_client::test_util::infallible_client_fn(move |request| {
+        let body = request.body().bytes().unwrap_or_default();
+        requests
+            .lock()
+            .unwrap()
+            .push(serde_json::from_slice(body).unwrap_or(Value::Null));
         let (status, body) = answers
             .lock()
             .unwrap()
@@ -336,11 +344,12 @@ fn eventbridge(answers: Vec<(u16, &'static str)>) -> EventBridgeBus {
         .retry_config(aws_sdk_eventbridge::config::retry::RetryConfig::disabled())
         .http_client(http)
         .build();
-    EventBridgeBus::new(
+    let bus = EventBridgeBus::new(
         aws_sdk_eventbridge::Client::from_conf(config),
         "users".into(),
         "users-api".into(),
-    )
+    );
+    (bus, sent)
 }
 
 fn entries(n: usize) -> Vec<BusEntry> {
@@ -349,13 +358,14 @@ fn entries(n: usize) -> Vec<BusEntry> {
             detail_type: "UserCreated",
             detail: format!("{{\"n\":{i}}}"),
             time: 1_795_600_000,
+            trace_header: None,
         })
         .collect()
 }
 
 #[tokio::test]
 async fn eventbridge_answers_are_read_entry_by_entry() {
-    let bus = eventbridge(vec![
+    let (bus, _) = eventbridge(vec![
         (
             200,
             r#"{"FailedEntryCount": 1, "Entries": [{"EventId": "a"},
@@ -384,4 +394,41 @@ async fn eventbridge_answers_are_read_entry_by_entry() {
     // One result for two entries cannot say which was accepted: the call counts as failed.
     assert!(bus.put(&entries(2)).await.is_err());
     assert!(bus.put(&entries(1)).await.is_err());
+}
+
+#[tokio::test]
+async fn a_change_goes_out_in_its_writers_trace_and_a_deletion_in_none() {
+    const WRITER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+    let mut written = image(7, 1, 30);
+    written["trace"] = json!({"S": WRITER});
+    let insert = record(1, "INSERT", user_key(7), Some(written.clone()), None);
+    let remove = record(2, "REMOVE", user_key(7), None, Some(written));
+    let untraced_record = created(3, 8);
+    let created = event_from_record(&insert, false).unwrap().unwrap();
+    assert_eq!(created.detail.traceparent.as_deref(), Some(WRITER));
+    let xray = "Root=1-4bf92f35-77b34da6a3ce929d0e0e4736;Parent=00f067aa0ba902b7;Sampled=1";
+    assert_eq!(BusEntry::of(&created).trace_header.as_deref(), Some(xray));
+    // The old image's trace is the create's, not the deletion's: no trace is better than a
+    // wrong one.
+    let deleted = event_from_record(&remove, false).unwrap().unwrap();
+    assert_eq!((deleted.detail.traceparent, deleted.writer), (None, None));
+    // An item written in no trace (or before items carried one) makes an event in none.
+    let untraced = event_from_record(&untraced_record, false).unwrap().unwrap();
+    assert_eq!(untraced.detail.traceparent, None);
+
+    let (bus, sent) = eventbridge(vec![(
+        200,
+        r#"{"FailedEntryCount": 0, "Entries": [{"EventId": "a"}, {"EventId": "b"}]}"#,
+    )]);
+    let results = bus
+        .put(&[BusEntry::of(&created), BusEntry::of(&untraced)])
+        .await
+        .unwrap();
+    assert_eq!(results, [None, None]);
+    let sent = sent.lock().unwrap();
+    let entries = sent[0]["Entries"].as_array().unwrap();
+    assert_eq!(entries[0]["TraceHeader"], xray, "{entries:?}");
+    assert!(entries[1].get("TraceHeader").is_none(), "{entries:?}");
+    let detail: Value = serde_json::from_str(entries[0]["Detail"].as_str().unwrap()).unwrap();
+    assert_eq!(detail["traceparent"], WRITER);
 }

@@ -6,7 +6,7 @@ use serde::Deserialize;
 use super::contract::{ChangedField, EventKind, UserEvent, UserValues};
 use crate::domain::User;
 use crate::store::dynamodb::schema::is_user_partition;
-use crate::store::dynamodb::user_from_image;
+use crate::store::dynamodb::{trace_from_image, user_from_image};
 
 /// A record that should hold a user change but cannot be read: it is reported as failed, never
 /// skipped, so nothing is lost silently. Says what is wrong without quoting the item (which holds
@@ -67,6 +67,7 @@ pub fn event_from_record(
                 None,
                 values(&new),
             )
+            .in_trace(trace_from_image(&record.change.new_image))
         }
         "MODIFY" => {
             let old = image(&record.change.old_image, "OldImage")?;
@@ -79,7 +80,10 @@ pub fn event_from_record(
                 Some(changed_fields(&old, &new)),
                 values(&new),
             )
+            .in_trace(trace_from_image(&record.change.new_image))
         }
+        // A deletion leaves no image of its own: its event is in no trace (the old image's is
+        // the previous write's, not the deletion's).
         "REMOVE" => {
             let old = image(&record.change.old_image, "OldImage")?;
             UserEvent::new(

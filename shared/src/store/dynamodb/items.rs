@@ -10,13 +10,16 @@ use super::errors::internal;
 use super::schema::{COUNTER_PARTITION, EMAIL_PREFIX, IDEMPOTENCY_PREFIX, user_partition};
 use crate::domain::{User, UserId, email_key};
 use crate::store::StoreError;
+use crate::trace::{self, SpanContext};
 
 pub(super) type Item = HashMap<String, AttributeValue>;
 
 /// A user as stored. `email_key` is the normalised email the claim item is keyed by; `version`
 /// counts updates so a transaction can insist nothing changed since it read the user;
 /// `write_token` names the write that last changed the item, so that a retry of that write
-/// recognises it as its own (absent on items written before it existed).
+/// recognises it as its own (absent on items written before it existed); `trace` is the
+/// `traceparent` of that write's span, so the event the change causes joins the writer's trace
+/// (absent when the write was in no trace, and on items written before it existed).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub(super) struct UserItem {
     pub pk: String,
@@ -28,6 +31,8 @@ pub(super) struct UserItem {
     pub version: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trace: Option<String>,
 }
 
 impl UserItem {
@@ -43,6 +48,7 @@ impl UserItem {
             age: user.age,
             version: 1,
             write_token: Some(write_token.to_owned()),
+            trace: write_trace(),
         }
     }
 
@@ -166,6 +172,20 @@ pub(super) fn value(value: impl Serialize) -> Result<AttributeValue, StoreError>
 
 /// A user as a table stream delivers it (`NewImage`/`OldImage`): the same item, so the same
 /// serde mapping reads it.
+/// The trace of the write that made a stream image: `None` for an item written outside any
+/// trace (or before items carried one).
+pub fn trace_from_image(image: &serde_dynamo::Item) -> Option<SpanContext> {
+    match image.get("trace") {
+        Some(serde_dynamo::AttributeValue::S(traceparent)) => trace::from_traceparent(traceparent),
+        _ => None,
+    }
+}
+
+/// The `traceparent` a write leaves on the item: the span it runs in (the store call's).
+pub(super) fn write_trace() -> Option<String> {
+    trace::current().map(|span| trace::to_traceparent(&span))
+}
+
 pub fn user_from_image(image: serde_dynamo::Item) -> Result<User, StoreError> {
     serde_dynamo::from_item::<_, UserItem>(image)
         .map_err(internal)?

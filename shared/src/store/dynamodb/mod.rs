@@ -38,7 +38,7 @@ mod trace_header;
 mod transaction;
 mod update_expression;
 
-pub(crate) use self::items::user_from_image;
+pub(crate) use self::items::{trace_from_image, user_from_image};
 pub(crate) use self::metrics::AttemptMetrics;
 pub(crate) use self::trace_header::TraceHeader;
 

@@ -6,7 +6,7 @@
 //!
 //! | item | `pk` | `sk` | other attributes |
 //! |---|---|---|---|
-//! | user | `USER#<id mod shards>` | the user id | `name`, `email`, `email_key`, `age`, `version`, `write_token` |
+//! | user | `USER#<id mod shards>` | the user id | `name`, `email`, `email_key`, `age`, `version`, `write_token`, `trace` (the last write's `traceparent`) |
 //! | email claim | `EMAIL#<lower-cased email>` | `0` | `user_id` |
 //! | id counter | `COUNTER` | `0` | `last_id`, `user_shards` |
 //! | idempotency record | `IDEMPOTENCY#<hash>` | `0` | `fingerprint`, `user_id`, `expires_at` |

@@ -8,7 +8,7 @@ use aws_sdk_dynamodb::types::{
 };
 
 use super::errors::internal;
-use super::items::{Item, value};
+use super::items::{Item, value, write_trace};
 use crate::domain::{UserChanges, email_key};
 use crate::store::StoreError;
 
@@ -38,6 +38,15 @@ impl UpdateExpression {
             values: Default::default(),
         };
         let mut sets = vec![this.bind("write_token", value(write_token)?)];
+        // The change's event joins this write's trace; a write in no trace must not leave the
+        // previous write's behind.
+        let trace = write_trace();
+        match &trace {
+            Some(trace) => sets.push(this.bind("trace", value(trace)?)),
+            None => {
+                this.names.insert("#trace".into(), "trace".into());
+            }
+        }
         if let Some(name) = &changes.name {
             sets.push(this.bind("name", value(name)?));
         }
@@ -51,6 +60,9 @@ impl UpdateExpression {
         this.values.insert(":one".into(), value(1u64)?);
         this.names.insert("#version".into(), "version".into());
         this.expression = format!("SET {} ADD #version :one", sets.join(", "));
+        if trace.is_none() {
+            this.expression.push_str(" REMOVE #trace");
+        }
         if let Some(version) = expected_version {
             this.values
                 .insert(":expected_version".into(), value(version)?);
