@@ -171,7 +171,7 @@ fn is_local_server(endpoint: &str) -> bool {
 /// connector built on the first store call ([`ConnectOnFirstUse`]).
 pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
     let trust_store = match roots {
-        TrustRoots::Builtin => TrustStore::empty().with_pem_certificate(builtin_roots_pem()),
+        TrustRoots::Builtin => builtin_trust_store(),
         // The SDK's default: the operating system's store (rustls-native-certs, which honours
         // SSL_CERT_FILE and SSL_CERT_DIR).
         TrustRoots::System => TrustStore::default(),
@@ -210,6 +210,11 @@ impl HttpClient for ConnectOnFirstUse {
     fn connector_metadata(&self) -> Option<ConnectorMetadata> {
         self.0.connector_metadata()
     }
+}
+
+/// [`builtin_roots_pem`] as the SDK's TLS stack takes it.
+pub(crate) fn builtin_trust_store() -> TrustStore {
+    TrustStore::empty().with_pem_certificate(builtin_roots_pem())
 }
 
 /// Mozilla's root certificates, compiled into the binary (`webpki-root-certs`, the set rustls
