@@ -396,6 +396,22 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
     );
 }
 
+/// The fixture's GET through `function` in the invocation trace `invocation`: a 404, as the
+/// table is empty.
+async fn get_from_an_empty_table(
+    function: &FunctionProcess,
+    invocation: &str,
+) -> integration_tests::Reply {
+    let reply = reply_from_gateway_response(
+        &function
+            .runtime
+            .invoke_traced(fixture("get-user.json"), invocation)
+            .await,
+    );
+    assert_eq!(reply.status, 404, "an empty table");
+    reply
+}
+
 #[tokio::test]
 async fn a_function_joins_the_invocations_trace_unless_the_caller_sent_one() {
     let table = integration_tests::dynamo::fresh_table("trace-fn").await;
@@ -411,13 +427,7 @@ async fn a_function_joins_the_invocations_trace_unless_the_caller_sent_one() {
         .and_then(|rest| rest.split(';').next())
         .unwrap()
         .to_owned();
-    let reply = reply_from_gateway_response(
-        &function
-            .runtime
-            .invoke_traced(fixture("get-user.json"), &invocation)
-            .await,
-    );
-    assert_eq!(reply.status, 404, "an empty table");
+    let reply = get_from_an_empty_table(&function, &invocation).await;
     let (trace, span) = served_in(&reply);
     assert_eq!(
         xray_root(&trace),
@@ -574,13 +584,7 @@ async fn a_function_exports_its_spans_before_its_invocation_returns() {
     ]);
     let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
     let invocation = integration_tests::runtime_api::new_trace_header();
-    let reply = reply_from_gateway_response(
-        &function
-            .runtime
-            .invoke_traced(fixture("get-user.json"), &invocation)
-            .await,
-    );
-    assert_eq!(reply.status, 404, "an empty table");
+    let reply = get_from_an_empty_table(&function, &invocation).await;
     let (trace, span_id) = served_in(&reply);
     // No waiting: what the invocation did was sent before it answered.
     let spans: Vec<_> = collector
