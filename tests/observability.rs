@@ -581,6 +581,8 @@ async fn a_function_exports_its_spans_before_its_invocation_returns() {
             "AWS_LAMBDA_FUNCTION_NAME",
             "users-api-GetUserFunction".to_owned(),
         ),
+        ("LOG_FORMAT", "json".to_owned()),
+        ("RUST_LOG", "info".to_owned()),
     ]);
     let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
     let invocation = integration_tests::runtime_api::new_trace_header();
@@ -612,6 +614,11 @@ async fn a_function_exports_its_spans_before_its_invocation_returns() {
         assert_eq!(read.name, "DynamoDB.GetItem", "{spans:#?}");
         child(&spans, read, "try_attempt");
     }
+    // The log line of the request names the exported span's trace.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let lines = json_lines(&function.take_stderr().join("\n"));
+    let line = completed(&lines, request.attribute("faas.invocation_id").unwrap());
+    assert_eq!(line["span"]["trace_id"], trace, "{line}");
 }
 
 #[tokio::test]
