@@ -641,15 +641,10 @@ fn every_function_traces_and_exports_spans_as_the_parameters_say_neither_by_defa
             serde_json::json!({"Mode": {"Ref": "Tracing"}}),
             "{function}"
         );
-        // Spans go where OtlpEndpoint says (empty: nowhere), to a collector CollectorLayers adds.
+        // Spans go where OtlpEndpoint says (empty: nowhere).
         assert_eq!(
             properties["Environment"]["Variables"]["OTEL_EXPORTER_OTLP_ENDPOINT"],
             serde_json::json!({"Ref": "OtlpEndpoint"}),
-            "{function}"
-        );
-        assert_eq!(
-            properties["Layers"],
-            serde_json::json!({"Fn::If": ["HasCollectorLayers", {"Ref": "CollectorLayers"}, {"Ref": "AWS::NoValue"}]}),
             "{function}"
         );
     }
