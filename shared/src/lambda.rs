@@ -17,6 +17,7 @@ use crate::events::{EventBridgeBus, PublishSettings, Publisher};
 use crate::middleware::observe::{self, CallerTrace, RequestId, RequestObserver};
 use crate::otlp;
 use crate::telemetry::{self, LogFormat};
+use crate::trace::{self, SpanContext};
 use crate::transport::Api;
 
 /// Builds logging, metrics and the store once per process, then serves the API that `endpoint`
@@ -34,7 +35,8 @@ pub async fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Err
 }
 
 /// The API as the Lambda runtime serves it: each request named by its invocation, answered
-/// inside the request observer, its spans exported (when configured) before the answer goes. Build it after the metrics recorder is installed.
+/// inside the request observer, its spans exported (when configured) before the answer goes.
+/// Build it after the metrics recorder is installed.
 pub fn http_service(
     api: Api,
 ) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
@@ -63,10 +65,13 @@ pub fn http_service(
 /// event's headers), else the invocation's, as the runtime API hands it over per invocation
 /// (`Lambda-Runtime-Trace-Id`: with `Tracing: Active`, the trace of Lambda's own segments).
 fn caller_trace(request: &Request) -> Option<CallerTrace> {
-    CallerTrace::from_headers(request.headers()).or_else(|| {
-        let invocation = request.lambda_context_ref()?.xray_trace_id.as_deref()?;
-        crate::trace::from_xray(invocation).map(CallerTrace)
-    })
+    CallerTrace::from_headers(request.headers())
+        .or_else(|| invocation_trace(request.lambda_context_ref()?).map(CallerTrace))
+}
+
+/// The invocation's trace, as the runtime API hands it over with each invocation.
+fn invocation_trace(context: &lambda_http::Context) -> Option<SpanContext> {
+    context.xray_trace_id.as_deref().and_then(trace::from_xray)
 }
 
 /// The invocation's request id (as in the REPORT line), else API Gateway's.
@@ -115,13 +120,7 @@ pub async fn run_events() -> Result<(), lambda_http::Error> {
                     trace_id = tracing::field::Empty,
                     records = records.len(),
                 );
-                let invocation = event
-                    .context
-                    .xray_trace_id
-                    .as_deref()
-                    .and_then(crate::trace::from_xray);
-                let trace = crate::trace::context_of(&span, invocation.as_ref());
-                span.record("trace_id", tracing::field::display(trace.trace_id()));
+                trace::context_of(&span, invocation_trace(&event.context).as_ref());
                 let answer = publisher.publish(records).instrument(span).await;
                 otlp::flush().await;
                 Ok::<_, Infallible>(answer)

@@ -83,18 +83,12 @@ where
 }
 
 fn tracer(service: &str) -> Option<SdkTracer> {
-    let configured = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
-    if !ENDPOINT_VARIABLES.iter().any(|name| configured(name)) {
-        return None;
-    }
+    let endpoint = ENDPOINT_VARIABLES.iter().find_map(|name| set(name))?;
+    let https = endpoint.starts_with("https:");
     let resource = resource(service);
-    let https = ENDPOINT_VARIABLES
-        .iter()
-        .find_map(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
-        .is_some_and(|endpoint| endpoint.starts_with("https:"));
     let timeout = TIMEOUT_VARIABLES
         .iter()
-        .find_map(|name| std::env::var(name).ok()?.parse().ok())
+        .find_map(|name| set(name)?.parse().ok())
         .map_or(EXPORT_TIMEOUT, Duration::from_millis);
     let exporter = SpanExporter::builder()
         .with_http()
@@ -130,10 +124,9 @@ fn tracer(service: &str) -> Option<SdkTracer> {
 /// Who is exporting: `OTEL_SERVICE_NAME` and `OTEL_RESOURCE_ATTRIBUTES` as the specification
 /// says, else the function's name; and the Lambda function's name, version and region.
 fn resource(service: &str) -> Resource {
-    let lambda = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let function = lambda("AWS_LAMBDA_FUNCTION_NAME");
+    let function = set("AWS_LAMBDA_FUNCTION_NAME");
     let mut resource = Resource::builder();
-    if lambda("OTEL_SERVICE_NAME").is_none() {
+    if set("OTEL_SERVICE_NAME").is_none() {
         resource = resource.with_service_name(function.clone().unwrap_or_else(|| service.into()));
     }
     if let Some(function) = function {
@@ -147,11 +140,17 @@ fn resource(service: &str) -> Resource {
         ("AWS_LAMBDA_FUNCTION_VERSION", "faas.version"),
         ("AWS_REGION", "cloud.region"),
     ] {
-        if let Some(value) = lambda(variable) {
+        if let Some(value) = set(variable) {
             resource = resource.with_attribute(KeyValue::new(attribute, value));
         }
     }
     resource.build()
+}
+
+/// The value of the environment variable `name`; empty counts as unset, as the specification
+/// asks.
+fn set(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
 }
 
 /// Which spans and events become OpenTelemetry's: this crate's and the client's spans and
@@ -204,8 +203,11 @@ impl SpanProcessor for Finished {
     fn on_start(&self, _span: &mut Span, _cx: &Context) {}
 
     fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
         let mut held = self.0.lock().unwrap_or_else(PoisonError::into_inner);
-        if span.span_context.is_sampled() && held.len() < MAX_HELD {
+        if held.len() < MAX_HELD {
             held.push(span);
         }
     }

@@ -49,18 +49,20 @@ pub fn new_span(parent: Option<&SpanContext>) -> SpanContext {
 /// The trace context of `span`, a child of `parent` if given (a remote caller's) or of the span
 /// it is in: with spans exported ([`crate::otlp`]), the ids of the OpenTelemetry span `span`
 /// became, so the ids in logs and headers are the exported spans'; without, a new span context
-/// ([`new_span`]).
+/// ([`new_span`]). Its trace id is recorded as `span`'s `trace_id` field, where it declares one.
 pub fn context_of(span: &tracing::Span, parent: Option<&SpanContext>) -> SpanContext {
     if let Some(parent) = parent {
         // Fails only where no span layer is installed, which the check below sees.
         let _ = span.set_parent(Context::new().with_remote_span_context(parent.clone()));
     }
     let exported = span.context().span().span_context().clone();
-    if exported.is_valid() {
+    let context = if exported.is_valid() {
         exported
     } else {
         new_span(parent)
-    }
+    };
+    span.record("trace_id", tracing::field::display(context.trace_id()));
+    context
 }
 
 /// The trace a request carries: its `traceparent`, else its `X-Amzn-Trace-Id`; `header` looks a

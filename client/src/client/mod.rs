@@ -147,7 +147,6 @@ impl UsersClient {
             attempts = tracing::field::Empty
         );
         let trace = trace::context_of(&span, None);
-        span.record("trace_id", tracing::field::display(trace.trace_id()));
         self.call_in(call, &trace, &span)
             .instrument(span.clone())
             .await

@@ -6,8 +6,9 @@
 //! the request ([`RequestId`]) and the trace it came in ([`CallerTrace`]), and the handler says
 //! what it routed ([`Routed`]), all as extensions. Each request is a span of its own in the
 //! caller's trace (or the first of a new one): its trace id is in every log line of the request
-//! and in the `traceresponse` header of the answer. Nothing here sees a request or response body: the only user data that reaches a
-//! log line or a metric is the numeric user id in a path. Names and emails never do.
+//! and in the `traceresponse` header of the answer. Nothing here sees a request or response
+//! body: the only user data that reaches a log line or a metric is the numeric user id in a path.
+//! Names and emails never do.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -225,7 +226,6 @@ impl RequestObserver {
             latency_ms = tracing::field::Empty,
         );
         let trace = trace::context_of(&span, caller.map(|CallerTrace(parent)| parent));
-        span.record("trace_id", tracing::field::display(trace.trace_id()));
         span.set_attribute("http.request.method", request.method().to_string());
         span.set_attribute("faas.trigger", "http");
         span.set_attribute("faas.coldstart", cold_start);

@@ -170,8 +170,6 @@ pub(super) fn value(value: impl Serialize) -> Result<AttributeValue, StoreError>
     to_attribute_value(value).map_err(internal)
 }
 
-/// A user as a table stream delivers it (`NewImage`/`OldImage`): the same item, so the same
-/// serde mapping reads it.
 /// The trace of the write that made a stream image: `None` for an item written outside any
 /// trace (or before items carried one).
 pub fn trace_from_image(image: &serde_dynamo::Item) -> Option<SpanContext> {
@@ -186,6 +184,8 @@ pub(super) fn write_trace() -> Option<String> {
     trace::current().map(|span| trace::to_traceparent(&span))
 }
 
+/// A user as a table stream delivers it (`NewImage`/`OldImage`): the same item, so the same
+/// serde mapping reads it.
 pub fn user_from_image(image: serde_dynamo::Item) -> Result<User, StoreError> {
     serde_dynamo::from_item::<_, UserItem>(image)
         .map_err(internal)?
