@@ -324,14 +324,21 @@ fn completed<'a>(lines: &'a [Value], request_id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no completed line for {request_id}"))
 }
 
-#[tokio::test]
-async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamodb_calls() {
-    let table = integration_tests::dynamo::fresh_table("trace").await;
+/// The environment of a process on a fresh table (named after `name`) that logs JSON at `info`,
+/// so a test can read its lines.
+async fn json_logs_on_a_fresh_table(name: &str) -> Vec<(&'static str, String)> {
+    let table = integration_tests::dynamo::fresh_table(name).await;
     let mut env = process_env(&table);
     env.extend([
         ("LOG_FORMAT", "json".to_owned()),
         ("RUST_LOG", "info".to_owned()),
     ]);
+    env
+}
+
+#[tokio::test]
+async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamodb_calls() {
+    let env = json_logs_on_a_fresh_table("trace").await;
     let log = log_path("trace");
     let api = LocalApi::start_logging_to(&as_pairs(&env), &log).await;
     let created = contract::create(&api, "Traced", "traced@example.com", 1).await;
@@ -414,12 +421,7 @@ async fn get_from_an_empty_table(
 
 #[tokio::test]
 async fn a_function_joins_the_invocations_trace_unless_the_caller_sent_one() {
-    let table = integration_tests::dynamo::fresh_table("trace-fn").await;
-    let mut env = process_env(&table);
-    env.extend([
-        ("LOG_FORMAT", "json".to_owned()),
-        ("RUST_LOG", "info".to_owned()),
-    ]);
+    let env = json_logs_on_a_fresh_table("trace-fn").await;
     let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
     let invocation = integration_tests::runtime_api::new_trace_header();
     let root = invocation
@@ -524,13 +526,8 @@ fn assert_no_personal_data_in_spans(spans: &[ReceivedSpan]) {
 #[tokio::test]
 async fn local_api_exports_one_trace_per_request_to_an_otlp_collector() {
     let collector = OtlpReceiver::start().await;
-    let table = integration_tests::dynamo::fresh_table("otlp").await;
-    let mut env = process_env(&table);
-    env.extend([
-        ("LOG_FORMAT", "json".to_owned()),
-        ("RUST_LOG", "info".to_owned()),
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
-    ]);
+    let mut env = json_logs_on_a_fresh_table("otlp").await;
+    env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()));
     let log = log_path("otlp");
     let api = LocalApi::start_logging_to(&as_pairs(&env), &log).await;
     let created = contract::create(&api, "Ada Lovelace", "ada@example.com", 36).await;
@@ -573,16 +570,13 @@ async fn local_api_exports_one_trace_per_request_to_an_otlp_collector() {
 #[tokio::test]
 async fn a_function_exports_its_spans_before_its_invocation_returns() {
     let collector = OtlpReceiver::start().await;
-    let table = integration_tests::dynamo::fresh_table("otlp-fn").await;
-    let mut env = process_env(&table);
+    let mut env = json_logs_on_a_fresh_table("otlp-fn").await;
     env.extend([
         ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.endpoint()),
         (
             "AWS_LAMBDA_FUNCTION_NAME",
             "users-api-GetUserFunction".to_owned(),
         ),
-        ("LOG_FORMAT", "json".to_owned()),
-        ("RUST_LOG", "info".to_owned()),
     ]);
     let function = FunctionProcess::start("get-user", &as_pairs(&env)).await;
     let invocation = integration_tests::runtime_api::new_trace_header();
