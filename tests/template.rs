@@ -135,15 +135,23 @@ fn transformed_template() -> serde_json::Value {
     serde_json::from_slice(&output.stdout).expect("the transform prints JSON")
 }
 
-#[test]
-fn every_route_requires_iam_authorization_once_deployed() {
-    let template = transformed_template();
-    let apis: Vec<&serde_json::Value> = template["Resources"]
+/// The resources of CloudFormation type `kind` in a transformed template.
+fn resources_of_type<'a>(
+    template: &'a serde_json::Value,
+    kind: &str,
+) -> Vec<&'a serde_json::Value> {
+    template["Resources"]
         .as_object()
         .unwrap()
         .values()
-        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Api")
-        .collect();
+        .filter(|r| r["Type"] == kind)
+        .collect()
+}
+
+#[test]
+fn every_route_requires_iam_authorization_once_deployed() {
+    let template = transformed_template();
+    let apis = resources_of_type(&template, "AWS::ApiGatewayV2::Api");
     assert_eq!(apis.len(), 1, "one HTTP API");
     let paths = &apis[0]["Properties"]["Body"]["paths"];
     for route in ROUTES {
@@ -175,11 +183,7 @@ fn every_route_requires_iam_authorization_once_deployed() {
 #[test]
 fn every_route_of_the_deployed_api_is_throttled() {
     let template = transformed_template();
-    let resources = template["Resources"].as_object().unwrap();
-    let stages: Vec<&serde_json::Value> = resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::ApiGatewayV2::Stage")
-        .collect();
+    let stages = resources_of_type(&template, "AWS::ApiGatewayV2::Stage");
     assert_eq!(stages.len(), 1, "one stage serves the API");
     let stage = &stages[0]["Properties"];
     assert_eq!(stage["ApiId"], serde_json::json!({"Ref": "UsersApi"}));
@@ -209,10 +213,7 @@ fn every_route_of_the_deployed_api_is_throttled() {
     }
     // Reserved concurrency is there to opt into; by default the functions use the shared pool.
     assert_eq!(parameters["ReservedConcurrency"]["Default"], 0);
-    for function in resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::Lambda::Function")
-    {
+    for function in resources_of_type(&template, "AWS::Lambda::Function") {
         assert_eq!(
             function["Properties"]["ReservedConcurrentExecutions"]["Fn::If"][0],
             "ReserveConcurrency"
@@ -626,12 +627,7 @@ async fn deployed_functions_use_aws_dynamodb_and_under_sam_local_the_env_vars_fi
 fn every_function_traces_and_exports_spans_as_the_parameters_say_neither_by_default() {
     let template = transformed_template();
     assert_eq!(template["Parameters"]["Tracing"]["Default"], "PassThrough");
-    let functions: Vec<&serde_json::Value> = template["Resources"]
-        .as_object()
-        .unwrap()
-        .values()
-        .filter(|r| r["Type"] == "AWS::Lambda::Function")
-        .collect();
+    let functions = resources_of_type(&template, "AWS::Lambda::Function");
     assert_eq!(functions.len(), 6, "five API functions and publish-events");
     assert_eq!(template["Parameters"]["OtlpEndpoint"]["Default"], "");
     for function in functions {
