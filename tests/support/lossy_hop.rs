@@ -31,9 +31,20 @@ pub struct Rule {
     pub loss: Loss,
 }
 
+/// Lose the answers to about one in `one_in` requests of the kinds named, at random from `seed`:
+/// a network that keeps losing answers for a whole run.
+#[derive(Debug, Clone)]
+pub struct RandomLoss {
+    pub kinds: Vec<&'static str>,
+    pub one_in: u32,
+    pub loss: Loss,
+    pub seed: u64,
+}
+
 #[derive(Default)]
 struct State {
     rules: Vec<Rule>,
+    random: Option<(RandomLoss, fastrand::Rng)>,
     /// Requests forwarded so far, by kind.
     seen: HashMap<String, usize>,
     /// Answers lost so far, by kind.
@@ -96,6 +107,12 @@ impl LossyHop {
         self.state.lock().unwrap().rules = rules;
     }
 
+    /// Loses answers at random from now on, as `loss` says (beside the counted rules).
+    pub fn set_random_loss(&self, loss: RandomLoss) {
+        let rng = fastrand::Rng::with_seed(loss.seed);
+        self.state.lock().unwrap().random = Some((loss, rng));
+    }
+
     /// Forwards each request on a client connection over a connection of its own to `upstream`.
     async fn serve(&self, mut downstream: TcpStream, upstream: &str) {
         while let Some(request) = read_http_message(&mut downstream).await {
@@ -123,12 +140,18 @@ impl LossyHop {
     fn loss_for(&self, kind: &str) -> Option<Loss> {
         let mut state = self.state.lock().unwrap();
         *state.seen.entry(kind.to_owned()).or_default() += 1;
-        let rule = state
+        let counted = state
             .rules
             .iter_mut()
-            .find(|rule| rule.kind == kind && rule.count > 0)?;
-        rule.count -= 1;
-        let loss = rule.loss;
+            .find(|rule| rule.kind == kind && rule.count > 0)
+            .map(|rule| {
+                rule.count -= 1;
+                rule.loss
+            });
+        let loss = counted.or_else(|| {
+            let (random, rng) = state.random.as_mut()?;
+            (random.kinds.contains(&kind) && rng.u32(..random.one_in) == 0).then_some(random.loss)
+        })?;
         *state.lost.entry(kind.to_owned()).or_default() += 1;
         Some(loss)
     }

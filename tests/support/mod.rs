@@ -29,6 +29,7 @@ pub mod dynamo;
 pub mod emulator;
 pub mod events;
 pub mod faults;
+pub mod history;
 pub mod http_client;
 pub mod lambda_target;
 pub mod lossy_hop;
