@@ -1,7 +1,8 @@
 //! Which failed attempts are retried, and when.
 //!
 //! Safe means the server cannot have applied the request twice: reads, deletes, writes guarded by
-//! `If-Match` (a second write finds the version moved and fails with `412`), and creates carrying
+//! a version in `If-Match` (a second write finds the version moved and fails with `412`; not
+//! `If-Match: *`, which a second write meets again and applies again), and creates carrying
 //! an `Idempotency-Key` (the server replays the first). Anything else is retried only when it
 //! never reached a server (the connection failed before the request was sent).
 
@@ -61,7 +62,8 @@ pub enum AttemptFailure {
 #[derive(Debug, Clone, Copy)]
 pub struct RequestKind<'a> {
     pub method: &'a Method,
-    pub has_if_match: bool,
+    /// `If-Match` names a version (not `*`).
+    pub has_if_match_version: bool,
     pub has_idempotency_key: bool,
 }
 
@@ -70,7 +72,7 @@ impl RequestKind<'_> {
     pub fn is_idempotent(&self) -> bool {
         match *self.method {
             Method::GET | Method::HEAD | Method::DELETE => true,
-            Method::PUT | Method::PATCH => self.has_if_match,
+            Method::PUT | Method::PATCH => self.has_if_match_version,
             Method::POST => self.has_idempotency_key,
             _ => false,
         }
@@ -112,7 +114,7 @@ mod tests {
     fn kind(method: &Method, if_match: bool, key: bool) -> RequestKind<'_> {
         RequestKind {
             method,
-            has_if_match: if_match,
+            has_if_match_version: if_match,
             has_idempotency_key: key,
         }
     }

@@ -174,10 +174,12 @@ impl UsersClient {
             .expect("the bulkhead is never closed");
         let kind = RequestKind {
             method: &call.method,
-            has_if_match: call.precondition != Precondition::None,
+            has_if_match_version: matches!(call.precondition, Precondition::Version(_)),
             has_idempotency_key: call.idempotency_key.is_some(),
         };
         let mut last = None;
+        // Whether an earlier attempt may have been applied (sent, and no answer or a 5xx).
+        let mut maybe_applied = false;
         for attempt in 1..=policy.max_attempts.max(1) {
             span.record("attempts", attempt);
             let (endpoint, permit) = self.pick().map_err(|retry_after| {
@@ -215,8 +217,29 @@ impl UsersClient {
                 Ok(answer) => wire::retry_after(&answer.headers),
                 Err(_) => None,
             };
+            if maybe_applied
+                && let Ok(answer) = &outcome
+                && is_own_effect(&call, answer.status)
+            {
+                return Err(UsersError {
+                    kind: ErrorKind::Unavailable {
+                        retry_after: None,
+                        reason: format!(
+                            "an earlier attempt's answer was lost, and the retry was answered {}: \
+                             the call may or may not have taken effect; read the user to know",
+                            answer.status
+                        ),
+                    },
+                    request_id: wire::request_id(&answer.headers),
+                });
+            }
             let Some(failure) = failure else {
                 return outcome.map_err(AttemptError::into_error);
+            };
+            maybe_applied |= match failure {
+                AttemptFailure::NotSent => false,
+                AttemptFailure::NoAnswer => true,
+                AttemptFailure::Status(status) => status.is_server_error(),
             };
             tracing::debug!(?failure, attempt, endpoint = %endpoint.base, "attempt failed");
             last = Some(outcome);
@@ -319,6 +342,15 @@ impl UsersClient {
             body,
         })
     }
+}
+
+/// Whether `status` is what a retry of `call` meets when an earlier attempt was applied: a
+/// delete finds the user gone (`404`), a conditional write or delete finds the version moved
+/// (`412`). After a lost answer that is no answer at all: the call may or may not have been
+/// applied, and saying `404` or `412` would be a wrong answer about a change that happened.
+fn is_own_effect(call: &Call<'_>, status: StatusCode) -> bool {
+    (call.method == Method::DELETE && status == StatusCode::NOT_FOUND)
+        || (call.precondition != Precondition::None && status == StatusCode::PRECONDITION_FAILED)
 }
 
 /// An answer the caller should not get as a success.

@@ -116,12 +116,14 @@ impl<S: ?Sized> GuardedStore<S> {
             ) => CallOutcome::Ok,
             Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
             Err(StoreError::Throttled { .. }) => CallOutcome::Throttled,
+            Err(StoreError::Contended { .. }) => CallOutcome::Contended,
             Err(StoreError::Internal(_)) => CallOutcome::Error,
         };
-        // Only a failing store counts against the breaker. Not a throttled call: DynamoDB
-        // answered at once (there is no wait to spare anyone), the SDK has already backed off,
-        // the client is told to (503 + Retry-After), and throttling is one partition's or
-        // index's: an open breaker would refuse every other user's calls too.
+        // Only a failing store counts against the breaker. Not a throttled or contended call:
+        // DynamoDB answered at once (there is no wait to spare anyone), the call has already
+        // backed off, the client is told to (503 + Retry-After), and throttling is one
+        // partition's or index's, contention one user's: an open breaker would refuse every
+        // other user's calls too.
         self.breaker
             .record(permit, outcome != CallOutcome::Unavailable, finished);
         self.metrics.count(call, outcome);
@@ -155,6 +157,8 @@ enum CallOutcome {
     Ok,
     Unavailable,
     Throttled,
+    /// One user's item was busy with other writes on every attempt.
+    Contended,
     Error,
     /// Refused by the open breaker without reaching the store.
     Rejected,
@@ -166,6 +170,7 @@ impl CallOutcome {
             CallOutcome::Ok => "ok",
             CallOutcome::Unavailable => "unavailable",
             CallOutcome::Throttled => "throttled",
+            CallOutcome::Contended => "contended",
             CallOutcome::Error => "error",
             CallOutcome::Rejected => "rejected",
         }
@@ -212,6 +217,7 @@ struct CountsByOutcome {
     ok: Counter,
     unavailable: Counter,
     throttled: Counter,
+    contended: Counter,
     error: Counter,
     rejected: Counter,
 }
@@ -223,6 +229,7 @@ impl CountsByOutcome {
             ok: counter(CallOutcome::Ok),
             unavailable: counter(CallOutcome::Unavailable),
             throttled: counter(CallOutcome::Throttled),
+            contended: counter(CallOutcome::Contended),
             error: counter(CallOutcome::Error),
             rejected: counter(CallOutcome::Rejected),
         }
@@ -233,6 +240,7 @@ impl CountsByOutcome {
             CallOutcome::Ok => &self.ok,
             CallOutcome::Unavailable => &self.unavailable,
             CallOutcome::Throttled => &self.throttled,
+            CallOutcome::Contended => &self.contended,
             CallOutcome::Error => &self.error,
             CallOutcome::Rejected => &self.rejected,
         }
@@ -338,6 +346,44 @@ mod tests {
         async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
             Err(StoreError::throttled("ThrottlingException"))
         }
+    }
+
+    /// A store that works but whose user is too busy: every attempt lost its race.
+    struct Busy;
+
+    test_backend!(Busy);
+
+    #[async_trait]
+    impl StoreGet for Busy {
+        async fn get(&self, _: UserId) -> Result<Option<User>, StoreError> {
+            Err(StoreError::Contended {
+                retry_after: Duration::from_secs(1),
+            })
+        }
+    }
+
+    #[test]
+    fn contended_calls_are_counted_as_such_and_never_open_the_breaker() {
+        let ((), counters) = recorded(|| async {
+            let config = ResilienceConfig {
+                breaker: BreakerConfig {
+                    consecutive_failures: 2,
+                    min_calls: 2,
+                    ..BreakerConfig::default()
+                },
+                ..ResilienceConfig::default()
+            };
+            let busy = GuardedStore::new(Arc::new(Busy), config);
+            for _ in 0..20 {
+                let error = busy.get(UserId::new(7).unwrap()).await.unwrap_err();
+                assert!(matches!(error, StoreError::Contended { .. }), "{error:?}");
+            }
+            assert_eq!(busy.breaker_state(), BreakerState::Closed);
+        });
+        assert_eq!(
+            moved(&counters, "store_calls_total"),
+            [(vec!["call=get".into(), "outcome=contended".into()], 20)]
+        );
     }
 
     #[test]

@@ -69,6 +69,10 @@ impl ServiceError {
                 retry_after,
                 source: Box::new(throttled),
             },
+            (contended @ StoreError::Contended { retry_after }, _) => Self::Unavailable {
+                retry_after,
+                source: Box::new(contended),
+            },
             (StoreError::Internal(source), _) => Self::Internal(source),
             (StoreError::NotFound, None) => {
                 Self::Internal("store reported a missing user for an operation on no user".into())

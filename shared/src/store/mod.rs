@@ -71,6 +71,12 @@ pub enum StoreError {
         #[source]
         source: Box<dyn StdError + Send + Sync>,
     },
+    /// The store works, but one user's item was busy with other writes: the call lost its race
+    /// to them on every attempt, and nothing of it was written. A retry after `retry_after` may
+    /// succeed. Like throttling it is no sign of a failing store, so the breaker does not count
+    /// it: one busy user must not turn every other user away.
+    #[error("too much contention on one user")]
+    Contended { retry_after: Duration },
     /// Permanent: a bug, a malformed item, a misconfiguration (missing table, denied access).
     #[error("store failure")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),

@@ -184,7 +184,8 @@ impl Api {
                 tracing::warn!(error = %ErrorChain(&error), "health check failed");
                 let wait = match error {
                     StoreError::Unavailable { retry_after, .. }
-                    | StoreError::Throttled { retry_after, .. } => retry_after,
+                    | StoreError::Throttled { retry_after, .. }
+                    | StoreError::Contended { retry_after } => retry_after,
                     _ => DEFAULT_RETRY_AFTER,
                 };
                 let mut response =

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::MAX_ATTEMPTS;
 use crate::domain::{Precondition, UserId};
-use crate::store::StoreError;
+use crate::store::{DEFAULT_RETRY_AFTER, StoreError};
 
 /// A write conditional on the version just read lost a race: read again, unless the client's own
 /// precondition named a version, which the user has now left.
@@ -38,7 +38,7 @@ where
             Attempt::Retry => tokio::time::sleep(Duration::from_millis(5 << round)).await,
         }
     }
-    Err(StoreError::unavailable(
-        "too much contention on one user; try again",
-    ))
+    Err(StoreError::Contended {
+        retry_after: DEFAULT_RETRY_AFTER,
+    })
 }

@@ -20,9 +20,12 @@ const THROTTLING_CODES: &[&str] = &[
 const TRANSIENT_CODES: &[&str] = &[
     "InternalServerError",
     "ServiceUnavailable",
-    "TransactionConflictException",
     "TransactionInProgressException",
 ];
+
+/// A single-item write that met a transaction on the same item: the item is busy, the store is
+/// not failing (and the SDK does not retry it).
+const CONFLICT_CODE: &str = "TransactionConflictException";
 
 /// Classifies an SDK error, keeping it whole as the source for the logs.
 pub(super) fn classify<E, R>(error: SdkError<E, R>) -> StoreError
@@ -35,6 +38,7 @@ where
             StoreError::unavailable(error)
         }
         SdkError::ServiceError(service) if is_throttling(service.err()) => throttled(error),
+        SdkError::ServiceError(service) if is_conflict(service.err()) => contended(),
         SdkError::ServiceError(service) if is_transient(service.err()) => {
             StoreError::unavailable(error)
         }
@@ -49,6 +53,8 @@ where
 {
     if is_throttling(&error) {
         throttled(error)
+    } else if is_conflict(&error) {
+        contended()
     } else if is_transient(&error) {
         StoreError::unavailable(error)
     } else {
@@ -61,6 +67,18 @@ where
 pub(super) fn throttled(error: impl StdError + Send + Sync + 'static) -> StoreError {
     metrics::counter!("dynamodb_throttles_total").increment(1);
     StoreError::throttled(error)
+}
+
+/// A call that met another write on a busy item: counted as contention, never against the
+/// breaker.
+fn contended() -> StoreError {
+    StoreError::Contended {
+        retry_after: crate::store::DEFAULT_RETRY_AFTER,
+    }
+}
+
+fn is_conflict(error: &impl ProvideErrorMetadata) -> bool {
+    error.code() == Some(CONFLICT_CODE)
 }
 
 fn is_throttling(error: &impl ProvideErrorMetadata) -> bool {

@@ -3,12 +3,16 @@
 //! The id counter records the shard count the table's users were first written with
 //! ([`USER_SHARDS_ATTRIBUTE`]), set by the same `UpdateItem` that reserves ids, and that update
 //! refuses a counter recording another count. So no create can ever write a user where this
-//! version would not read it. Reads, updates and deletes check once per process: one eventually
-//! consistent `GetItem` of the counter's two attributes, sent alongside the process's first
-//! operation so it adds no latency. A table written before users were sharded (a counter without
-//! the attribute) or with another shard count is refused with a message naming the README's
-//! "Upgrading a table", never read half-visible: the operation's result is dropped, and an update
-//! or delete aimed at a shard of such a table matches no user and writes nothing.
+//! version would not read it. Reads, updates and deletes check once per process: one strongly
+//! consistent `GetItem` of the counter's two attributes, sent alongside the process's first read
+//! (before its first write) so it adds no latency. The answer is kept for the life of the
+//! process only once the stamp has been seen, or this process's own reservation set it: while
+//! the table has no counter (no user was ever created), each operation checks again after it
+//! ran, so a table stamped in another layout meanwhile is refused rather than served
+//! half-visible. A table written before users were sharded (a counter without the attribute) or
+//! with another shard count is refused with a message naming the README's "Upgrading a table":
+//! the operation's result is dropped, and an update or delete aimed at a shard of such a table
+//! matches no user and writes nothing.
 
 use aws_sdk_dynamodb::Client;
 use tokio::sync::OnceCell;
@@ -25,6 +29,16 @@ pub(super) struct LayoutCheck {
     confirmed: OnceCell<()>,
 }
 
+/// What a look at the counter found, when it did not refuse the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Layout {
+    /// The counter records this process's layout: known for good.
+    Confirmed,
+    /// No counter yet: no user was ever written, so nothing can be half-visible now, but the
+    /// first create (of any version) may stamp it at any moment.
+    Unstamped,
+}
+
 impl LayoutCheck {
     pub fn new(shards: u16) -> Self {
         Self {
@@ -34,12 +48,39 @@ impl LayoutCheck {
     }
 
     /// Reads the counter's layout stamp unless this process already knows it is right. A failure
-    /// to read it is returned (and the check made again next time), never taken as a yes.
-    pub async fn ensure(&self, client: &Client, table: &str) -> Result<(), StoreError> {
-        self.confirmed
-            .get_or_try_init(|| self.verify(client, table))
-            .await
-            .map(|_| ())
+    /// to read it is returned (and the check made again next time), never taken as a yes; so is
+    /// a table with no stamp yet.
+    pub async fn ensure(&self, client: &Client, table: &str) -> Result<Layout, StoreError> {
+        if self.confirmed.initialized() {
+            return Ok(Layout::Confirmed);
+        }
+        let layout = self.verify(client, table).await?;
+        if layout == Layout::Confirmed {
+            self.confirm();
+        }
+        Ok(layout)
+    }
+
+    /// Runs `operation` under the check: alongside it for a read (`concurrent`), before it for a
+    /// write; and again after it when the table had no stamp, so that an answer is only ever
+    /// given from a table this process can read whole.
+    pub async fn around<T>(
+        &self,
+        client: &Client,
+        table: &str,
+        concurrent: bool,
+        operation: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let (layout, result) = if concurrent {
+            futures_util::future::join(self.ensure(client, table), operation).await
+        } else {
+            let layout = self.ensure(client, table).await?;
+            (Ok(layout), operation.await)
+        };
+        if layout? == Layout::Unstamped {
+            self.ensure(client, table).await?;
+        }
+        result
     }
 
     /// The shard count this process reads and writes.
@@ -53,22 +94,23 @@ impl LayoutCheck {
     }
 
     /// Reads the layout the counter records, and refuses it unless it is this process's: what
-    /// the health check asks every time, and [`ensure`](Self::ensure) once.
-    pub async fn verify(&self, client: &Client, table: &str) -> Result<(), StoreError> {
+    /// the health check asks every time, and [`ensure`](Self::ensure) until it is confirmed.
+    pub async fn verify(&self, client: &Client, table: &str) -> Result<Layout, StoreError> {
         let output = client
             .get_item()
             .table_name(table)
             .set_key(Some(counter_key()?))
             .projection_expression("last_id, #shards")
             .expression_attribute_names("#shards", USER_SHARDS_ATTRIBUTE)
+            .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
-        let Some(counter) = output.item else {
+        match output.item {
+            Some(counter) => self.check(table, &counter).map(|()| Layout::Confirmed),
             // No user was ever created: the first create stamps the layout.
-            return Ok(());
-        };
-        self.check(table, &counter)
+            None => Ok(Layout::Unstamped),
+        }
     }
 
     /// Whether `counter` (the id counter item, as read or as a failed condition returned it)

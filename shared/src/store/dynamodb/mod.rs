@@ -8,21 +8,27 @@
 //! |---|---|
 //! | get | 1 `GetItem` |
 //! | create | 1 `TransactWriteItems` (user + email claim), plus 1 `UpdateItem` on the counter once per id block |
-//! | update without email | 1 `UpdateItem` |
-//! | update with email | 1 `GetItem` + 1 `UpdateItem` (same email, new spelling) or 1 `TransactWriteItems` (user + old claim + new claim) |
+//! | update (no new email) | 1 `GetItem` + 1 `TransactWriteItems` (the user alone) |
+//! | update with a new email | 1 `GetItem` + 1 `TransactWriteItems` (user + old claim + new claim) |
 //! | delete | 1 `GetItem` + 1 `TransactWriteItems` (user + claim) |
 //! | list by cursor | 1 `Query` per shard, concurrently, of about `limit / shards + 1` items each ([`listing`]) |
 //! | list by `page=P` | the same, key-only, per 1,000 users skipped, then the page's |
 //!
-//! Once per process, before its first get, update, delete or list, one eventually consistent
+//! Once per process, before its first get, update, delete or list, one strongly consistent
 //! `GetItem` of the counter checks the table's layout ([`layout`]): alongside a read, before a
 //! write.
 //!
-//! A write whose answer is lost after DynamoDB applied it is sent again by the SDK, and the repeat
-//! is answered as that write, never as its own conflict: transactions by their `ClientRequestToken`
-//! ([`DynamoStore::transact`]), and, where a server does not honour it or there is no token (a
-//! single `UpdateItem`), by the `write_token` each write leaves on the user's item and reads back
-//! from a failed condition (`ReturnValuesOnConditionCheckFailure`, no extra call).
+//! Every write is a transaction under a request token, conditional on what was read. A write
+//! whose answer is lost after DynamoDB applied it is sent again by the SDK, and DynamoDB answers
+//! the repeat from its `ClientRequestToken` (within 10 minutes, whatever was written since):
+//! never applied twice, never answered as its own conflict ([`DynamoStore::transact`]). Where a
+//! server does not honour the token, the `write_token` each write leaves on the user's item,
+//! read back from a failed condition (`ReturnValuesOnConditionCheckFailure`, no extra call),
+//! still recognises the repeat while no one else has written since.
+//!
+//! An update costs 2 write units (a transaction's) and 1 read unit, where a bare `UpdateItem`
+//! would cost 1 write unit: a bare `UpdateItem` carries no request token, and its resend after a
+//! lost answer was applied a second time, over later acknowledged writes.
 
 mod attempts;
 mod errors;
@@ -46,11 +52,7 @@ use std::num::NonZeroU64;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::error::SdkError;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
-};
+use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
 use self::attempts::{Attempt, moved_since_read, out_of_step, with_retries};
 use self::errors::{classify, internal};
@@ -110,9 +112,15 @@ impl DynamoStore {
         }
     }
 
-    /// Fails unless the table is laid out as this store reads it (see [`layout`]).
-    async fn check_layout(&self) -> Result<(), StoreError> {
-        self.layout.ensure(&self.client, &self.table).await
+    /// Runs a write once the table is known to be laid out as this store reads it (see
+    /// [`layout`]).
+    async fn write_checked<T>(
+        &self,
+        write: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        self.layout
+            .around(&self.client, &self.table, false, write)
+            .await
     }
 
     fn shards(&self) -> u16 {
@@ -129,9 +137,9 @@ impl DynamoStore {
         &self,
         read: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let (layout, result) = futures_util::future::join(self.check_layout(), read).await;
-        layout?;
-        result
+        self.layout
+            .around(&self.client, &self.table, true, read)
+            .await
     }
 
     pub fn table(&self) -> &str {
@@ -231,121 +239,60 @@ impl DynamoStore {
         }))
     }
 
+    /// One `GetItem`, then one `TransactWriteItems` under a request token, conditional on the
+    /// version read: the user alone, or with the old claim deleted and the new one put when the
+    /// normalised email changes. Every update is a transaction so that DynamoDB answers the SDK's
+    /// resend of an applied one from its token (for 10 minutes, whatever was written since): a
+    /// bare `UpdateItem` carries no token, and its resend after a lost answer was applied again,
+    /// over a later acknowledged write.
     async fn try_update(
         &self,
         id: UserId,
         changes: &UserChanges,
         precondition: Precondition,
     ) -> Result<Attempt<User>, StoreError> {
-        let Some(email) = changes.email.as_deref() else {
-            // One conditional UpdateItem: the precondition is its condition.
-            let expected = match precondition {
-                Precondition::Version(version) => Some(version),
-                Precondition::None | Precondition::Exists => None,
-            };
-            return self
-                .update_in_place(id, changes, expected, precondition)
-                .await;
-        };
         let current = self.read(id).await?;
         precondition.check(current.as_ref().map(|user| user.version))?;
         let Some(current) = current else {
             return Err(StoreError::NotFound);
         };
-        let new_key = email_key(email);
-        if new_key == current.email_key {
-            return self
-                .update_in_place(id, changes, Some(current.version), precondition)
-                .await;
-        }
         let mut updated = current.to_user()?;
         changes.apply_to(&mut updated);
         updated.version += 1;
         let write_token = write_token();
-        let update = UpdateExpression::new(changes, Some(current.version), &write_token)?;
-        let outcome = self
-            .transact(
-                vec![
-                    update.transact_item(&self.table, self.key(id)?)?,
-                    self.delete_claim(&current.email_key, id)?,
-                    self.put(
-                        EmailClaim::new(&new_key, id).to_item()?,
-                        "attribute_not_exists(pk)",
-                    )?,
-                ],
-                &write_token,
-            )
-            .await?;
-        match outcome {
+        let update = UpdateExpression::new(changes, current.version, &write_token)?;
+        let mut items = vec![update.transact_item(&self.table, self.key(id)?)?];
+        let new_key = changes
+            .email
+            .as_deref()
+            .map(email_key)
+            .filter(|key| *key != current.email_key);
+        if let Some(new_key) = &new_key {
+            items.push(self.delete_claim(&current.email_key, id)?);
+            items.push(self.put(
+                EmailClaim::new(new_key, id).to_item()?,
+                "attribute_not_exists(pk)",
+            )?);
+        }
+        match self.transact(items, &write_token).await? {
             Transaction::Committed => Ok(Attempt::Done(updated)),
             Transaction::Conflict => Ok(Attempt::Retry),
             Transaction::Cancelled {
                 user: Some(item), ..
             } if item.written_by(&write_token) => Ok(Attempt::Done(item.to_user()?)),
-            Transaction::Cancelled { codes, .. } => match codes.as_slice() {
-                [_, _, Some(_)] => Err(StoreError::EmailTaken),
-                // The user changed or vanished since we read it: read again, unless the client
-                // asked for the version we read, which it no longer is.
-                [Some(_), _, _] => moved_since_read(precondition),
+            // The user's own condition first: a twin of this change that committed first has
+            // also taken the new claim, and that is this user's, not someone else's.
+            Transaction::Cancelled { codes, .. } if codes.first().is_some_and(Option::is_some) => {
+                moved_since_read(precondition)
+            }
+            Transaction::Cancelled {
+                codes, claim_owner, ..
+            } => match (codes.as_slice(), claim_owner) {
+                ([None, _, Some(_)], Some(owner)) if owner != id.get() => {
+                    Err(StoreError::EmailTaken)
+                }
                 _ => Err(out_of_step(id, &codes)),
             },
-        }
-    }
-
-    /// One `UpdateItem` that cannot touch the email claim: no email change, or a change of case
-    /// only. Conditional on the user existing and, if given, being at `expected_version` (the
-    /// client's, or the one just read).
-    async fn update_in_place(
-        &self,
-        id: UserId,
-        changes: &UserChanges,
-        expected_version: Option<u64>,
-        precondition: Precondition,
-    ) -> Result<Attempt<User>, StoreError> {
-        let write_token = write_token();
-        let update = UpdateExpression::new(changes, expected_version, &write_token)?;
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(self.key(id)?))
-            .update_expression(&update.expression)
-            .condition_expression(&update.condition)
-            .set_expression_attribute_names(Some(update.names.clone()))
-            .set_expression_attribute_values(Some(update.values.clone()))
-            .return_values(ReturnValue::AllNew)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(output) => {
-                let item = output
-                    .attributes
-                    .ok_or_else(|| StoreError::Internal("update returned no item".into()))?;
-                Ok(Attempt::Done(UserItem::from_item(item)?.to_user()?))
-            }
-            Err(SdkError::ServiceError(service))
-                if service.err().is_conditional_check_failed_exception() =>
-            {
-                // An UpdateItem carries no request token: when the SDK sent it again after an
-                // answer was lost, the item says whether the first one was applied.
-                let current = match service.into_err() {
-                    UpdateItemError::ConditionalCheckFailedException(failed) => {
-                        failed.item.map(UserItem::from_item).transpose()?
-                    }
-                    _ => None,
-                };
-                if let Some(item) = current.filter(|item| item.written_by(&write_token)) {
-                    return Ok(Attempt::Done(item.to_user()?));
-                }
-                match (precondition, expected_version) {
-                    (Precondition::Version(_), _) => Err(StoreError::PreconditionFailed),
-                    (_, Some(_)) => Ok(Attempt::Retry),
-                    (Precondition::Exists, None) => Err(StoreError::PreconditionFailed),
-                    (Precondition::None, None) => Err(StoreError::NotFound),
-                }
-            }
-            Err(other) => Err(classify(other)),
         }
     }
 
@@ -427,11 +374,14 @@ impl StorePing for DynamoStore {
         "dynamodb"
     }
 
-    /// The layout check, made afresh: one eventually consistent `GetItem` of the counter item,
-    /// half a read unit, using only an action every reading function already has. So a table
+    /// The layout check, made afresh: one strongly consistent `GetItem` of the counter item,
+    /// one read unit, using only an action every reading function already has. So a table
     /// this version refuses is unhealthy too, not only unreachable ones.
     async fn ping(&self) -> Result<(), StoreError> {
-        self.layout.verify(&self.client, &self.table).await
+        self.layout
+            .verify(&self.client, &self.table)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -469,16 +419,16 @@ impl StoreUpdate for DynamoStore {
         changes: UserChanges,
         precondition: Precondition,
     ) -> Result<User, StoreError> {
-        self.check_layout().await?;
-        with_retries(|| self.try_update(id, &changes, precondition)).await
+        self.write_checked(with_retries(|| self.try_update(id, &changes, precondition)))
+            .await
     }
 }
 
 #[async_trait]
 impl StoreDelete for DynamoStore {
     async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
-        self.check_layout().await?;
-        with_retries(|| self.try_delete(id, precondition)).await
+        self.write_checked(with_retries(|| self.try_delete(id, precondition)))
+            .await
     }
 }
 

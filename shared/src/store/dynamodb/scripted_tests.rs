@@ -123,11 +123,108 @@ async fn a_transaction_conflict_is_read_again_and_retried() {
 }
 
 #[tokio::test]
-async fn endless_conflicts_end_as_unavailable_after_four_attempts() {
+async fn endless_conflicts_end_as_contention_after_four_attempts() {
     let (store, log) = scripted([USER_ITEM, CONFLICT].repeat(4));
     let error = store.delete(id(), Precondition::None).await.unwrap_err();
-    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    // Not Unavailable: the breaker must not count one busy user against every other user.
+    assert!(matches!(error, StoreError::Contended { .. }), "{error:?}");
     assert_eq!(asked(&log).len(), 8, "four rounds of read and transaction");
+}
+
+/// A single-item write meeting a transaction on its item (the SDK does not retry it).
+const CONFLICT_EXCEPTION: Answer = (
+    400,
+    r#"{"__type": "com.amazonaws.dynamodb.v20120810#TransactionConflictException",
+        "message": "Transaction is ongoing for the item"}"#,
+);
+
+#[tokio::test]
+async fn a_transaction_conflict_exception_is_contention_not_unavailability() {
+    let (store, _) = scripted(vec![CONFLICT_EXCEPTION]);
+    let error = store.get(id()).await.unwrap_err();
+    assert!(matches!(error, StoreError::Contended { .. }), "{error:?}");
+}
+
+/// The user at version 2 with the new address, as a twin of this change left it.
+const USER_MOVED_TO_NEW: Answer = (
+    200,
+    r#"{"Item": {"pk": {"S": "USER#1"}, "sk": {"N": "1"}, "name": {"S": "Ada"},
+        "email": {"S": "new@example.com"}, "email_key": {"S": "new@example.com"},
+        "age": {"N": "36"}, "version": {"N": "2"}}}"#,
+);
+
+/// DynamoDB's cancellation of an email change whose twin committed first: the user's version
+/// moved, the old claim is gone, and the new claim is there, held by this very user.
+const TWIN_COMMITTED_FIRST: Answer = (
+    400,
+    r#"{"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [ConditionalCheckFailed, ConditionalCheckFailed, ConditionalCheckFailed]",
+        "CancellationReasons": [
+          {"Code": "ConditionalCheckFailed", "Item": {"pk": {"S": "USER#1"}, "sk": {"N": "1"}, "name": {"S": "Ada"},
+            "email": {"S": "new@example.com"}, "email_key": {"S": "new@example.com"}, "age": {"N": "36"}, "version": {"N": "2"},
+            "write_token": {"S": "another"}}},
+          {"Code": "ConditionalCheckFailed"},
+          {"Code": "ConditionalCheckFailed", "Item": {"pk": {"S": "EMAIL#new@example.com"}, "sk": {"N": "0"}, "user_id": {"N": "1"}}}]}"#,
+);
+
+/// The new claim held by user 2, the user's own condition holding.
+const CLAIM_HELD_BY_ANOTHER: Answer = (
+    400,
+    r#"{"__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+        "Message": "Transaction cancelled, please refer cancellation reasons for specific reasons [None, None, ConditionalCheckFailed]",
+        "CancellationReasons": [{"Code": "None"}, {"Code": "None"},
+          {"Code": "ConditionalCheckFailed", "Item": {"pk": {"S": "EMAIL#new@example.com"}, "sk": {"N": "0"}, "user_id": {"N": "2"}}}]}"#,
+);
+
+fn new_email() -> UserChanges {
+    UserChanges {
+        email: Some("new@example.com".into()),
+        ..UserChanges::default()
+    }
+}
+
+#[tokio::test]
+async fn an_email_change_whose_twin_committed_first_is_read_again_not_taken() {
+    let (store, log) = scripted(vec![
+        USER_ITEM,
+        TWIN_COMMITTED_FIRST,
+        USER_MOVED_TO_NEW,
+        COMMITTED,
+    ]);
+    let user = store
+        .update(id(), new_email(), Precondition::None)
+        .await
+        .expect("the user's own new address is not taken");
+    assert_eq!((user.email.as_str(), user.version), ("new@example.com", 3));
+    assert_eq!(
+        asked(&log),
+        [
+            "GetItem",
+            "TransactWriteItems",
+            "GetItem",
+            "TransactWriteItems"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_stale_if_match_on_an_email_change_is_412_even_when_the_claim_is_held() {
+    let (store, _) = scripted(vec![USER_ITEM, TWIN_COMMITTED_FIRST]);
+    let error = store
+        .update(id(), new_email(), Precondition::Version(1))
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::PreconditionFailed), "{error:?}");
+}
+
+#[tokio::test]
+async fn an_address_held_by_another_user_is_taken() {
+    let (store, _) = scripted(vec![USER_ITEM, CLAIM_HELD_BY_ANOTHER]);
+    let error = store
+        .update(id(), new_email(), Precondition::None)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, StoreError::EmailTaken), "{error:?}");
 }
 
 #[tokio::test]

@@ -86,7 +86,17 @@ impl DynamoStore {
                         .and_then(|reason| reason.item())
                         .map(|item| UserItem::from_item(item.clone()))
                         .transpose()?;
-                    Ok(Transaction::Cancelled { codes, user })
+                    // A claim put whose condition failed returns the claim that is there.
+                    let claim_owner = reasons
+                        .iter()
+                        .skip(1)
+                        .filter_map(|reason| reason.item()?.get("user_id")?.as_n().ok())
+                        .find_map(|owner| owner.parse().ok());
+                    Ok(Transaction::Cancelled {
+                        codes,
+                        user,
+                        claim_owner,
+                    })
                 }
                 other => Err(classify_service(other)),
             },
@@ -126,11 +136,13 @@ pub(super) enum Transaction {
     Committed,
     /// Another transaction held one of the items: worth retrying at once.
     Conflict,
-    /// A condition failed: one code per item, `None` for items whose condition held, and the
-    /// user's item as it is, when its own condition failed and it exists.
+    /// A condition failed: one code per item, `None` for items whose condition held; the
+    /// user's item as it is, when its own condition failed and it exists; and the owner of an
+    /// email claim that a put found already there.
     Cancelled {
         codes: Vec<Option<String>>,
         user: Option<UserItem>,
+        claim_owner: Option<u64>,
     },
 }
 

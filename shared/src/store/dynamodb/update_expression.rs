@@ -12,8 +12,8 @@ use super::items::{Item, value, write_trace};
 use crate::domain::{UserChanges, email_key};
 use crate::store::StoreError;
 
-/// `SET` for the changed fields plus a version bump, conditional on the user existing (and, when
-/// given, still being at the version that was read).
+/// `SET` for the changed fields plus a version bump, conditional on the user still being at the
+/// version that was read.
 pub(super) struct UpdateExpression {
     pub expression: String,
     pub condition: String,
@@ -22,18 +22,15 @@ pub(super) struct UpdateExpression {
 }
 
 impl UpdateExpression {
-    /// The update, made by the write named `write_token`. Without an expected version, its
-    /// condition also refuses an item that write already changed: the SDK may send the same
-    /// request twice, and the second must not bump the version again.
+    /// The update of a user read at `expected_version`, made by the write named `write_token`.
     pub fn new(
         changes: &UserChanges,
-        expected_version: Option<u64>,
+        expected_version: u64,
         write_token: &str,
     ) -> Result<Self, StoreError> {
         let mut this = Self {
             expression: String::new(),
-            condition: "attribute_exists(pk) AND (attribute_not_exists(#write_token) OR #write_token <> :write_token)"
-                .to_owned(),
+            condition: "#version = :expected_version".to_owned(),
             names: Default::default(),
             values: Default::default(),
         };
@@ -63,11 +60,8 @@ impl UpdateExpression {
         if trace.is_none() {
             this.expression.push_str(" REMOVE #trace");
         }
-        if let Some(version) = expected_version {
-            this.values
-                .insert(":expected_version".into(), value(version)?);
-            this.condition = "#version = :expected_version".to_owned();
-        }
+        this.values
+            .insert(":expected_version".into(), value(expected_version)?);
         Ok(this)
     }
 
