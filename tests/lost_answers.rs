@@ -4,9 +4,9 @@
 //! when the retry fits the budget. A [`LossyHop`] between the store and the DynamoDB test server
 //! forwards each chosen write, lets the server apply it, and drops (or delays) its answer once.
 //!
-//! The test server honours transactions' `ClientRequestToken` as DynamoDB documents
-//! (`scripts/dynamodb_test_server.py`); single-item `UpdateItem`s carry no token, and the store
-//! recognises its own applied update by the write token it leaves on the item.
+//! Every write is a transaction. The test server honours transactions' `ClientRequestToken` as
+//! DynamoDB documents (`scripts/dynamodb_test_server.py`); where a server does not, the store
+//! recognises its own applied write by the write token it leaves on the item.
 
 use std::time::Duration;
 
@@ -28,7 +28,6 @@ use shared::store::{
 };
 
 const TRANSACTION: &str = "TransactWriteItems";
-const UPDATE_ITEM: &str = "UpdateItem";
 
 /// An attempt times out after this long: what the functions' defaults give each of their three
 /// attempts (STORE_TIMEOUT_MS 3000 / DYNAMODB_MAX_ATTEMPTS 3).
@@ -145,15 +144,15 @@ async fn an_idempotent_create_whose_answer_is_lost_is_new_then_replayed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_update_whose_answer_is_lost_applies_once() {
     let cases = [
-        (age(40), Precondition::None, Loss::Drop, UPDATE_ITEM),
-        (age(41), Precondition::Version(1), Loss::Drop, UPDATE_ITEM),
+        (age(40), Precondition::None, Loss::Drop, TRANSACTION),
+        (age(41), Precondition::Version(1), Loss::Drop, TRANSACTION),
         (
             age(42),
             Precondition::Version(1),
             Loss::Delay(ATTEMPT_TIMEOUT * 2),
-            UPDATE_ITEM,
+            TRANSACTION,
         ),
-        (age(43), Precondition::Exists, Loss::Drop, UPDATE_ITEM),
+        (age(43), Precondition::Exists, Loss::Drop, TRANSACTION),
         (
             email("lovelace@example.com"),
             Precondition::None,
@@ -292,7 +291,7 @@ async fn over_http_a_write_whose_store_answer_is_lost_gets_its_own_answer() {
     .await;
     let item = format!("/users/{}", created.json()["user"]["id"]);
     let aged = send(
-        once(UPDATE_ITEM, Loss::Delay(ATTEMPT_TIMEOUT * 2)),
+        once(TRANSACTION, Loss::Delay(ATTEMPT_TIMEOUT * 2)),
         TestRequest::new(Method::PUT, &item)
             .header("if-match", "\"1\"")
             .json(&json!({"age": 37})),
@@ -316,7 +315,6 @@ async fn over_http_a_write_whose_store_answer_is_lost_gets_its_own_answer() {
         204,
     )
     .await;
-    assert_eq!(hop.lost(TRANSACTION), 3);
-    assert_eq!(hop.lost(UPDATE_ITEM), 1);
+    assert_eq!(hop.lost(TRANSACTION), 4);
     assert_eq!(assert_users_and_claims_agree(&table).await, 0);
 }

@@ -48,7 +48,11 @@ pub(crate) async fn dynamodb_calls() -> Value {
         )
         .await
         .unwrap();
-    record("update, no email change", "1 UpdateItem", &log);
+    record(
+        "update, no email change",
+        "1 GetItem + 1 TransactWriteItems",
+        &log,
+    );
     // The same address in other letter cases: no claim moves.
     let own_email = store
         .get(id)
@@ -69,7 +73,11 @@ pub(crate) async fn dynamodb_calls() -> Value {
         )
         .await
         .unwrap();
-    record("update, email re-cased", "1 GetItem + 1 UpdateItem", &log);
+    record(
+        "update, email re-cased",
+        "1 GetItem + 1 TransactWriteItems",
+        &log,
+    );
     store
         .update(
             id,

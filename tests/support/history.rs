@@ -726,15 +726,14 @@ fn split(history: &History) -> Split {
     let mut made_by_name: HashMap<&str, UserId> = HashMap::new();
     for (index, event) in history.events.iter().enumerate() {
         if let (Call::Create { key, name, .. }, Answer::User(user)) = (&event.call, &event.answer) {
-            if let Some(key) = key {
-                if let Some(other) = made_by_key.insert(key, user.id)
-                    && other != user.id
-                {
-                    problems.push(format!(
-                        "event {index}: creates under idempotency key {key} answered users {other} and {}",
-                        user.id
-                    ));
-                }
+            if let Some(key) = key
+                && let Some(other) = made_by_key.insert(key, user.id)
+                && other != user.id
+            {
+                problems.push(format!(
+                    "event {index}: creates under idempotency key {key} answered users {other} and {}",
+                    user.id
+                ));
             }
             made_by_name.entry(name).or_insert(user.id);
         }

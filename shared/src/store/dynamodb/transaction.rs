@@ -84,7 +84,7 @@ impl DynamoStore {
                     let user = reasons
                         .first()
                         .and_then(|reason| reason.item())
-                        .map(|item| UserItem::from_item(item.clone()))
+                        .map(|item| UserItem::from_item(item.clone()).map(Box::new))
                         .transpose()?;
                     // A claim put whose condition failed returns the claim that is there.
                     let claim_owner = reasons
@@ -141,7 +141,7 @@ pub(super) enum Transaction {
     /// email claim that a put found already there.
     Cancelled {
         codes: Vec<Option<String>>,
-        user: Option<UserItem>,
+        user: Option<Box<UserItem>>,
         claim_owner: Option<u64>,
     },
 }
