@@ -225,6 +225,25 @@ async fn a_table_of_another_shard_count_is_refused_and_left_untouched() {
     assert_eq!(walk(&four, 5).await, (1..=12).collect::<Vec<_>>());
 }
 
+#[tokio::test]
+async fn a_table_stamped_in_another_layout_after_a_first_read_is_refused_not_half_served() {
+    // A process reads an empty table first (nothing to refuse yet), then another version stamps
+    // it with 16 shards: the first process must refuse it from then on, never serve it
+    // half-visible (its first read once confirmed the layout for the life of the process).
+    let table = fresh_table("stamped-later").await;
+    let eight = DynamoStore::new(dynamo::client(), &table, 50);
+    assert_eq!(eight.get(UserId::new(9).unwrap()).await.unwrap(), None);
+    assert!(walk(&eight, 10).await.is_empty());
+    let sixteen = DynamoStore::new(dynamo::client(), &table, 50).with_user_shards(16);
+    for i in 0..12 {
+        sixteen
+            .create(new_user(&format!("s{i}@example.com")))
+            .await
+            .unwrap();
+    }
+    assert_every_operation_refused(&eight, "in 16 shards").await;
+}
+
 /// What one creator saw.
 #[derive(Default)]
 struct Outcomes {
