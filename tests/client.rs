@@ -310,25 +310,25 @@ async fn a_killed_endpoint_costs_no_call_and_gets_its_traffic_back_after_a_resta
     }
 }
 
-/// A hop in front of `local` that drops the answer to the first create it forwards.
-async fn losing_the_first_create(local: &LocalApi) -> LossyHop {
+/// A hop in front of `local` that drops the answer to the first request of `kind` it forwards.
+async fn losing_the_first(local: &LocalApi, kind: &'static str) -> LossyHop {
     let upstream = local
         .client
         .base_url()
         .trim_start_matches("http://")
         .to_owned();
-    let lose_the_first_create = Rule {
-        kind: "POST /users",
+    let lose_the_first = Rule {
+        kind,
         count: 1,
         loss: Loss::Drop,
     };
-    LossyHop::start(&upstream, vec![lose_the_first_create]).await
+    LossyHop::start(&upstream, vec![lose_the_first]).await
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
     let local = LocalApi::start(IN_MEMORY).await;
-    let hop = losing_the_first_create(&local).await;
+    let hop = losing_the_first(&local, "POST /users").await;
     let users = client_for(&[hop.endpoint()]);
     let created = users.create(ada(), None).await.unwrap();
     assert_eq!(hop.lost("POST /users"), 1, "the first answer was lost");
@@ -337,6 +337,64 @@ async fn a_create_whose_answer_is_lost_is_retried_into_exactly_one_user() {
     let page = direct.list(None, None).await.unwrap();
     assert_eq!(page.users.len(), 1, "{page:?}");
     assert_eq!(page.users[0].id, created.id);
+}
+
+/// Whether `error` says the call may or may not have taken effect: what a retry that meets its
+/// own earlier attempt's effect must answer, rather than `404` or `412`.
+fn is_indeterminate(error: &client::UsersError) -> bool {
+    matches!(&error.kind, ErrorKind::Unavailable { reason, .. }
+        if reason.contains("may or may not have taken effect"))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_retry_that_meets_its_own_lost_effect_is_indeterminate_not_404_or_412() {
+    let local = LocalApi::start(IN_MEMORY).await;
+    let direct = client_for(&[local.client.base_url().to_owned()]);
+    let id = direct.create(ada(), None).await.unwrap().id;
+    assert_eq!(id.get(), 1, "the first user of a fresh store");
+    let age = |age| UserUpdate {
+        age: Some(age),
+        ..UserUpdate::default()
+    };
+
+    // The conditional update was applied (version 2); its retry meets version 2, not 1: a 412.
+    let hop = losing_the_first(&local, "PATCH /users/1").await;
+    let users = client_for(&[hop.endpoint()]);
+    let error = users
+        .update(id, age(40), Precondition::Version(1))
+        .await
+        .unwrap_err();
+    assert!(is_indeterminate(&error), "{error:?}");
+    assert_eq!(hop.seen("PATCH /users/1"), 2, "it was retried");
+    assert_eq!(direct.get(id).await.unwrap().version, Some(2));
+
+    // `If-Match: *` would match again and apply twice: it is sent once, and the loss reported.
+    let hop = losing_the_first(&local, "PATCH /users/1").await;
+    let users = client_for(&[hop.endpoint()]);
+    let error = users
+        .update(id, age(41), Precondition::Exists)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error.kind, ErrorKind::Unavailable { .. }),
+        "{error:?}"
+    );
+    assert_eq!(hop.seen("PATCH /users/1"), 1, "never resent");
+    let user = direct.get(id).await.unwrap();
+    assert_eq!((user.version, user.age), (Some(3), 41), "applied once");
+
+    // The delete was applied; its retry finds no user: a 404 about a change that happened.
+    let hop = losing_the_first(&local, "DELETE /users/1").await;
+    let users = client_for(&[hop.endpoint()]);
+    let error = users.delete(id, Precondition::None).await.unwrap_err();
+    assert!(is_indeterminate(&error), "{error:?}");
+    assert_eq!(hop.seen("DELETE /users/1"), 2, "it was retried");
+    let gone = direct.get(id).await.unwrap_err();
+    assert_eq!(gone.kind, ErrorKind::NotFound);
+
+    // Where no attempt was lost, a 404 is a 404.
+    let error = direct.delete(id, Precondition::None).await.unwrap_err();
+    assert_eq!(error.kind, ErrorKind::NotFound);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -348,7 +406,7 @@ async fn a_retried_call_is_one_trace_and_each_call_its_own() {
     let _ = std::fs::remove_file(&log);
     let env = [IN_MEMORY, &[("LOG_FORMAT", "json"), ("RUST_LOG", "info")]].concat();
     let local = LocalApi::start_logging_to(&env, &log).await;
-    let hop = losing_the_first_create(&local).await;
+    let hop = losing_the_first(&local, "POST /users").await;
     let users = client_for(&[hop.endpoint()]);
     let created = users.create(ada(), None).await.unwrap();
     users.get(created.id).await.unwrap();

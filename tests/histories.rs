@@ -10,8 +10,8 @@
 //! HTTP, through the client, to two `local-api` processes on one table, one killed and restarted
 //! mid-run.
 //!
-//! The seeds are fixed; `HISTORY_SEED=N HISTORY_SECONDS=S cargo test -p integration-tests --test
-//! histories` runs longer, randomised histories (docs in the README's "Consistency").
+//! The seeds are fixed; `HISTORY_SECONDS=S cargo test -p integration-tests --test histories` runs
+//! each test over new seeds for S seconds ([`history::seeds`]; the README's "Consistency").
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -65,89 +65,102 @@ async fn run(users: Arc<dyn Users>, workload: Workload) -> History {
 }
 
 fn dynamo_workload(seed: u64) -> Workload {
-    Workload::from_env(seed, 60, Duration::from_secs(20))
+    Workload::new(seed, 60, Duration::from_secs(20))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_store_histories_are_linearizable() {
-    for seed in [1, 2, 3] {
+    for seed in history::seeds(&[1, 2, 3]) {
         let users = guarded(MemoryStore::new());
-        let history = run(
-            users,
-            Workload::from_env(seed, 400, Duration::from_secs(20)),
-        )
-        .await;
+        let history = run(users, Workload::new(seed, 400, Duration::from_secs(20))).await;
         history::check(&history).assert_none(&format!("memory, seed {seed}"));
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dynamodb_store_histories_are_linearizable() {
-    let (users, table) = dynamo_at(&endpoint()).await;
-    let history = run(users, dynamo_workload(11)).await;
-    history::check(&history).assert_none("dynamodb");
-    assert_users_and_claims_agree(&table).await;
+    for seed in history::seeds(&[11]) {
+        let (users, table) = dynamo_at(&endpoint()).await;
+        let history = run(users, dynamo_workload(seed)).await;
+        history::check(&history).assert_none(&format!("dynamodb, seed {seed}"));
+        assert_users_and_claims_agree(&table).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_hold_when_one_write_answer_in_ten_is_lost() {
     let hop = LossyHop::start(endpoint().trim_start_matches("http://"), Vec::new()).await;
-    let (users, table) = dynamo_at(&hop.endpoint()).await;
-    hop.set_random_loss(RandomLoss {
-        kinds: vec!["UpdateItem", "TransactWriteItems", "DeleteItem", "PutItem"],
-        one_in: 10,
-        loss: Loss::Drop,
-        seed: 21,
-    });
-    let history = run(users, dynamo_workload(21)).await;
-    let lost = hop.lost("UpdateItem") + hop.lost("TransactWriteItems");
-    history::check(&history).assert_none(&format!("dynamodb, {lost} write answers lost"));
-    assert!(
-        lost >= 10,
-        "the hop lost only {lost} answers: the run proved little"
-    );
-    assert_users_and_claims_agree(&table).await;
+    for seed in history::seeds(&[21]) {
+        let (users, table) = dynamo_at(&hop.endpoint()).await;
+        let lost_so_far = || hop.lost("UpdateItem") + hop.lost("TransactWriteItems");
+        let lost_before = lost_so_far();
+        hop.set_random_loss(RandomLoss {
+            kinds: vec!["UpdateItem", "TransactWriteItems", "DeleteItem", "PutItem"],
+            one_in: 10,
+            loss: Loss::Drop,
+            seed,
+        });
+        let history = run(users, dynamo_workload(seed)).await;
+        let lost = lost_so_far() - lost_before;
+        history::check(&history)
+            .assert_none(&format!("dynamodb, seed {seed}, {lost} write answers lost"));
+        assert!(
+            lost >= 10,
+            "the hop lost only {lost} answers: the run proved little"
+        );
+        assert_users_and_claims_agree(&table).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_hold_through_a_slow_hop() {
     let hop = LossyHop::start(endpoint().trim_start_matches("http://"), Vec::new()).await;
-    let (users, table) = dynamo_at(&hop.endpoint()).await;
-    // Answers held past the attempt timeout: the SDK sends the request again while the first
-    // one has been applied, and the late answer arrives on a connection no one reads.
-    hop.set_random_loss(RandomLoss {
-        kinds: vec!["GetItem", "Query", "UpdateItem", "TransactWriteItems"],
-        one_in: 8,
-        loss: Loss::Delay(Duration::from_millis(1_200)),
-        seed: 31,
-    });
-    let history = run(users, dynamo_workload(31)).await;
-    history::check(&history).assert_none("dynamodb through a slow hop");
-    assert_users_and_claims_agree(&table).await;
+    for seed in history::seeds(&[31]) {
+        let (users, table) = dynamo_at(&hop.endpoint()).await;
+        // Answers held past the attempt timeout: the SDK sends the request again while the first
+        // one has been applied, and the late answer arrives on a connection no one reads.
+        hop.set_random_loss(RandomLoss {
+            kinds: vec!["GetItem", "Query", "UpdateItem", "TransactWriteItems"],
+            one_in: 8,
+            loss: Loss::Delay(Duration::from_millis(1_200)),
+            seed,
+        });
+        let history = run(users, dynamo_workload(seed)).await;
+        history::check(&history).assert_none(&format!("dynamodb through a slow hop, seed {seed}"));
+        assert_users_and_claims_agree(&table).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_hold_while_partitions_are_throttled() {
-    let front = CapacityFront::start(
-        endpoint().trim_start_matches("http://"),
-        Capacity::scaled(100.0),
-    )
-    .await;
-    let (users, table) = dynamo_at(&front.endpoint()).await;
-    let history = run(users, dynamo_workload(41)).await;
-    let (single, transactions) = front.throttled();
-    history::check(&history).assert_none(&format!(
-        "dynamodb throttled ({single} requests, {transactions} transactions)"
-    ));
-    assert!(
-        single + transactions >= 5,
-        "the capacity model throttled {single} + {transactions}: the run proved little"
-    );
-    assert_users_and_claims_agree(&table).await;
+    for seed in history::seeds(&[41]) {
+        let front = CapacityFront::start(
+            endpoint().trim_start_matches("http://"),
+            Capacity::scaled(100.0),
+        )
+        .await;
+        let (users, table) = dynamo_at(&front.endpoint()).await;
+        let history = run(users, dynamo_workload(seed)).await;
+        let (single, transactions) = front.throttled();
+        history::check(&history).assert_none(&format!(
+            "dynamodb throttled ({single} requests, {transactions} transactions), seed {seed}"
+        ));
+        assert!(
+            single + transactions >= 5,
+            "the capacity model throttled {single} + {transactions}: the run proved little"
+        );
+        assert_users_and_claims_agree(&table).await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn http_histories_hold_across_a_killed_local_api() {
+    for seed in history::seeds(&[51]) {
+        http_history_across_a_killed_local_api(seed).await;
+    }
+}
+
+async fn http_history_across_a_killed_local_api(seed: u64) {
     let table = fresh_table("history-http").await;
     let env = process_env(&table);
     let ports = [free_port(), free_port()];
@@ -163,7 +176,6 @@ async fn http_histories_hold_across_a_killed_local_api() {
         .collect();
     let config = ClientConfig::new(discovery::from_list(&urls).unwrap());
     let users: Arc<dyn Users> = Arc::new(UsersClient::new(config, None).unwrap());
-    let workload = dynamo_workload(51);
     let victim_port = ports[1];
     // The restarted process serves until the run and its final listing are over.
     let restarted = Arc::new(tokio::sync::Mutex::new(None));
@@ -174,8 +186,10 @@ async fn http_histories_hold_across_a_killed_local_api() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         *slot.lock().await = Some(launch(victim_port).await);
     };
-    let history = history::record(users, workload, faults).await;
-    history::check(&history).assert_none("over HTTP, one local-api killed and restarted");
+    let history = history::record(users, dynamo_workload(seed), faults).await;
+    history::check(&history).assert_none(&format!(
+        "over HTTP, one local-api killed and restarted, seed {seed}"
+    ));
     assert!(
         restarted.lock().await.is_some(),
         "the killed process was restarted"

@@ -354,13 +354,26 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
     assert_eq!(trace, CALLER, "the caller's trace is kept");
     assert_ne!(span, "00f067aa0ba902b7", "the request is a span of its own");
 
+    // A caller's own X-Ray fields (here 8 KB of them) name nothing of ours: only the trace is kept.
+    const XRAY_CALLER: &str = "5759e988bd862e3fe1be46a994272793";
     let xray = api
         .send(get().header(
             "x-amzn-trace-id",
-            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1",
+            format!(
+                "Root={};Parent=53995c3f42cd8ad8;Sampled=1{}",
+                xray_root(XRAY_CALLER),
+                (0..30)
+                    .map(|n| format!(";caller{n}={}", "x".repeat(250)))
+                    .collect::<String>()
+            ),
         ))
         .await;
-    assert_eq!(served_in(&xray).0, "5759e988bd862e3fe1be46a994272793");
+    assert_eq!(served_in(&xray).0, XRAY_CALLER);
+    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(XRAY_CALLER)).await;
+    assert!(!calls.is_empty());
+    for (_, header) in &calls {
+        assert!(header.len() < 100 && !header.contains("caller"), "{header}");
+    }
 
     let fresh = api.send(get()).await;
     let (started, _) = served_in(&fresh);

@@ -6,6 +6,7 @@
 //! - [`contract`]: the HTTP contract's codes, headers, paths, envelopes, ETags and cursors, for
 //!   server and client alike (no HTTP stack).
 //! - [`trace`]: which trace a request belongs to (W3C and X-Ray headers), for both sides.
+//! - [`token`]: names that must never collide (write tokens, idempotency keys), from the OS.
 //! - [`store`]: persistence behind one capability trait per operation, with in-memory and
 //!   DynamoDB backends, and [`store::StoreLayer`] for decorators of every call.
 //! - `service` (crate-private): the business rules of each operation. Knows nothing of HTTP.
@@ -40,6 +41,7 @@ pub mod store;
 pub mod telemetry;
 #[cfg(test)]
 mod test_metrics;
+pub mod token;
 pub mod trace;
 #[cfg(feature = "aws")]
 pub mod transport;

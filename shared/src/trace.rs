@@ -91,9 +91,21 @@ pub fn to_traceparent(span: &SpanContext) -> String {
 
 /// An X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`), as API Gateway, Lambda's runtime API
 /// and the AWS SDKs write it. A header without `Parent` (a trace whose first segment is yet to
-/// come) still names its trace.
+/// come) still names its trace. Only the trace id, parent and sampling decision are kept: any
+/// other `key=value` pairs are the caller's to choose (kilobytes of them), and kept they would be
+/// re-sent on every DynamoDB request of the call and exported with its spans.
 pub fn from_xray(value: &str) -> Option<SpanContext> {
-    span_context_from_str(value).filter(|span| span.trace_id() != TraceId::INVALID)
+    span_context_from_str(value)
+        .filter(|span| span.trace_id() != TraceId::INVALID)
+        .map(|span| {
+            SpanContext::new(
+                span.trace_id(),
+                span.span_id(),
+                span.trace_flags(),
+                span.is_remote(),
+                TraceState::default(),
+            )
+        })
 }
 
 /// `span` as an X-Ray trace header.
@@ -161,6 +173,29 @@ mod tests {
         assert_eq!(child.trace_id(), root_only.trace_id());
         assert!(child.is_valid());
         assert_eq!(incoming(|_| None), None);
+    }
+
+    #[test]
+    fn a_callers_extra_x_ray_fields_are_not_kept_nor_handed_on() {
+        let extras: String = (0..30)
+            .map(|n| format!(";caller{n}={}", "x".repeat(250)))
+            .collect();
+        let header = format!(
+            "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1{extras}"
+        );
+        assert!(
+            span_context_from_str(&header)
+                .unwrap()
+                .trace_state()
+                .header()
+                .len()
+                > 7_000
+        );
+        let parsed = from_xray(&header).unwrap();
+        assert_eq!(parsed.trace_state().header(), "");
+        let handed_on = to_xray(&new_span(Some(&parsed))).unwrap();
+        assert!(handed_on.starts_with("Root=1-5759e988-bd862e3fe1be46a994272793;Parent="));
+        assert!(handed_on.len() < 80, "{handed_on}");
     }
 
     #[test]

@@ -42,21 +42,8 @@ pub struct Workload {
 }
 
 impl Workload {
-    /// The fixed-seed run of the test command, `HISTORY_SEED` and `HISTORY_SECONDS` overriding
-    /// the seed and making the run last that long (calls then unbounded): the longer randomised
-    /// run for whoever changes the store.
-    pub fn from_env(seed: u64, calls_per_client: usize, duration: Duration) -> Self {
-        let seed = std::env::var("HISTORY_SEED")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(seed);
-        let (calls_per_client, duration) = match std::env::var("HISTORY_SECONDS")
-            .ok()
-            .and_then(|s| s.parse::<u64>().ok())
-        {
-            Some(seconds) => (usize::MAX, Duration::from_secs(seconds)),
-            None => (calls_per_client, duration),
-        };
+    /// Eight clients making at most `calls_per_client` calls each, for at most `duration`.
+    pub fn new(seed: u64, calls_per_client: usize, duration: Duration) -> Self {
         Self {
             seed,
             clients: 8,
@@ -66,6 +53,30 @@ impl Workload {
             hot_users: 6,
         }
     }
+}
+
+/// The seeds a history test runs, one history of its usual size each: `fixed` in the test
+/// command; with `HISTORY_SECONDS=S`, new seeds for S seconds (`HISTORY_SEED`, then the next, and
+/// so on; by default from the clock), for whoever changes the store. Many histories of a size the
+/// search decides quickly, rather than one long one, so a long run never outgrows the checker.
+/// A failing history names its seed: `HISTORY_SEED=<it> HISTORY_SECONDS=1` runs it again first.
+pub fn seeds(fixed: &'static [u64]) -> Box<dyn Iterator<Item = u64> + Send> {
+    let seconds = std::env::var("HISTORY_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok());
+    let Some(seconds) = seconds else {
+        return Box::new(fixed.iter().copied());
+    };
+    let first = std::env::var("HISTORY_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(1, |since| since.as_secs())
+        });
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    Box::new((first..).take_while(move |_| Instant::now() < deadline))
 }
 
 /// The fields of a change, as sent.

@@ -37,9 +37,15 @@ fn json(value: &impl serde::Serialize) -> Option<Bytes> {
     ))
 }
 
-/// A fresh idempotency key for one logical create: 128 random bits.
-fn new_idempotency_key() -> String {
-    format!("users-client-{:032x}", fastrand::u128(..))
+/// A fresh idempotency key for one logical create ([`shared::token::random_token`]).
+fn new_idempotency_key() -> Result<String, UsersError> {
+    shared::token::random_token()
+        .map(|token| format!("users-client-{token}"))
+        .map_err(|error| {
+            UsersError::new(ErrorKind::Internal {
+                message: format!("no idempotency key: the OS gave no randomness ({error})"),
+            })
+        })
 }
 
 #[async_trait]
@@ -55,7 +61,7 @@ impl Users for UsersClient {
         let key = match idempotency_key {
             Some(key) => key,
             None => {
-                generated = new_idempotency_key();
+                generated = new_idempotency_key()?;
                 &generated
             }
         };

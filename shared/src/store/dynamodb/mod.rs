@@ -166,7 +166,7 @@ impl DynamoStore {
         user: &User,
         idempotency: Option<&IdempotentCreate>,
     ) -> Result<Attempt<Created>, StoreError> {
-        let write_token = write_token();
+        let write_token = write_token()?;
         let claim = EmailClaim::new(&email_key(&user.email), user.id);
         let mut items = vec![
             self.put(
@@ -259,7 +259,7 @@ impl DynamoStore {
         let mut updated = current.to_user()?;
         changes.apply_to(&mut updated);
         updated.version += 1;
-        let write_token = write_token();
+        let write_token = write_token()?;
         let update = UpdateExpression::new(changes, current.version, &write_token)?;
         let mut items = vec![update.transact_item(&self.table, self.key(id)?)?];
         let new_key = changes
@@ -319,7 +319,7 @@ impl DynamoStore {
                     TransactWriteItem::builder().delete(delete_user).build(),
                     self.delete_claim(&current.email_key, id)?,
                 ],
-                &write_token(),
+                &write_token()?,
             )
             .await?;
         match outcome {

@@ -15,6 +15,7 @@ use super::items::{Item, UserItem, claim_key, value};
 use super::{DynamoStore, MAX_ATTEMPTS};
 use crate::domain::UserId;
 use crate::store::StoreError;
+use crate::token;
 
 impl DynamoStore {
     /// Runs a transaction under `write_token` as its `ClientRequestToken`, and reports which
@@ -157,7 +158,7 @@ fn is_throttled(cancelled: &TransactionCanceledException) -> bool {
 }
 
 /// A new name for one write: its transaction's `ClientRequestToken` and the `write_token` it
-/// leaves on the user's item. 128 random bits, so no two writes share one.
-pub(super) fn write_token() -> String {
-    format!("{:032x}", fastrand::u128(..))
+/// leaves on the user's item ([`token::random_token`]).
+pub(super) fn write_token() -> Result<String, StoreError> {
+    token::random_token().map_err(internal)
 }
