@@ -1,6 +1,6 @@
 """Prints template.yaml as CloudFormation after SAM's own transform, as JSON, offline.
 
-Used by tests/template.rs to check what `sam deploy` would create (per-route authorization, for
+Used by tests/shipped/template.rs to check what `sam deploy` would create (per-route authorization, for
 one) rather than what the template's shorthand suggests. The functions' CodeUri is replaced by a
 placeholder S3 URI, which is what `sam package` would put there; nothing else changes.
 Run with the SAM CLI's virtualenv: .venv-sam/bin/python scripts/sam_transform.py template.yaml

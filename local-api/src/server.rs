@@ -103,7 +103,7 @@ impl UsersRoutes {
 }
 
 /// Request headers a browser may send and response headers it may read: the same lists as the
-/// `CorsConfiguration` of template.yaml (tests/local_api.rs compares them), so a front end that
+/// `CorsConfiguration` of template.yaml (tests/api/local_api.rs compares them), so a front end that
 /// works against `local-api` works against the deployed API.
 pub const CORS_ALLOW_HEADERS: [&str; 9] = [
     "content-type",
@@ -205,7 +205,7 @@ fn openapi_json() -> &'static str {
     static JSON: std::sync::OnceLock<String> = std::sync::OnceLock::new();
     JSON.get_or_init(|| {
         let spec: serde_json::Value = serde_yaml::from_str(include_str!("../../openapi.yaml"))
-            .expect("openapi.yaml is valid YAML (tests/openapi.rs checks it)");
+            .expect("openapi.yaml is valid YAML (tests/api/openapi.rs checks it)");
         spec.to_string()
     })
 }

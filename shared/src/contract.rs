@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::UserId;
 
 /// Every error the API answers with: its stable wire name (the body's `code`) and its status.
-/// `openapi.yaml` documents exactly these (tests/openapi.rs).
+/// `openapi.yaml` documents exactly these (tests/api/openapi.rs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum ErrorCode {
     InvalidJson,

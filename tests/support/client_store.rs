@@ -1,7 +1,7 @@
 //! The store contract through the typed client: a `UserStore` whose every call goes through
 //! `client::UsersClient` to a real `local-api`, so the conformance cases that the HTTP API can
 //! express (`conformance_tests!(@through_the_api ...)`) run end to end (client, HTTP, service,
-//! store) on both backends. The client's own idempotent creates are tested in tests/client.rs.
+//! store) on both backends. The client's own idempotent creates are tested in tests/api/client.rs.
 
 use std::sync::Arc;
 

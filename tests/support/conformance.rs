@@ -10,7 +10,7 @@ use shared::store::{Created, IdempotentCreate, StoreError, UserStore};
 
 /// Expands to one test per case, each on a fresh store built by `$make` (an async expression
 /// yielding something that is a `UserStore`). `@through_the_api` expands only to the cases that
-/// the HTTP API can express (tests/client_conformance.rs runs them through the typed client).
+/// the HTTP API can express (tests/api/client_conformance.rs runs them through the typed client).
 #[macro_export]
 macro_rules! conformance_tests {
     ($make:expr) => {

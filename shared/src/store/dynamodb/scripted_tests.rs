@@ -94,7 +94,7 @@ fn scripted(answers: Vec<Answer>) -> (DynamoStore, Arc<Mutex<Vec<String>>>) {
         .build();
     let client = aws_sdk_dynamodb::Client::from_conf(config);
     let store = DynamoStore::new(client, "users", 50);
-    // The layout is checked against a real server (tests/dynamodb.rs); scripts leave it out.
+    // The layout is checked against a real server (tests/store/dynamodb.rs); scripts leave it out.
     store.layout.confirm();
     (store, asked)
 }

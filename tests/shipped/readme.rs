@@ -12,7 +12,7 @@ use http::Method;
 use integration_tests::processes::LocalApi;
 use integration_tests::{Reply, TestRequest};
 
-const README: &str = include_str!("../README.md");
+const README: &str = include_str!("../../README.md");
 
 /// One `$ curl` command and the lines the README shows after it.
 #[derive(Debug)]

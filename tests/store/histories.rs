@@ -10,7 +10,7 @@
 //! HTTP, through the client, to two `local-api` processes on one table, one killed and restarted
 //! mid-run.
 //!
-//! The seeds are fixed; `HISTORY_SECONDS=S cargo test -p integration-tests --test histories` runs
+//! The seeds are fixed; `HISTORY_SECONDS=S cargo test -p integration-tests --test store histories::` runs
 //! each test over new seeds for S seconds ([`history::seeds`]; the README's "Consistency").
 
 use std::sync::Arc;
@@ -134,23 +134,33 @@ async fn histories_hold_through_a_slow_hop() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn histories_hold_while_partitions_are_throttled() {
     for seed in history::seeds(&[41]) {
+        throttled_history(seed).await;
+    }
+}
+
+/// One history against partitions a hundredth of DynamoDB's size; on a machine so loaded that
+/// the clients never outran them (seen with six history tests on two cores), the same seed again
+/// against smaller partitions, so that every run proves something about throttling.
+async fn throttled_history(seed: u64) {
+    for divisor in [100.0, 400.0, 1600.0] {
         let front = CapacityFront::start(
             endpoint().trim_start_matches("http://"),
-            Capacity::scaled(100.0),
+            Capacity::scaled(divisor),
         )
         .await;
         let (users, table) = dynamo_at(&front.endpoint()).await;
         let history = run(users, dynamo_workload(seed)).await;
         let (single, transactions) = front.throttled();
         history::check(&history).assert_none(&format!(
-            "dynamodb throttled ({single} requests, {transactions} transactions), seed {seed}"
+            "dynamodb throttled to 1/{divisor} ({single} requests, {transactions} transactions), \
+             seed {seed}"
         ));
-        assert!(
-            single + transactions >= 5,
-            "the capacity model throttled {single} + {transactions}: the run proved little"
-        );
         assert_users_and_claims_agree(&table).await;
+        if single + transactions >= 5 {
+            return;
+        }
     }
+    panic!("seed {seed}: the capacity model never throttled: the runs proved little");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
