@@ -3,6 +3,7 @@
 //! It serves the very same [`shared::transport::Api`] as the Lambda functions, so what works here
 //! works deployed.
 
+mod reference;
 mod server;
 
 use std::net::IpAddr;

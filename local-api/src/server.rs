@@ -25,6 +25,8 @@ use tower::util::BoxCloneService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 
+use crate::reference;
+
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -213,8 +215,8 @@ fn openapi_json() -> &'static str {
 /// Counts the requests refused by the in-flight limit (Prometheus, at `/metrics`).
 pub const SHED_METRIC: &str = "http_requests_shed_total";
 
-/// `/metrics`, `/health` and `/openapi.json` stay outside the in-flight limit, so an operator can still see a
-/// flood that the users routes are refusing.
+/// `/metrics`, `/health`, `/openapi.json` and the reference at `/docs` stay outside the in-flight
+/// limit, so an operator can still see a flood that the users routes are refusing.
 async fn answer(
     api: &Observed,
     users: UsersRoutes,
@@ -222,6 +224,11 @@ async fn answer(
     metrics: &PrometheusHandle,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
+    if request.method() == Method::GET
+        && let Some(page) = reference::asset(request.uri().path())
+    {
+        return page;
+    }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, METRICS_PATH) => {
             let mut response = Response::new(Body::Text(metrics.render()));

@@ -388,11 +388,11 @@ async fn when_events_cannot_be_put_lambda_is_told_to_retry_from_the_first_user_r
 }
 
 #[test]
-fn the_readme_example_event_is_valid_against_its_schema() {
-    let readme = std::fs::read_to_string(repo_root().join("README.md")).unwrap();
-    let contract = readme
-        .split_once("### The contract (version 1)")
-        .expect("the README's event contract section")
+fn the_documented_example_event_is_valid_against_its_schema() {
+    let guide = std::fs::read_to_string(repo_root().join("docs/events.md")).unwrap();
+    let contract = guide
+        .split_once("## The contract (version 1)")
+        .expect("docs/events.md's contract section")
         .1;
     let example = contract
         .split_once("```json\n")

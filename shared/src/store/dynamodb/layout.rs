@@ -10,7 +10,7 @@
 //! the table has no counter (no user was ever created), each operation checks again after it
 //! ran, so a table stamped in another layout meanwhile is refused rather than served
 //! half-visible. A table written before users were sharded (a counter without the attribute) or
-//! with another shard count is refused with a message naming the README's "Upgrading a table":
+//! with another shard count is refused with a message naming "Upgrading a table" in docs/storage.md:
 //! the operation's result is dropped, and an update or delete aimed at a shard of such a table
 //! matches no user and writes nothing.
 
@@ -129,7 +129,7 @@ impl LayoutCheck {
         Err(StoreError::Internal(
             format!(
                 "table {table} holds users laid out {found}, and this version reads {} shards: \
-                 nothing was read or written; see \"Upgrading a table\" in the README",
+                 nothing was read or written; see \"Upgrading a table\" in docs/storage.md",
                 self.shards
             )
             .into(),

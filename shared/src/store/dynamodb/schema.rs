@@ -32,7 +32,7 @@ use aws_sdk_dynamodb::types::{
 pub const PARTITION_KEY: &str = "pk";
 /// Sort key attribute.
 pub const SORT_KEY: &str = "sk";
-/// How many partition keys users are spread over; see the README's "Write ceiling" for the
+/// How many partition keys users are spread over; see "Write ceiling" in docs/storage.md for the
 /// arithmetic behind the default.
 pub const USER_SHARDS: u16 = 8;
 /// Prefix of every user item's partition key: `USER#<shard>`.

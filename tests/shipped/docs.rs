@@ -1,29 +1,47 @@
-//! The README kept true by tests: its curl examples, replayed in order against a fresh `local-api`
-//! (the output the README shows must be what the API answers), and its configuration table, which
-//! must name every environment variable the code reads.
+//! The README and the guides in `docs/` kept true by tests: their curl and `users` examples,
+//! replayed in order against a fresh `local-api` (the output a page shows must be what the API
+//! answers), the client program, the `sam local` commands, the configuration guide, which must
+//! name every environment variable the code reads, and every relative link.
 //!
-//! Each `$ curl ...` line of the "curl examples" block is parsed (only the flags the README uses;
-//! any other flag fails the test, so an example cannot silently go unchecked) and sent as curl
-//! would send it, including curl's form content type for `-d` without `-H`. The expected status
-//! line and the headers shown under `-i` must match (headers the README leaves out, such as `date`,
-//! are not compared), and the body must match exactly.
+//! Each `$ curl ...` line of a curl block is parsed (only the flags the pages use; any other flag
+//! fails the test, so an example cannot silently go unchecked) and sent as curl would send it,
+//! including curl's form content type for `-d` without `-H`. The expected status line and the
+//! headers shown under `-i` must match (headers a page leaves out, such as `date`, are not
+//! compared), and the body must match exactly.
+
+use std::path::{Path, PathBuf};
 
 use http::Method;
 use integration_tests::processes::LocalApi;
+use integration_tests::sam::repo_root;
 use integration_tests::{Reply, TestRequest};
 
 const README: &str = include_str!("../../README.md");
+const API: &str = include_str!("../../docs/api.md");
+const CLIENT: &str = include_str!("../../docs/client.md");
+const CONFIGURATION: &str = include_str!("../../docs/configuration.md");
+const LOCAL_EMULATION: &str = include_str!("../../docs/local-emulation.md");
 
-/// One `$ curl` command and the lines the README shows after it.
+/// The README's tour and the API guide's fuller set: each block starts on a fresh `local-api`.
+const CURL_BLOCKS: [(&str, &str); 2] = [
+    (README, "### With curl"),
+    (API, "## curl examples (real output)"),
+];
+const USERS_BLOCKS: [(&str, &str); 2] = [
+    (README, "### With the `users` CLI"),
+    (CLIENT, "## `users` examples (real output)"),
+];
+
+/// One `$ curl` command and the lines the page shows after it.
 #[derive(Debug)]
 struct Example {
     command: String,
     output: Vec<String>,
 }
 
-/// The examples in the first `console` block after the "curl examples" heading.
-fn examples() -> Vec<Example> {
-    let block = console_block("### curl examples");
+/// The curl examples in the first `console` block after `heading` in `page`.
+fn curl_examples(page: &'static str, heading: &str) -> Vec<Example> {
+    let block = console_block(page, heading);
     // A backslash-newline continues a command on the next line, as in a shell.
     let block = block.replace("\\\n", " ");
     let mut examples: Vec<Example> = Vec::new();
@@ -107,9 +125,9 @@ fn parse(command: &str) -> Curl {
     }
 }
 
-/// Checks a reply against the lines the README shows for it.
+/// Checks a reply against the lines the page shows for it.
 fn check(example: &Example, show_headers: bool, reply: &Reply) {
-    let context = format!("README example `{}`", example.command);
+    let context = format!("example `{}`", example.command);
     let mut lines = example.output.iter().map(String::as_str);
     if show_headers {
         let status_line = lines
@@ -133,20 +151,22 @@ fn check(example: &Example, show_headers: bool, reply: &Reply) {
 }
 
 #[tokio::test]
-async fn every_curl_example_in_the_readme_prints_what_it_shows() {
-    let examples = examples();
-    assert!(
-        examples.len() >= 10,
-        "the curl examples were not found: {examples:?}"
-    );
-    let api = LocalApi::start(&[]).await;
-    for example in &examples {
-        let Curl {
-            show_headers,
-            request,
-        } = parse(&example.command);
-        let reply = api.client.send(request).await;
-        check(example, show_headers, &reply);
+async fn every_curl_example_prints_what_it_shows() {
+    for (page, heading) in CURL_BLOCKS {
+        let examples = curl_examples(page, heading);
+        assert!(
+            examples.len() >= 8,
+            "the curl examples under {heading:?} were not found: {examples:?}"
+        );
+        let api = LocalApi::start(&[]).await;
+        for example in &examples {
+            let Curl {
+                show_headers,
+                request,
+            } = parse(&example.command);
+            let reply = api.client.send(request).await;
+            check(example, show_headers, &reply);
+        }
     }
 }
 
@@ -186,7 +206,7 @@ fn an_unknown_curl_flag_fails_rather_than_going_unchecked() {
 
 #[test]
 fn examples_keep_their_continuation_lines_and_outputs() {
-    let examples = examples();
+    let examples = curl_examples(CURL_BLOCKS[0].0, CURL_BLOCKS[0].1);
     let first = &examples[0];
     assert!(
         first.command.contains("-d '{\"name\": \"Ada Lovelace\""),
@@ -199,7 +219,7 @@ fn examples_keep_their_continuation_lines_and_outputs() {
 /// Environment variable names a source file reads: string literals given to `env::var` /
 /// `env::var_os` or to a clap `env = ...`; in `config.rs`, also the names declared as `&str`
 /// constants, which `env::var` is called with there.
-fn variables_read(path: &std::path::Path) -> Vec<String> {
+fn variables_read(path: &Path) -> Vec<String> {
     let source = std::fs::read_to_string(path).unwrap();
     let mut markers = vec!["env::var(\"", "env::var_os(\"", "env = \""];
     if path.ends_with("shared/src/config.rs") {
@@ -219,8 +239,8 @@ fn variables_read(path: &std::path::Path) -> Vec<String> {
 }
 
 #[test]
-fn every_environment_variable_the_code_reads_is_in_the_readme() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+fn every_environment_variable_the_code_reads_is_in_the_configuration_guide() {
+    let root = repo_root();
     let mut read = Vec::new();
     for dir in ["shared/src", "local-api/src", "client/src"] {
         let mut pending = vec![root.join(dir)];
@@ -247,24 +267,20 @@ fn every_environment_variable_the_code_reads_is_in_the_readme() {
             "the scan must find {expected}: it found {read:?}"
         );
     }
-    let configuration = README
-        .split_once("## Configuration")
-        .expect("README has a Configuration section")
-        .1;
     let missing: Vec<&String> = read
         .iter()
-        .filter(|name| !configuration.contains(&format!("`{name}`")))
+        .filter(|name| !CONFIGURATION.contains(&format!("`{name}`")))
         .collect();
     assert!(
         missing.is_empty(),
-        "read by the code but not in the README's Configuration section: {missing:?}"
+        "read by the code but not in docs/configuration.md: {missing:?}"
     );
 }
 
-/// The `$ command` lines of the first `console` block after `heading`, each with the lines the
-/// README shows after it.
-fn console_examples(heading: &str) -> Vec<Example> {
-    let block = console_block(heading);
+/// The `$ command` lines of the first `console` block after `heading` in `page`, each with the
+/// lines the page shows after it.
+fn console_examples(page: &'static str, heading: &str) -> Vec<Example> {
+    let block = console_block(page, heading);
     let mut examples: Vec<Example> = Vec::new();
     for line in block.lines() {
         match line.strip_prefix("$ ") {
@@ -282,11 +298,10 @@ fn console_examples(heading: &str) -> Vec<Example> {
     examples
 }
 
-/// The first `console` block after `heading`.
-fn console_block(heading: &str) -> &'static str {
-    README
-        .split_once(heading)
-        .unwrap_or_else(|| panic!("README has a {heading:?} section"))
+/// The first `console` block after `heading` in `page`.
+fn console_block(page: &'static str, heading: &str) -> &'static str {
+    page.split_once(&format!("\n{heading}\n"))
+        .unwrap_or_else(|| panic!("no {heading:?} heading"))
         .1
         .split_once("```console\n")
         .and_then(|(_, rest)| rest.split_once("\n```"))
@@ -309,8 +324,15 @@ fn without_request_ids(text: &str) -> String {
 }
 
 #[tokio::test]
-async fn every_users_example_in_the_readme_prints_what_it_shows() {
-    let mut examples = console_examples("### `users` examples (real output)").into_iter();
+async fn every_users_example_prints_what_it_shows() {
+    for (page, heading) in USERS_BLOCKS {
+        run_users_examples(console_examples(page, heading)).await;
+    }
+}
+
+/// Runs each command in bash against a fresh `local-api`, with `users` on the `PATH`.
+async fn run_users_examples(examples: Vec<Example>) {
+    let mut examples = examples.into_iter();
     let first = examples.next().expect("examples");
     assert_eq!(first.command, "export USERS_API_URL=http://localhost:3000");
     let examples: Vec<Example> = examples.collect();
@@ -340,7 +362,7 @@ async fn every_users_example_in_the_readme_prints_what_it_shows() {
         assert_eq!(
             without_request_ids(printed.trim_end()),
             without_request_ids(&shown),
-            "README example `{}`",
+            "example `{}`",
             example.command
         );
     }
@@ -348,19 +370,17 @@ async fn every_users_example_in_the_readme_prints_what_it_shows() {
 }
 
 #[tokio::test]
-async fn the_readme_client_program_is_the_example_and_runs() {
-    let example = std::fs::read_to_string(
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../client/examples/quickstart.rs"),
-    )
-    .unwrap();
-    let shown = README
+async fn the_client_guides_program_is_the_example_and_runs() {
+    let example =
+        std::fs::read_to_string(repo_root().join("client/examples/quickstart.rs")).unwrap();
+    let shown = CLIENT
         .split_once("```rust\n")
         .and_then(|(_, rest)| rest.split_once("```"))
-        .expect("a rust block in the README")
+        .expect("a rust block in docs/client.md")
         .0;
     assert_eq!(
         shown, example,
-        "README's program is client/examples/quickstart.rs"
+        "docs/client.md's program is client/examples/quickstart.rs"
     );
     let api = LocalApi::start(&[]).await;
     let users = integration_tests::processes::binary("users");
@@ -388,17 +408,17 @@ async fn the_readme_client_program_is_the_example_and_runs() {
 }
 
 #[test]
-fn the_readmes_sam_local_commands_are_the_ones_the_sam_local_tests_run() {
+fn the_guides_sam_local_commands_are_the_ones_the_sam_local_tests_run() {
     use integration_tests::sam_local::{
         ADD_HOST, ENV_VARS_FILE, WARM_CONTAINERS, dynamodb_port, env_vars, env_vars_file,
     };
     let command = |start: &str| -> String {
-        let at = README
+        let at = LOCAL_EMULATION
             .find(start)
-            .unwrap_or_else(|| panic!("the README shows `{start}`"));
+            .unwrap_or_else(|| panic!("docs/local-emulation.md shows `{start}`"));
         // A command with its continuation lines.
         let mut text = String::new();
-        for line in README[at..].lines() {
+        for line in LOCAL_EMULATION[at..].lines() {
             text.push_str(line.trim_end_matches('\\'));
             text.push(' ');
             if !line.ends_with('\\') {
@@ -420,12 +440,174 @@ fn the_readmes_sam_local_commands_are_the_ones_the_sam_local_tests_run() {
         "{start_api}"
     );
     let port = dynamodb_port(&env_vars(&env_vars_file()));
-    let server = README
+    let server = LOCAL_EMULATION
         .lines()
         .find(|line| line.contains("dynamodb_test_server.py") && line.contains("172.17.0.1"))
-        .expect("the README starts the server for sam local on Docker's bridge address");
+        .expect("the guide starts the server for sam local on Docker's bridge address");
     assert!(
         server.contains(&format!("dynamodb_test_server.py {port} 172.17.0.1")),
-        "the README's server listens where {ENV_VARS_FILE} points: {server}"
+        "the guide's server listens where {ENV_VARS_FILE} points: {server}"
     );
+}
+
+/// The pages people read: the README and every guide under `docs/`.
+fn pages() -> Vec<PathBuf> {
+    let root = repo_root();
+    let mut pages: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| path.extension().is_some_and(|e| e == "md"))
+        .collect();
+    pages.sort();
+    pages.insert(0, root.join("README.md"));
+    pages
+}
+
+/// A page's lines outside fenced code blocks, with code spans removed: what Markdown renders
+/// as text, links and headings.
+fn prose(text: &str) -> Vec<String> {
+    let mut fenced = false;
+    let mut lines = Vec::new();
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        } else if !fenced {
+            let spans: Vec<&str> = line.split('`').collect();
+            lines.push(spans.iter().step_by(2).copied().collect::<String>());
+        }
+    }
+    lines
+}
+
+/// The targets of a page's `[text](target)` links that are neither absolute URLs nor mail.
+fn relative_links(text: &str) -> Vec<String> {
+    let mut links = Vec::new();
+    for line in prose(text) {
+        for (at, _) in line.match_indices("](") {
+            let rest = &line[at + 2..];
+            let target = &rest[..rest.find(')').unwrap_or(rest.len())];
+            if !target.contains("://") && !target.starts_with("mailto:") {
+                links.push(target.to_owned());
+            }
+        }
+    }
+    links
+}
+
+/// The anchor GitHub gives a heading: lower case, spaces as `-`, other punctuation dropped.
+fn anchor(heading: &str) -> String {
+    heading
+        .trim()
+        .to_lowercase()
+        .chars()
+        .filter_map(|c| match c {
+            ' ' => Some('-'),
+            c if c.is_alphanumeric() || c == '-' || c == '_' => Some(c),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The anchors of a page's headings (a repeated heading's get `-1`, `-2`, ... as on GitHub).
+fn anchors(text: &str) -> Vec<String> {
+    let mut seen = std::collections::HashMap::new();
+    let mut anchors = Vec::new();
+    let mut fenced = false;
+    for line in text.lines() {
+        if line.trim_start().starts_with("```") {
+            fenced = !fenced;
+        }
+        let heading = line.trim_start_matches('#');
+        if fenced || !line.starts_with('#') || !heading.starts_with(' ') {
+            continue;
+        }
+        let base = anchor(&heading.replace('`', ""));
+        let repeats = seen.entry(base.clone()).or_insert(0);
+        anchors.push(match *repeats {
+            0 => base,
+            n => format!("{base}-{n}"),
+        });
+        *repeats += 1;
+    }
+    anchors
+}
+
+/// Why `target`, linked from `page`, leads nowhere: a missing file, or an anchor no heading of
+/// the linked page has.
+fn broken(page: &Path, target: &str) -> Option<String> {
+    let (file, fragment) = match target.split_once('#') {
+        Some((file, fragment)) => (file, Some(fragment)),
+        None => (target, None),
+    };
+    let linked = if file.is_empty() {
+        page.to_path_buf()
+    } else {
+        page.parent().unwrap().join(file)
+    };
+    if !linked.exists() {
+        return Some(format!("{} does not exist", linked.display()));
+    }
+    let fragment = fragment?;
+    let text = std::fs::read_to_string(&linked).ok()?;
+    (!anchors(&text).iter().any(|a| a == fragment))
+        .then(|| format!("{} has no heading #{fragment}", linked.display()))
+}
+
+#[test]
+fn every_relative_link_in_the_readme_and_the_guides_leads_somewhere() {
+    let mut checked = 0;
+    let mut dead = Vec::new();
+    for page in pages() {
+        let text = std::fs::read_to_string(&page).unwrap();
+        for target in relative_links(&text) {
+            checked += 1;
+            if let Some(why) = broken(&page, &target) {
+                dead.push(format!("{}: ({target}): {why}", page.display()));
+            }
+        }
+    }
+    assert!(
+        checked >= 30,
+        "only {checked} links found: the scan is broken"
+    );
+    assert!(dead.is_empty(), "dead links:\n{}", dead.join("\n"));
+}
+
+#[test]
+fn every_guide_is_linked_from_the_readme() {
+    let linked = relative_links(README);
+    for page in pages().iter().skip(1) {
+        let name = format!("docs/{}", page.file_name().unwrap().to_string_lossy());
+        assert!(
+            linked.contains(&name),
+            "README.md does not link {name}"
+        );
+    }
+}
+
+#[test]
+fn the_link_checker_finds_what_github_would_not_render() {
+    assert_eq!(
+        anchor("Traces: OpenTelemetry spans over OTLP"),
+        "traces-opentelemetry-spans-over-otlp"
+    );
+    assert_eq!(
+        anchors("# A\n## `users` examples (real output)\n## A\n```\n# not a heading\n```\n"),
+        ["a", "users-examples-real-output", "a-1"]
+    );
+    let page = repo_root().join("README.md");
+    let text = "[ok](docs/api.md#errors) [gone](docs/nothing.md) `[code](x.md)` [web](https://x.y)\n\
+                [no anchor](docs/api.md#nowhere) [here](#layout)";
+    let links = relative_links(text);
+    assert_eq!(
+        links,
+        [
+            "docs/api.md#errors",
+            "docs/nothing.md",
+            "docs/api.md#nowhere",
+            "#layout"
+        ]
+    );
+    let verdicts: Vec<bool> = links.iter().map(|l| broken(&page, l).is_some()).collect();
+    assert_eq!(verdicts, [false, true, true, false]);
 }
