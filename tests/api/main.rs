@@ -17,4 +17,5 @@ mod fuzz;
 mod local_api;
 mod observability;
 mod openapi;
+mod reference_page;
 mod tls;

@@ -6,33 +6,10 @@ use std::collections::BTreeSet;
 
 use http::Method;
 use integration_tests::TestRequest;
+use integration_tests::openapi::{METHODS, resolve, spec};
 use integration_tests::processes::LocalApi;
-use integration_tests::sam::repo_root;
-use serde_json::Value;
 use shared::contract::ErrorCode;
 use shared::transport::ROUTES;
-
-fn spec() -> Value {
-    let text = std::fs::read_to_string(repo_root().join("openapi.yaml")).expect("openapi.yaml");
-    serde_yaml::from_str(&text).expect("openapi.yaml is YAML")
-}
-
-/// Follows a local `$ref` (`#/components/...`) to what it names.
-fn resolve<'a>(spec: &'a Value, value: &'a Value) -> &'a Value {
-    match value["$ref"].as_str() {
-        Some(reference) => {
-            let pointer = reference.trim_start_matches('#');
-            resolve(
-                spec,
-                spec.pointer(pointer)
-                    .unwrap_or_else(|| panic!("{reference}")),
-            )
-        }
-        None => value,
-    }
-}
-
-const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 #[test]
 fn the_routes_are_the_route_table() {

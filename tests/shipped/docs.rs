@@ -578,10 +578,7 @@ fn every_guide_is_linked_from_the_readme() {
     let linked = relative_links(README);
     for page in pages().iter().skip(1) {
         let name = format!("docs/{}", page.file_name().unwrap().to_string_lossy());
-        assert!(
-            linked.contains(&name),
-            "README.md does not link {name}"
-        );
+        assert!(linked.contains(&name), "README.md does not link {name}");
     }
 }
 

@@ -21,6 +21,7 @@ macro_rules! moto_client {
     };
 }
 
+pub mod browser;
 pub mod capacity;
 pub mod client_store;
 pub mod conformance;
@@ -33,6 +34,7 @@ pub mod history;
 pub mod http_client;
 pub mod lambda_target;
 pub mod lossy_hop;
+pub mod openapi;
 pub mod otlp;
 pub mod processes;
 pub mod recording;
