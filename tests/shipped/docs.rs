@@ -509,7 +509,7 @@ fn anchor(heading: &str) -> String {
 }
 
 /// The anchors of a page's headings (a repeated heading's get `-1`, `-2`, ... as on GitHub).
-fn anchors(text: &str) -> Vec<String> {
+pub(crate) fn anchors(text: &str) -> Vec<String> {
     let mut seen = std::collections::HashMap::new();
     let mut anchors = Vec::new();
     let mut fenced = false;

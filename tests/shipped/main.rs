@@ -5,6 +5,7 @@
 //! One test binary (it links the SDK once) of one module per subject: `cargo test -p
 //! integration-tests --test shipped` runs them all, `... --test shipped sam_local::` one module.
 
+mod alarms;
 mod arm64;
 mod docs;
 mod lambda_watch;

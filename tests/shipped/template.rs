@@ -115,7 +115,7 @@ fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
 
 /// The template as CloudFormation after SAM's own transform (`scripts/sam_transform.py`, run with
 /// the SAM CLI's virtualenv that `./scripts/test` installs): what `sam deploy` would create.
-fn transformed_template() -> serde_json::Value {
+pub(crate) fn transformed_template() -> serde_json::Value {
     let python = repo_root().join(".venv-sam/bin/python");
     let output = std::process::Command::new(&python)
         .arg(repo_root().join("scripts/sam_transform.py"))
@@ -140,11 +140,23 @@ fn resources_of_type<'a>(
     template: &'a serde_json::Value,
     kind: &str,
 ) -> Vec<&'a serde_json::Value> {
+    resources_named(template, kind)
+        .into_iter()
+        .map(|(_, resource)| resource)
+        .collect()
+}
+
+/// The resources of CloudFormation type `kind` in a transformed template, with their logical ids.
+pub(crate) fn resources_named<'a>(
+    template: &'a serde_json::Value,
+    kind: &str,
+) -> Vec<(String, &'a serde_json::Value)> {
     template["Resources"]
         .as_object()
         .unwrap()
-        .values()
-        .filter(|r| r["Type"] == kind)
+        .iter()
+        .filter(|(_, resource)| resource["Type"] == kind)
+        .map(|(name, resource)| (name.clone(), resource))
         .collect()
 }
 
