@@ -35,6 +35,8 @@ pub const AWS_ENDPOINT_URL_EVENTBRIDGE: &str = "AWS_ENDPOINT_URL_EVENTBRIDGE";
 pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 /// Set to `true` by `sam local` in every function container it runs.
 pub const AWS_SAM_LOCAL: &str = "AWS_SAM_LOCAL";
+/// Set by Lambda Managed Instances: how many invocations one process may be sent at once.
+pub const AWS_LAMBDA_MAX_CONCURRENCY: &str = "AWS_LAMBDA_MAX_CONCURRENCY";
 
 /// Everything a process reads at start-up.
 #[derive(Debug, Clone, PartialEq)]
@@ -112,6 +114,18 @@ impl Config {
                 .map_or(crate::service::DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs),
         })
     }
+}
+
+/// How many invocations Lambda sends this process at once: `AWS_LAMBDA_MAX_CONCURRENCY` on
+/// Lambda Managed Instances, else 1 (on-demand Lambda leaves it unset). Read as lambda_runtime
+/// reads it (a positive integer; anything else means 1), so the Tokio runtime built for the mode
+/// and the runtime's worker count never disagree.
+pub fn max_concurrency() -> u32 {
+    std::env::var(AWS_LAMBDA_MAX_CONCURRENCY)
+        .ok()
+        .and_then(|value| value.parse::<u32>().ok())
+        .filter(|&limit| limit > 0)
+        .unwrap_or(1)
 }
 
 /// What `publish-events` reads at start-up. It has no store: the table reaches it as a stream.

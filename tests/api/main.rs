@@ -1,5 +1,6 @@
 //! The HTTP API and its clients: the contract through lambda_http events and through `local-api`
-//! processes, the function binaries, the OpenAPI document and its fuzzer, logs and metrics, TLS to
+//! processes, the function binaries (one invocation at a time and many at once), the OpenAPI
+//! document and its fuzzer, logs and metrics, TLS to
 //! the store, the typed client and the `users` CLI.
 //!
 //! One test binary (it links the SDK once) of one module per subject: `cargo test -p
@@ -8,6 +9,7 @@
 mod cli;
 mod client;
 mod client_conformance;
+mod concurrency;
 mod contract_lambda;
 mod contract_local_api;
 mod contract_local_api_dynamodb;

@@ -49,6 +49,9 @@ struct State {
     seen: HashMap<String, usize>,
     /// Answers lost so far, by kind.
     lost: HashMap<String, usize>,
+    /// Requests forwarded and not yet answered (or dropped), and the most there ever were.
+    in_flight: usize,
+    most_in_flight: usize,
 }
 
 /// A running hop on a loopback port; it stops with the test process.
@@ -102,6 +105,12 @@ impl LossyHop {
             .unwrap_or(0)
     }
 
+    /// The most requests it ever held at once between forwarding them and answering: how many
+    /// calls the client had in flight.
+    pub fn most_in_flight(&self) -> usize {
+        self.state.lock().unwrap().most_in_flight
+    }
+
     /// Replaces the rules (what was lost and seen so far stays counted).
     pub fn set_rules(&self, rules: Vec<Rule>) {
         self.state.lock().unwrap().rules = rules;
@@ -117,6 +126,7 @@ impl LossyHop {
     async fn serve(&self, mut downstream: TcpStream, upstream: &str) {
         while let Some(request) = read_http_message(&mut downstream).await {
             let kind = kind_of(&request);
+            let _held = Held::new(&self.state);
             let Some(answer) = exchange(upstream, &request).await else {
                 return;
             };
@@ -154,6 +164,24 @@ impl LossyHop {
         })?;
         *state.lost.entry(kind.to_owned()).or_default() += 1;
         Some(loss)
+    }
+}
+
+/// One request between being read and being answered, counted in [`State::in_flight`].
+struct Held<'a>(&'a Mutex<State>);
+
+impl<'a> Held<'a> {
+    fn new(state: &'a Mutex<State>) -> Self {
+        let mut counts = state.lock().unwrap();
+        counts.in_flight += 1;
+        counts.most_in_flight = counts.most_in_flight.max(counts.in_flight);
+        Self(state)
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.0.lock().unwrap().in_flight -= 1;
     }
 }
 

@@ -155,18 +155,22 @@ impl LocalApi {
 
     /// Sends SIGTERM and waits for a clean exit, as a process manager would.
     pub async fn terminate(mut self) -> std::process::ExitStatus {
-        let pid = self.child.id().expect("running child").to_string();
-        let sent = Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .await
-            .expect("run kill");
-        assert!(sent.success(), "kill -TERM {pid} failed");
+        send_sigterm(self.pid()).await;
         tokio::time::timeout(Duration::from_secs(15), self.child.wait())
             .await
             .expect("local-api did not exit within 15 s of SIGTERM")
             .expect("wait for local-api")
     }
+}
+
+/// Sends process `pid` SIGTERM, as a process manager (or Lambda) does to stop it.
+pub async fn send_sigterm(pid: u32) {
+    let sent = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .expect("run kill");
+    assert!(sent.success(), "kill -TERM {pid} failed");
 }
 
 impl Target for LocalApi {

@@ -104,7 +104,9 @@ impl RuntimeApi {
         }
     }
 
-    async fn try_invoke_traced(&self, event: Value, trace_header: &str) -> Outcome {
+    /// Queues `event` in the trace `trace_header` names and waits for what the function does
+    /// with it.
+    pub async fn try_invoke_traced(&self, event: Value, trace_header: &str) -> Outcome {
         let id = format!(
             "test-request-{}",
             self.next_id.fetch_add(1, Ordering::Relaxed)

@@ -2,7 +2,6 @@
 
 use shared::transport::Api;
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run(Api::delete_user).await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::run(Api::delete_user)
 }

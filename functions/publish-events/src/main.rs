@@ -1,7 +1,6 @@
 //! The `publish-events` Lambda function: the users table's stream, published as domain events on
 //! EventBridge by the shared runner.
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
-    shared::lambda::run_events().await
+fn main() -> Result<(), lambda_http::Error> {
+    shared::lambda::run_events()
 }
