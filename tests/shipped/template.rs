@@ -116,10 +116,15 @@ fn every_function_is_a_workspace_binary_built_by_cargo_lambda() {
 /// The template as CloudFormation after SAM's own transform (`scripts/sam_transform.py`, run with
 /// the SAM CLI's virtualenv that `./scripts/test` installs): what `sam deploy` would create.
 pub(crate) fn transformed_template() -> serde_json::Value {
+    transformed("template.yaml")
+}
+
+/// The repository's template `file` after SAM's own transform.
+fn transformed(file: &str) -> serde_json::Value {
     let python = repo_root().join(".venv-sam/bin/python");
     let output = std::process::Command::new(&python)
         .arg(repo_root().join("scripts/sam_transform.py"))
-        .arg(repo_root().join("template.yaml"))
+        .arg(repo_root().join(file))
         .output()
         .unwrap_or_else(|e| {
             panic!(
@@ -656,4 +661,89 @@ fn every_function_traces_and_exports_spans_as_the_parameters_say_neither_by_defa
             "{function}"
         );
     }
+}
+
+/// The Lambda Managed Instances variant (`template-managed-instances.yaml`, which
+/// `scripts/managed_instances.py` makes of `template.yaml`): every function, the stream's
+/// included, runs on the stack's arm64 capacity provider as its published `live` alias, built
+/// from the same binary; everything else of the default stack is there unchanged; and the
+/// default template has none of it.
+#[test]
+fn the_managed_instances_variant_runs_every_function_on_the_capacity_provider_and_changes_nothing_else()
+ {
+    let default = transformed_template();
+    let managed = transformed("template-managed-instances.yaml");
+
+    let providers = resources_named(&managed, "AWS::Lambda::CapacityProvider");
+    let [(provider, properties)] = providers.as_slice() else {
+        panic!("one capacity provider: {providers:?}");
+    };
+    let properties = &properties["Properties"];
+    assert_eq!(
+        properties["InstanceRequirements"]["Architectures"],
+        serde_json::json!(["arm64"])
+    );
+    assert_eq!(properties["VpcConfig"]["SubnetIds"]["Ref"], "SubnetIds");
+
+    let functions = resources_named(&managed, "AWS::Lambda::Function");
+    assert_eq!(
+        functions.len(),
+        6,
+        "the five API functions and the stream's"
+    );
+    let aliases = resources_named(&managed, "AWS::Lambda::Alias");
+    for (name, function) in &functions {
+        let config = &function["Properties"]["CapacityProviderConfig"]["LambdaManagedInstancesCapacityProviderConfig"];
+        let arn = config["CapacityProviderArn"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            arn.ends_with(&format!(":capacity-provider:${{{provider}}}")),
+            "{name} runs on {config}"
+        );
+        assert_eq!(config["ExecutionEnvironmentMemoryGiBPerVCpu"], 2, "{name}");
+        assert!(
+            function["Properties"]
+                .get("ReservedConcurrentExecutions")
+                .is_none()
+        );
+        assert_eq!(
+            function["Metadata"], default["Resources"][name]["Metadata"],
+            "{name} is built as template.yaml builds it"
+        );
+        assert!(
+            aliases.iter().any(
+                |(_, alias)| alias["Properties"]["FunctionName"]["Ref"] == *name
+                    && alias["Properties"]["Name"] == "live"
+            ),
+            "{name} has a live alias"
+        );
+    }
+    // What invokes a function invokes its alias: API Gateway's permissions and the stream.
+    let alias_of = |function: &str| format!("{function}Aliaslive");
+    for (name, permission) in resources_named(&managed, "AWS::Lambda::Permission") {
+        let target = permission["Properties"]["FunctionName"]["Ref"]
+            .as_str()
+            .unwrap();
+        assert!(target.ends_with("Aliaslive"), "{name} invokes {target}");
+    }
+    assert_eq!(
+        managed["Resources"]["UsersStreamToEvents"]["Properties"]["FunctionName"]["Ref"],
+        alias_of("PublishEventsFunction")
+    );
+
+    for (name, resource) in default["Resources"].as_object().unwrap() {
+        assert_eq!(
+            managed["Resources"][name]["Type"], resource["Type"],
+            "{name} is in the variant as it is in template.yaml"
+        );
+        assert!(
+            resource["Properties"]
+                .get("CapacityProviderConfig")
+                .is_none(),
+            "the default template deploys on-demand: {name}"
+        );
+    }
+    assert!(resources_named(&default, "AWS::Lambda::CapacityProvider").is_empty());
+    assert!(resources_named(&default, "AWS::Lambda::Alias").is_empty());
 }
