@@ -51,13 +51,13 @@ PARAMETERS = {
     },
     "ConcurrencyPerEnvironment": {
         "Type": "Number",
-        "Default": 64,
+        "Default": 8,
         "MinValue": 1,
         "MaxValue": 1600,
         "Description": (
             "Invocations one execution environment (one process, one vCPU) serves at once. A "
-            "warm invocation spends well under a millisecond of CPU and the rest waiting on "
-            "DynamoDB, so one vCPU keeps many in flight (docs/benchmarks.md, Managed Instances)."
+            "warm GET spends about 1.4 ms of CPU and a few ms waiting on DynamoDB, so about 4 "
+            "in flight keep a vCPU busy; more only queue for it (docs/managed-instances.md)."
         ),
     },
     "MinEnvironmentsPerFunction": {

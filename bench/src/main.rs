@@ -31,6 +31,7 @@ mod capacity;
 mod cold;
 mod http;
 mod listing;
+mod managed;
 mod sizes;
 mod typed_client;
 mod warm;
@@ -39,6 +40,7 @@ use capacity::*;
 use cold::*;
 use http::*;
 use listing::*;
+use managed::*;
 use sizes::*;
 use typed_client::*;
 use warm::*;
@@ -83,6 +85,9 @@ async fn main() {
     }
     if wanted("capacity") {
         report.insert("capacity", capacity().await);
+    }
+    if wanted("managed") {
+        report.insert("managed_instances", managed_instances().await);
     }
     let out = repo().join("bench-results");
     std::fs::create_dir_all(&out).unwrap();
