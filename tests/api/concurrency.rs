@@ -10,9 +10,11 @@
 //! answers back); the in-memory store answers every call at once.
 
 use std::collections::{HashMap, HashSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use futures::StreamExt;
 use futures::future::join_all;
+use futures::stream::FuturesUnordered;
 use integration_tests::Reply;
 use integration_tests::dynamo::{OwnServer, as_pairs, client_for, fresh_table, process_env};
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response};
@@ -66,12 +68,10 @@ fn create_event(n: usize) -> Value {
     event
 }
 
-/// One invocation as the test saw it: the X-Ray trace Lambda handed over, the answer, and how
-/// long it took from the moment every invocation of its batch was queued.
+/// One invocation as the test saw it: the X-Ray trace Lambda handed over, and the answer.
 struct Answered {
     trace_header: String,
     reply: Reply,
-    took: Duration,
 }
 
 impl Answered {
@@ -86,25 +86,44 @@ impl Answered {
     }
 }
 
-/// Queues every event at once, each in a trace of its own, and waits for all the answers.
+/// Queues `event` in a trace of its own and waits for the answer.
+async fn invoke(function: &FunctionProcess, event: Value) -> Answered {
+    let trace_header = new_trace_header();
+    let outcome = function
+        .runtime
+        .try_invoke_traced(event, &trace_header)
+        .await;
+    let Outcome::Response(response) = outcome else {
+        panic!("invocation failed: {outcome:?}");
+    };
+    Answered {
+        trace_header,
+        reply: reply_from_gateway_response(&response),
+    }
+}
+
+/// Queues every event at once and waits for all the answers.
 async fn invoke_together(function: &FunctionProcess, events: Vec<Value>) -> Vec<Answered> {
-    let started = Instant::now();
-    join_all(events.into_iter().map(|event| async move {
-        let trace_header = new_trace_header();
-        let outcome = function
-            .runtime
-            .try_invoke_traced(event, &trace_header)
-            .await;
-        let Outcome::Response(response) = outcome else {
-            panic!("invocation failed: {outcome:?}");
-        };
-        Answered {
-            trace_header,
-            reply: reply_from_gateway_response(&response),
-            took: started.elapsed(),
-        }
-    }))
-    .await
+    join_all(events.into_iter().map(|event| invoke(function, event))).await
+}
+
+/// Queues every event at once; the answers come as they are given.
+fn invoke_all(
+    function: &FunctionProcess,
+    events: Vec<Value>,
+) -> FuturesUnordered<impl Future<Output = Answered> + '_> {
+    events
+        .into_iter()
+        .map(|event| invoke(function, event))
+        .collect()
+}
+
+/// The next `count` answers of `pending`, each a 201.
+async fn created(pending: &mut FuturesUnordered<impl Future<Output = Answered>>, count: usize) {
+    for _ in 0..count {
+        let answered = pending.next().await.expect("an invocation left");
+        assert_eq!(answered.reply.status, 201, "{:?}", answered.reply);
+    }
 }
 
 /// Everything a process printed: EMF documents on stdout, JSON log lines on stderr.
@@ -399,6 +418,14 @@ fn hold(kind: &'static str, count: usize, delay: Duration) -> Vec<Rule> {
     }]
 }
 
+fn hold_until_released(kind: &'static str, count: usize) -> Vec<Rule> {
+    vec![Rule {
+        kind,
+        count,
+        loss: Loss::UntilReleased,
+    }]
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_slow_store_call_holds_no_other_invocation_and_store_calls_stay_within_the_concurrency() {
     let (_server, hop, env) = dynamodb_behind_a_hop("concurrent-slow").await;
@@ -411,23 +438,18 @@ async fn a_slow_store_call_holds_no_other_invocation_and_store_calls_stay_within
         201
     );
 
-    // Half the writes are held 1.5 s; the other half must not wait behind them.
-    let slow = Duration::from_millis(1500);
-    hop.set_rules(hold("TransactWriteItems", CONCURRENCY / 2, slow));
-    let answered = invoke_together(&function, (1..=CONCURRENCY).map(create_event).collect()).await;
-    let mut took: Vec<Duration> = answered.iter().map(|a| a.took).collect();
-    took.sort();
-    for invocation in &answered {
-        assert_eq!(invocation.reply.status, 201, "{:?}", invocation.reply);
-    }
-    assert!(
-        took[CONCURRENCY / 2 - 1] < Duration::from_millis(1000),
-        "the fast half waited behind the slow half: {took:?}"
+    // Half the writes are held until the test lets them go: the other half must be answered
+    // meanwhile, not behind them, and the held half must all be in flight at once.
+    hop.set_rules(hold_until_released("TransactWriteItems", CONCURRENCY / 2));
+    let mut pending = invoke_all(&function, (1..=CONCURRENCY).map(create_event).collect());
+    created(&mut pending, CONCURRENCY / 2).await;
+    assert_eq!(
+        hop.lost("TransactWriteItems"),
+        CONCURRENCY / 2,
+        "the slow half is held at the store while the fast half was answered"
     );
-    assert!(
-        took[CONCURRENCY - 1] < slow * 2,
-        "the slow calls ran one after another: {took:?}"
-    );
+    hop.release_held();
+    created(&mut pending, CONCURRENCY / 2).await;
 
     // Twice as many invocations as workers, every write held: the store never sees more calls
     // at once than the process has workers, and does see them all at once.
@@ -476,7 +498,8 @@ impl StoreCalls {
 async fn many_callers_open_the_breaker_and_one_probe_closes_it() {
     let (server, hop, mut env) = dynamodb_behind_a_hop("concurrent-breaker").await;
     env.extend([
-        ("STORE_TIMEOUT_MS", "400".to_owned()),
+        // Long enough for the probe to wait while every other caller is refused.
+        ("STORE_TIMEOUT_MS", "2000".to_owned()),
         ("DYNAMODB_MAX_ATTEMPTS", "1".to_owned()),
         ("BREAKER_OPEN_SECONDS", "1".to_owned()),
     ]);
@@ -501,31 +524,32 @@ async fn many_callers_open_the_breaker_and_one_probe_closes_it() {
     assert_eq!(statuses(&dead), [503; CONCURRENCY]);
     calls.expect(&function, "unavailable", CONCURRENCY).await;
 
-    // Open: refused at once, without calling the store, with the time to come back.
+    // Open: refused without calling the store (the metrics say `rejected`), with the time to
+    // come back.
     let open = invoke_together(&function, gets()).await;
     assert_eq!(statuses(&open), [503; CONCURRENCY]);
     for invocation in &open {
         assert_eq!(invocation.reply.header("retry-after"), Some("1"));
-        assert!(
-            invocation.took < Duration::from_millis(300),
-            "{:?}",
-            invocation.took
-        );
     }
     calls.expect(&function, "rejected", CONCURRENCY).await;
 
-    // Half-open: the one probe is held 250 ms (inside the 400 ms store timeout), so every other
-    // caller arrives while it is out.
+    // Half-open: the one probe is held at the store until every other caller has been refused.
     // (The rule goes in once the calls the frozen server was sitting on have been answered.)
     server.thaw();
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    hop.set_rules(hold("GetItem", 1, Duration::from_millis(250)));
-    let probing = invoke_together(&function, gets()).await;
-    let mut answers = statuses(&probing);
-    answers.sort();
-    let mut refused = vec![503; CONCURRENCY - 1];
-    refused.insert(0, 404);
-    assert_eq!(answers, refused, "one probe, every other caller refused");
+    hop.set_rules(hold_until_released("GetItem", 1));
+    let mut probing = invoke_all(&function, gets());
+    for _ in 1..CONCURRENCY {
+        let refused = probing.next().await.expect("an invocation left");
+        assert_eq!(refused.reply.status, 503, "a caller beside the probe");
+    }
+    // The probe's read has reached the store and is held there; let it go.
+    while hop.lost("GetItem") < 1 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    hop.release_held();
+    let probe = probing.next().await.expect("the probe");
+    assert_eq!(probe.reply.status, 404, "the probe");
     calls.expect(&function, "ok", 1).await;
     calls.expect(&function, "rejected", CONCURRENCY - 1).await;
 
@@ -547,19 +571,17 @@ async fn sigterm_answers_the_invocations_in_flight_then_exits() {
         201
     );
     let held = 3;
-    hop.set_rules(hold(
-        "TransactWriteItems",
-        held,
-        Duration::from_millis(1000),
-    ));
+    hop.set_rules(hold_until_released("TransactWriteItems", held));
     let pid = function.child.id().expect("running");
     let in_flight = invoke_together(&function, (1..=held).map(create_event).collect());
     let terminate = async {
-        // Every write has reached the store, and its answer is being held: all in flight.
-        while hop.seen("TransactWriteItems") < 1 + held {
+        // Every write has reached the store, and its answer is being held: all in flight when
+        // the signal comes, and let go only after it.
+        while hop.lost("TransactWriteItems") < held {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         send_sigterm(pid).await;
+        hop.release_held();
     };
     let (answered, ()) = tokio::join!(in_flight, terminate);
     for invocation in &answered {

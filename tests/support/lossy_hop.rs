@@ -21,6 +21,8 @@ pub enum Loss {
     Drop,
     /// The answer is sent after this long (by when the client has usually given up on it).
     Delay(Duration),
+    /// The answer is held until [`LossyHop::release_held`] (at once, from then on).
+    UntilReleased,
 }
 
 /// Lose the answers to the first `count` requests of `kind`, as `loss` says.
@@ -59,6 +61,8 @@ struct State {
 pub struct LossyHop {
     address: SocketAddr,
     state: Arc<Mutex<State>>,
+    /// Open once the answers held [`Loss::UntilReleased`] may go.
+    released: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl LossyHop {
@@ -69,7 +73,12 @@ impl LossyHop {
             rules,
             ..State::default()
         }));
-        let hop = Self { address, state };
+        let released = Arc::new(tokio::sync::watch::Sender::new(false));
+        let hop = Self {
+            address,
+            state,
+            released,
+        };
         let serving = hop.clone();
         accept_each(listener, upstream, move |downstream, upstream| {
             let hop = serving.clone();
@@ -111,6 +120,11 @@ impl LossyHop {
         self.state.lock().unwrap().most_in_flight
     }
 
+    /// Lets every answer held [`Loss::UntilReleased`] go, and those held from now on at once.
+    pub fn release_held(&self) {
+        self.released.send_replace(true);
+    }
+
     /// Replaces the rules (what was lost and seen so far stays counted).
     pub fn set_rules(&self, rules: Vec<Rule>) {
         self.state.lock().unwrap().rules = rules;
@@ -134,6 +148,11 @@ impl LossyHop {
                 Some(Loss::Drop) => return,
                 Some(Loss::Delay(delay)) => {
                     tokio::time::sleep(delay).await;
+                    let _ = downstream.write_all(&answer).await;
+                    return;
+                }
+                Some(Loss::UntilReleased) => {
+                    let _ = self.released.subscribe().wait_for(|open| *open).await;
                     let _ = downstream.write_all(&answer).await;
                     return;
                 }
