@@ -39,7 +39,7 @@ use crate::transport::Api;
 /// Builds logging, metrics and the store once per process, then serves the API that `endpoint`
 /// makes of the store (`Api::get_user`, ...) until the Lambda runtime stops the process.
 pub fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
-    on_runtime_for_mode(async move {
+    on_runtime_for_mode(async move |concurrent| {
         telemetry::init(LogFormat::from_env(), "users-api");
         let config = refuse_to_start_on(Config::from_env())?;
         // The recorder goes in first: the store and the API register their metric handles with
@@ -48,7 +48,12 @@ pub fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
         observe::describe_metrics();
         let api =
             endpoint(bootstrap::store(&config).await).with_idempotency_ttl(config.idempotency_ttl);
-        serve(Runtime::new(Adapter::from(http_service(api))), metrics).await
+        serve(
+            Runtime::new(Adapter::from(http_service(api))),
+            metrics,
+            concurrent,
+        )
+        .await
     })
 }
 
@@ -113,7 +118,7 @@ fn request_id(request: &Request) -> String {
 /// is a `stream.batch` span in the invocation's trace, linked to the trace of every write it
 /// publishes an event for.
 pub fn run_events() -> Result<(), lambda_http::Error> {
-    on_runtime_for_mode(async move {
+    on_runtime_for_mode(async move |concurrent| {
         telemetry::init(LogFormat::from_env(), "users-api-events");
         let config = refuse_to_start_on(EventsConfig::from_env())?;
         let metrics = metrics_recorder(&config.metrics_namespace, &config.metrics_dimensions)?;
@@ -143,24 +148,25 @@ pub fn run_events() -> Result<(), lambda_http::Error> {
                 Ok::<_, Infallible>(answer)
             }
         });
-        serve(Runtime::new(handler), metrics).await
+        serve(Runtime::new(handler), metrics, concurrent).await
     })
 }
 
 /// Runs `main` on the Tokio runtime the mode calls for: the current thread when Lambda sends one
 /// invocation at a time (nothing more to start on a cold start), a worker thread per CPU the
-/// environment has when it sends many.
+/// environment has when it sends many. `main` is told which (`true`: many at once).
 fn on_runtime_for_mode(
-    main: impl Future<Output = Result<(), lambda_http::Error>>,
+    main: impl AsyncFnOnce(bool) -> Result<(), lambda_http::Error>,
 ) -> Result<(), lambda_http::Error> {
-    let runtime = if config::max_concurrency() > 1 {
+    let concurrent = config::max_concurrency() > 1;
+    let runtime = if concurrent {
         tokio::runtime::Builder::new_multi_thread()
     } else {
         tokio::runtime::Builder::new_current_thread()
     }
     .enable_all()
     .build()?;
-    runtime.block_on(main)
+    runtime.block_on(main(concurrent))
 }
 
 /// Polls Lambda's runtime API for invocations of `runtime`'s handler, as many at once as the mode
@@ -168,6 +174,7 @@ fn on_runtime_for_mode(
 async fn serve<S>(
     runtime: Runtime<S>,
     metrics: &'static Collector,
+    concurrent: bool,
 ) -> Result<(), lambda_http::Error>
 where
     S: Service<LambdaInvocation, Response = (), Error = lambda_http::Error>
@@ -178,7 +185,7 @@ where
 {
     runtime
         .layer(TracingLayer::new())
-        .layer(InvocationLayer(Invocations::start(metrics)))
+        .layer(InvocationLayer(Invocations::start(metrics, concurrent)))
         .run_concurrent()
         .await
 }
@@ -232,10 +239,10 @@ const REQUEST_ID_PROPERTY: &str = "request_id";
 const COLD_START_METRIC: &str = "cold_start";
 
 impl Invocations {
-    /// Call from within the Tokio runtime: with many invocations at once, it starts the task
-    /// that drains them on `SIGTERM`.
-    fn start(metrics: &'static Collector) -> Self {
-        let in_flight = (config::max_concurrency() > 1).then(|| {
+    /// Call from within the Tokio runtime: with many invocations at once (`concurrent`), it
+    /// starts the task that drains them on `SIGTERM`.
+    fn start(metrics: &'static Collector, concurrent: bool) -> Self {
+        let in_flight = concurrent.then(|| {
             let counter = Arc::new(watch::Sender::new(0));
             tokio::spawn(drain_on_sigterm(counter.subscribe(), metrics));
             counter
@@ -243,9 +250,10 @@ impl Invocations {
         Self { metrics, in_flight }
     }
 
-    async fn around<F: Future>(self, request_id: String, invocation: F) -> F::Output {
+    /// Runs `invocation`; `request_id` names its metrics when it is the only one in flight.
+    async fn around<F: Future>(self, request_id: Option<String>, invocation: F) -> F::Output {
         let _in_flight = self.in_flight.as_deref().map(InFlight::enter);
-        if self.in_flight.is_none() {
+        if let Some(request_id) = request_id {
             self.metrics.set_property(REQUEST_ID_PROPERTY, request_id);
         }
         static COLD: AtomicBool = AtomicBool::new(true);
@@ -341,7 +349,8 @@ where
     }
 
     fn call(&mut self, invocation: LambdaInvocation) -> Self::Future {
-        let request_id = invocation.context.request_id.clone();
+        let one_at_a_time = self.invocations.in_flight.is_none();
+        let request_id = one_at_a_time.then(|| invocation.context.request_id.clone());
         let answered = self.inner.call(invocation);
         Box::pin(self.invocations.clone().around(request_id, answered))
     }
