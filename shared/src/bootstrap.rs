@@ -16,7 +16,7 @@ use aws_smithy_runtime_api::client::http::{HttpConnectorSettings, SharedHttpConn
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
-use crate::config::{self, Config, EventsConfig, StoreConfig, TrustRoots};
+use crate::config::{self, Config, EventsConfig, RootStore, StoreConfig, TrustRoots};
 use crate::middleware::GuardedStore;
 use crate::store::{Backend, DynamoStore, MemoryStore};
 
@@ -55,7 +55,7 @@ pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
     let endpoint = config::endpoint_override(config::AWS_ENDPOINT_URL_DYNAMODB);
     let sdk_config = sdk_config(
         endpoint.as_deref(),
-        config.trust_roots,
+        &config.trust_roots,
         config.dynamodb_max_attempts,
         config.resilience.store_timeout,
     )
@@ -84,7 +84,7 @@ pub async fn eventbridge_client(config: &EventsConfig) -> aws_sdk_eventbridge::C
     let endpoint = config::endpoint_override(config::AWS_ENDPOINT_URL_EVENTBRIDGE);
     let sdk_config = sdk_config(
         endpoint.as_deref(),
-        config.trust_roots,
+        &config.trust_roots,
         EVENTBRIDGE_MAX_ATTEMPTS,
         EVENTBRIDGE_CALL_TIMEOUT,
     )
@@ -105,7 +105,7 @@ const EVENTBRIDGE_CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// service's `endpoint` override is a local server.
 async fn sdk_config(
     endpoint: Option<&str>,
-    trust_roots: TrustRoots,
+    trust_roots: &TrustRoots,
     attempts: u32,
     total: Duration,
 ) -> aws_config::SdkConfig {
@@ -169,13 +169,16 @@ fn is_local_server(endpoint: &str) -> bool {
 
 /// The HTTP client under the SDK: rustls with the *ring* provider, trusting `roots`, its TLS
 /// connector built on the first store call ([`ConnectOnFirstUse`]).
-pub fn http_client(roots: TrustRoots) -> SharedHttpClient {
-    let trust_store = match roots {
-        TrustRoots::Builtin => builtin_trust_store(),
+pub fn http_client(roots: &TrustRoots) -> SharedHttpClient {
+    let mut trust_store = match roots.store {
+        RootStore::Builtin => builtin_trust_store(),
         // The SDK's default: the operating system's store (rustls-native-certs, which honours
         // SSL_CERT_FILE and SSL_CERT_DIR).
-        TrustRoots::System => TrustStore::default(),
+        RootStore::System => TrustStore::default(),
     };
+    if let Some(bundle) = &roots.ca_bundle {
+        trust_store.add_pem_certificate(bundle.pem());
+    }
     let tls = TlsContext::builder()
         .with_trust_store(trust_store)
         .build()
@@ -227,7 +230,7 @@ pub(crate) fn builtin_trust_store() -> TrustStore {
 /// `provided.al2023` the bundle is read twice (`/etc/pki/tls/certs/ca-bundle.crt` is also in the
 /// directory searched). Encoding ~150 certificates from memory costs a fraction of that, and the
 /// DynamoDB endpoints' roots (Amazon Root CA 1 to 4, Starfield Services G2) are in the set.
-fn builtin_roots_pem() -> Vec<u8> {
+pub(crate) fn builtin_roots_pem() -> Vec<u8> {
     let mut pem = String::with_capacity(webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() * 2_100);
     for certificate in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
         pem.push_str("-----BEGIN CERTIFICATE-----\n");

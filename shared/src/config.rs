@@ -25,6 +25,7 @@ pub const BREAKER_OPEN_SECONDS: &str = "BREAKER_OPEN_SECONDS";
 pub const METRICS_NAMESPACE: &str = "METRICS_NAMESPACE";
 pub const METRICS_DIMENSIONS: &str = "METRICS_DIMENSIONS";
 pub const TLS_TRUST_STORE: &str = "TLS_TRUST_STORE";
+pub const AWS_CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 pub const IDEMPOTENCY_TTL_SECONDS: &str = "IDEMPOTENCY_TTL_SECONDS";
 pub const EVENT_BUS_NAME: &str = "EVENT_BUS_NAME";
 pub const EVENT_SOURCE: &str = "EVENT_SOURCE";
@@ -55,28 +56,101 @@ pub struct Config {
     pub idempotency_ttl: Duration,
 }
 
-/// Where the TLS client's trusted root certificates come from.
+/// Which certificate authorities the AWS clients trust: a root store, and the certificates of
+/// `AWS_CA_BUNDLE` beside it.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TrustRoots {
+    pub store: RootStore,
+    /// A private certificate authority (a TLS-intercepting proxy, a VPC endpoint behind one),
+    /// trusted in addition to `store`, so the store's roots still verify AWS's own endpoints.
+    pub ca_bundle: Option<CaBundle>,
+}
+
+/// Where the trusted root certificates come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum TrustRoots {
+pub enum RootStore {
     /// Mozilla's root set compiled into the binary: no file read at start-up.
     #[default]
     Builtin,
     /// The operating system's store (`SSL_CERT_FILE`, `SSL_CERT_DIR`, else the distribution's
-    /// bundle): for TLS-intercepting proxies and private certificate authorities.
+    /// bundle), read when the first store call builds the TLS connector.
     System,
 }
 
-impl TrustRoots {
-    /// Reads `TLS_TRUST_STORE`: `builtin` (the default) or `system`.
-    fn from_env() -> Result<Self, ConfigError> {
-        match std::env::var(TLS_TRUST_STORE).as_deref().map(str::trim) {
-            Err(_) | Ok("builtin") => Ok(TrustRoots::Builtin),
-            Ok("system") => Ok(TrustRoots::System),
-            Ok(other) => Err(ConfigError {
-                variable: TLS_TRUST_STORE,
-                problem: format!("{other:?} is neither builtin nor system"),
-            }),
+/// The certificates of the PEM file `AWS_CA_BUNDLE` names (the variable the AWS CLI and the other
+/// SDKs read for the same purpose), read and checked at start-up: the SDK's TLS stack panics on a
+/// certificate it cannot parse when it builds its connector, so a bad file must stop the process
+/// before it serves, naming the variable.
+#[derive(Clone, PartialEq, Eq)]
+pub struct CaBundle {
+    pem: std::sync::Arc<[u8]>,
+    certificates: usize,
+}
+
+impl CaBundle {
+    /// Reads and checks the bundle at `path`: at least one certificate, every one parsable as a
+    /// trust anchor.
+    pub fn read(path: &std::path::Path) -> Result<Self, ConfigError> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject;
+        let problem = |problem: String| ConfigError {
+            variable: AWS_CA_BUNDLE,
+            problem,
+        };
+        let pem =
+            std::fs::read(path).map_err(|error| problem(format!("{}: {error}", path.display())))?;
+        let certificates = CertificateDer::pem_slice_iter(&pem)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| problem(format!("{}: not PEM: {error}", path.display())))?;
+        if certificates.is_empty() {
+            return Err(problem(format!("{}: no certificate in it", path.display())));
         }
+        let mut anchors = rustls::RootCertStore::empty();
+        for (index, certificate) in certificates.into_iter().enumerate() {
+            anchors.add(certificate).map_err(|error| {
+                problem(format!(
+                    "{}: certificate {}: {error}",
+                    path.display(),
+                    index + 1
+                ))
+            })?;
+        }
+        Ok(Self {
+            pem: pem.into(),
+            certificates: anchors.len(),
+        })
+    }
+
+    /// The bundle as the SDK's trust store takes it.
+    pub fn pem(&self) -> &[u8] {
+        &self.pem
+    }
+}
+
+impl std::fmt::Debug for CaBundle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaBundle({} certificates)", self.certificates)
+    }
+}
+
+impl TrustRoots {
+    /// Reads `TLS_TRUST_STORE` (`builtin`, the default, or `system`) and `AWS_CA_BUNDLE`.
+    fn from_env() -> Result<Self, ConfigError> {
+        let store = match std::env::var(TLS_TRUST_STORE).as_deref().map(str::trim) {
+            Err(_) | Ok("builtin") => RootStore::Builtin,
+            Ok("system") => RootStore::System,
+            Ok(other) => {
+                return Err(ConfigError {
+                    variable: TLS_TRUST_STORE,
+                    problem: format!("{other:?} is neither builtin nor system"),
+                });
+            }
+        };
+        let ca_bundle = match std::env::var_os(AWS_CA_BUNDLE) {
+            Some(path) if !path.is_empty() => Some(CaBundle::read(path.as_ref())?),
+            _ => None,
+        };
+        Ok(Self { store, ca_bundle })
     }
 }
 
@@ -400,5 +474,46 @@ mod tests {
         // Another service's override is not this one's.
         let other = [(AWS_ENDPOINT_URL_EVENTBRIDGE, "http://127.0.0.1:5000")];
         assert_eq!(override_in(&other, dynamodb), None);
+    }
+
+    /// A scratch file holding `contents`, unique to this test process and name.
+    fn scratch_file(name: &str, contents: &[u8]) -> std::path::PathBuf {
+        let path = std::env::temp_dir().join(format!("users-api-{}-{name}", std::process::id()));
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    #[test]
+    fn a_ca_bundle_is_read_and_checked_at_start_up() {
+        // Two CA certificates in one file, as a proxy vendor's bundle often is.
+        let roots = String::from_utf8(crate::bootstrap::builtin_roots_pem()).unwrap();
+        let two: String = roots
+            .split_inclusive("-----END CERTIFICATE-----\n")
+            .take(2)
+            .collect();
+        let two = two.into_bytes();
+        let bundle = CaBundle::read(&scratch_file("two.pem", &two)).unwrap();
+        assert_eq!(format!("{bundle:?}"), "CaBundle(2 certificates)");
+        assert_eq!(bundle.pem(), two.as_slice());
+
+        // Every bad file is a start-up error naming the variable, never a panic on the first
+        // store call.
+        let missing = std::env::temp_dir().join("users-api-no-such-bundle.pem");
+        let not_pem = scratch_file("garbage.pem", b"-----BEGIN CERTIFICATE-----\n!!!\n");
+        let empty = scratch_file("empty.pem", b"# no certificate here\n");
+        let not_a_certificate = scratch_file(
+            "bad-der.pem",
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        );
+        for (path, says) in [
+            (missing, "No such file"),
+            (not_pem, "not PEM"),
+            (empty, "no certificate"),
+            (not_a_certificate, "certificate 1"),
+        ] {
+            let error = CaBundle::read(&path).unwrap_err();
+            assert_eq!(error.variable, AWS_CA_BUNDLE);
+            assert!(error.to_string().contains(says), "{path:?}: {error}");
+        }
     }
 }

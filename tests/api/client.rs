@@ -641,7 +641,7 @@ async fn the_api_url_is_discovered_from_a_stack_output() {
         .endpoint_url(integration_tests::dynamo::endpoint())
         .credentials_provider(aws_credential_types::Credentials::for_tests())
         .http_client(shared::bootstrap::http_client(
-            shared::config::TrustRoots::Builtin,
+            &shared::config::TrustRoots::default(),
         ))
         .load()
         .await;

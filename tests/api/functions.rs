@@ -124,7 +124,7 @@ async fn a_warm_function_serves_many_invocations() {
 
 /// Runs `name` under the loopback Runtime API with `env` and expects it to refuse to start:
 /// returns what it printed on stderr.
-async fn refused_start(name: &str, env: &[(&str, &str)]) -> String {
+pub(crate) async fn refused_start(name: &str, env: &[(&str, &str)]) -> String {
     let runtime = RuntimeApi::start().await;
     let output = lambda_command(name, &runtime, env)
         .stdin(Stdio::null())

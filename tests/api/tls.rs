@@ -1,7 +1,7 @@
 //! The DynamoDB client's trust roots, on real function processes: Mozilla's set compiled in by
-//! default (no trust-store file read on a cold start), the operating system's store on request
-//! (a private CA is trusted then, and only then), and a TLS failure is a `503` with its cause in
-//! the logs, never a hang.
+//! default (no trust-store file read on a cold start), a private CA beside it through
+//! `AWS_CA_BUNDLE` or the operating system's store on request (that CA is trusted then, and only
+//! then), and a TLS failure is a `503` with its cause in the logs, never a hang.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -97,6 +97,96 @@ async fn a_dynamodb_cold_start_reads_no_trust_store_unless_asked_to() {
         opened.iter().any(|path| path == ca.as_ref()),
         "SSL_CERT_FILE was not read with TLS_TRUST_STORE=system: {opened:?}"
     );
+
+    // AWS_CA_BUNDLE is one file read at start-up, and no store of the system's.
+    let bundle_dir = scratch_dir();
+    let bundle = bundle_dir.join("bundle.pem");
+    std::fs::copy(ca.as_ref(), &bundle).unwrap();
+    let bundle = bundle.to_string_lossy();
+    let with_bundle = [dynamodb.as_slice(), &[("AWS_CA_BUNDLE", bundle.as_ref())]].concat();
+    let opened = files_opened_by_a_cold_start(&with_bundle).await;
+    let stores: Vec<&String> = opened.iter().filter(|p| is_trust_store(p)).collect();
+    assert_eq!(
+        stores,
+        [bundle.as_ref()],
+        "with AWS_CA_BUNDLE, only the bundle is read"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_private_ca_in_aws_ca_bundle_is_trusted_beside_the_root_store_and_only_then() {
+    let (front, ca, table) = front_and_table().await;
+    let url = front.url();
+    let base = [
+        ("USERS_TABLE", table.as_str()),
+        ("AWS_ENDPOINT_URL", url.as_str()),
+    ];
+    let with_bundle = [base.as_slice(), &[("AWS_CA_BUNDLE", ca.as_str())]].concat();
+    assert_answered_over_tls(&with_bundle).await;
+
+    let function = FunctionProcess::start("get-user", &base).await;
+    assert_eq!(get_user(&function).await.status, 503, "refused without it");
+
+    // The bundle is added to the root store, not put in its place: with the system store
+    // trusting the front's CA and the bundle naming another CA, the front is still trusted.
+    let other_ca = TlsFront::start("127.0.0.1:9".parse().unwrap())
+        .await
+        .write_ca(&scratch_dir());
+    let beside = [
+        base.as_slice(),
+        &[
+            ("TLS_TRUST_STORE", "system"),
+            ("SSL_CERT_FILE", ca.as_str()),
+            ("AWS_CA_BUNDLE", other_ca.to_str().unwrap()),
+        ],
+    ]
+    .concat();
+    let function = FunctionProcess::start("get-user", &beside).await;
+    assert_eq!(
+        get_user(&function).await.status,
+        404,
+        "the store's roots are kept"
+    );
+
+    // A bundle the TLS stack could not use stops the process at start-up, naming the variable,
+    // rather than panicking on its first store call.
+    let garbage = scratch_dir().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for path in [garbage.to_string_lossy().as_ref(), "/nonexistent/ca.pem"] {
+        let env = [base.as_slice(), &[("AWS_CA_BUNDLE", path)]].concat();
+        let stderr = crate::functions::refused_start("get-user", &env).await;
+        assert!(stderr.contains("AWS_CA_BUNDLE"), "{path}: {stderr}");
+    }
+}
+
+/// A TLS front to the test server with a certificate authority of its own (the path of that
+/// CA's certificate), and a fresh table.
+async fn front_and_table() -> (TlsFront, String, String) {
+    let moto = endpoint();
+    let front = TlsFront::start(moto.trim_start_matches("http://").parse().unwrap()).await;
+    let ca = front
+        .write_ca(&scratch_dir())
+        .to_string_lossy()
+        .into_owned();
+    (front, ca, fresh_table("tls").await)
+}
+
+/// Starts get-user with `env` and checks that the store answered it through the front: the
+/// fresh table's 404, not a 503.
+async fn assert_answered_over_tls(env: &[(&str, &str)]) {
+    let function = FunctionProcess::start("get-user", env).await;
+    let reply = get_user(&function).await;
+    assert_eq!(
+        reply.status,
+        404,
+        "{env:?}: {}",
+        String::from_utf8_lossy(&reply.body)
+    );
+    assert_eq!(reply.json()["code"], "user_not_found");
 }
 
 async fn get_user(function: &FunctionProcess) -> integration_tests::Reply {
@@ -105,26 +195,16 @@ async fn get_user(function: &FunctionProcess) -> integration_tests::Reply {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_private_ca_is_trusted_with_the_system_store_setting_and_only_then() {
-    let moto = endpoint();
-    let front = TlsFront::start(moto.trim_start_matches("http://").parse().unwrap()).await;
-    let ca = front.write_ca(&scratch_dir());
-    let (ca, url, table) = (ca.to_string_lossy(), front.url(), fresh_table("tls").await);
+    let (front, ca, table) = front_and_table().await;
+    let url = front.url();
     let base = [
         ("USERS_TABLE", table.as_str()),
         ("AWS_ENDPOINT_URL", url.as_str()),
-        ("SSL_CERT_FILE", ca.as_ref()),
+        ("SSL_CERT_FILE", ca.as_str()),
     ];
     // The system store, with SSL_CERT_FILE naming the private CA: the store answers over TLS.
     let system = [base.as_slice(), &[("TLS_TRUST_STORE", "system")]].concat();
-    let function = FunctionProcess::start("get-user", &system).await;
-    let reply = get_user(&function).await;
-    assert_eq!(
-        reply.status,
-        404,
-        "{}",
-        String::from_utf8_lossy(&reply.body)
-    );
-    assert_eq!(reply.json()["code"], "user_not_found");
+    assert_answered_over_tls(&system).await;
 
     // The builtin roots (the default) ignore SSL_CERT_FILE: the handshake fails, and that is a
     // 503 with the cause in the logs, not a hang and not a 500.

@@ -86,7 +86,7 @@ pub fn client_for(endpoint: &str) -> Client {
         .credentials_provider(Credentials::for_tests())
         .endpoint_url(endpoint)
         .http_client(shared::bootstrap::http_client(
-            shared::config::TrustRoots::Builtin,
+            &shared::config::TrustRoots::default(),
         ))
         .build();
     Client::from_conf(config)

@@ -14,7 +14,7 @@ macro_rules! moto_client {
                 .credentials_provider($sdk::config::Credentials::for_tests())
                 .endpoint_url($crate::dynamo::endpoint())
                 .http_client(shared::bootstrap::http_client(
-                    shared::config::TrustRoots::Builtin,
+                    &shared::config::TrustRoots::default(),
                 ))
                 .build(),
         )

@@ -51,6 +51,8 @@ pub enum Outcome {
 struct State {
     pending: std::sync::Mutex<HashMap<String, oneshot::Sender<Outcome>>>,
     init_error: std::sync::Mutex<Option<String>>,
+    /// When the process first asked for an invocation: the end of its init phase.
+    first_poll: std::sync::OnceLock<std::time::Instant>,
 }
 
 /// One Runtime API endpoint, serving one function process.
@@ -125,6 +127,11 @@ impl RuntimeApi {
         }
     }
 
+    /// When the process first polled for an invocation, as Lambda marks the end of init.
+    pub fn first_poll(&self) -> Option<std::time::Instant> {
+        self.state.first_poll.get().copied()
+    }
+
     /// Like [`try_invoke`](Self::try_invoke), for events that must succeed.
     pub async fn invoke(&self, event: Value) -> Value {
         match self.try_invoke(event).await {
@@ -149,6 +156,7 @@ async fn route(
         .unwrap_or_default();
     let rest = path.strip_prefix(PREFIX).unwrap_or_default();
     if method == Method::GET && rest == "/invocation/next" {
+        let _ = state.first_poll.set(std::time::Instant::now());
         let Some((id, event, trace)) = events.lock().await.recv().await else {
             return reply(StatusCode::GONE, Bytes::new());
         };

@@ -18,7 +18,8 @@ pub struct TlsFront {
 }
 
 impl TlsFront {
-    /// Starts a proxy to `target` whose certificate (for `127.0.0.1`) a fresh test CA signed.
+    /// Starts a proxy to `target` whose certificate (for `127.0.0.1` and `localhost`) a fresh test
+    /// CA signed.
     pub async fn start(target: SocketAddr) -> Self {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::new()).expect("CA params");
@@ -29,7 +30,7 @@ impl TlsFront {
         let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
         let issuer = Issuer::from_params(&ca_params, &ca_key);
         let server_key = KeyPair::generate().expect("server key");
-        let server = CertificateParams::new(vec!["127.0.0.1".to_owned()])
+        let server = CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
             .expect("server params")
             .signed_by(&server_key, &issuer)
             .expect("server certificate");
@@ -72,6 +73,12 @@ impl TlsFront {
     /// The proxy's URL, as an endpoint override.
     pub fn url(&self) -> String {
         format!("https://{}", self.address)
+    }
+
+    /// The proxy's URL by host name, as an AWS endpoint is reached: resolved, then verified
+    /// against a DNS name in the certificate.
+    pub fn url_by_name(&self) -> String {
+        format!("https://localhost:{}", self.address.port())
     }
 
     /// Writes the test CA's certificate into `dir` and returns its path (for `SSL_CERT_FILE`).
