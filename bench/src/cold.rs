@@ -4,11 +4,38 @@ use super::*;
 
 /// One spawn: exec to the first response posted to the Runtime API, and the process's peak RSS
 /// right after it.
+#[derive(Clone, Copy)]
+pub(crate) struct ColdSample {
+    /// Exec to the first response.
+    total: Duration,
+    /// Exec to the first poll for an invocation: Lambda's init phase.
+    init: Duration,
+    /// CPU time the process used until it answered: what a CPU share stretches.
+    cpu: Duration,
+    rss: Rss,
+}
+
+/// CPU time used so far by every thread of process `pid` (`/proc/<pid>/task/*/schedstat`, in
+/// nanoseconds, where `/proc/<pid>/stat` counts in 10 ms ticks).
+fn cpu_time(pid: u32) -> Duration {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .into_iter()
+        .flatten();
+    let nanos = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
+}
+
+/// Runs `name` once with `env` (at `share`'s CPU share, if any) until it answers `event`.
 pub(crate) async fn cold_once(
     name: &str,
     env: &[(&'static str, String)],
     event: &Value,
-) -> (Duration, Rss) {
+    share: Option<&CpuShare>,
+) -> ColdSample {
     let runtime = RuntimeApi::start().await;
     let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut command = lambda_command(name, &runtime, &env);
@@ -16,19 +43,67 @@ pub(crate) async fn cold_once(
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
+    if let Some(share) = share {
+        share.confine(&mut command);
+    }
     let started = Instant::now();
-    let child = command.spawn().expect("spawn function");
+    let mut child = command.spawn().expect("spawn function");
     let response = runtime.invoke(event.clone()).await;
-    let elapsed = started.elapsed();
+    let total = started.elapsed();
     // A crash or a failed invocation already stops the bench in `invoke`.
     assert_not_server_error(&response, name);
+    let init = runtime
+        .first_poll()
+        .expect("the function polled before it answered")
+        .duration_since(started);
     let pid = child.id().unwrap();
+    let cpu = cpu_time(pid);
     let rss = Rss {
         peak: peak_rss_kib(pid),
         file: status_kib(pid, "RssFile"),
         anon: status_kib(pid, "RssAnon"),
     };
-    (elapsed, rss)
+    // Reaped before the next spawn, so a CPU-share group holds one process at a time.
+    let _ = child.kill().await;
+    ColdSample {
+        total,
+        init,
+        cpu,
+        rss,
+    }
+}
+
+/// Medians of a case's spawns.
+pub(crate) struct ColdSummary {
+    pub(crate) total: Duration,
+    pub(crate) p90: Duration,
+    pub(crate) init: Duration,
+    pub(crate) first_invocation: Duration,
+    pub(crate) cpu: Duration,
+    pub(crate) peak_rss_kib: u64,
+    pub(crate) rss_file_kib: u64,
+    pub(crate) rss_anon_kib: u64,
+}
+
+impl ColdSummary {
+    pub(crate) fn of(samples: &[ColdSample]) -> Self {
+        fn median<T: Ord + Copy>(mut values: Vec<T>) -> T {
+            values.sort();
+            values[values.len() / 2]
+        }
+        let mut totals: Vec<Duration> = samples.iter().map(|s| s.total).collect();
+        totals.sort();
+        Self {
+            total: percentile(&totals, 0.5),
+            p90: percentile(&totals, 0.9),
+            init: median(samples.iter().map(|s| s.init).collect()),
+            first_invocation: median(samples.iter().map(|s| s.total - s.init).collect()),
+            cpu: median(samples.iter().map(|s| s.cpu).collect()),
+            peak_rss_kib: median(samples.iter().map(|s| s.rss.peak).collect()),
+            rss_file_kib: median(samples.iter().map(|s| s.rss.file).collect()),
+            rss_anon_kib: median(samples.iter().map(|s| s.rss.anon).collect()),
+        }
+    }
 }
 
 /// Resident memory of a process in KiB: its peak, and what is resident now split into pages of
@@ -152,39 +227,28 @@ pub(crate) async fn cold_starts() -> Value {
     let mut rows = Vec::new();
     // Spawns go round the cases in turn rather than case after case, so a slow spell of the
     // machine lands on every case alike instead of skewing one side of a ratio.
-    let mut runs: Vec<Vec<(Duration, Rss)>> = vec![Vec::new(); cases.len()];
+    let mut runs: Vec<Vec<ColdSample>> = vec![Vec::new(); cases.len()];
     for _ in 0..COLD_SPAWNS {
         for ((_, name, env, event), samples) in cases.iter().zip(&mut runs) {
-            samples.push(cold_once(name, env, event).await);
+            samples.push(cold_once(name, env, event, None).await);
         }
     }
     for ((label, name, _, _), samples) in cases.iter().zip(runs) {
-        let mut times: Vec<Duration> = samples.iter().map(|(t, _)| *t).collect();
-        let samples: Vec<Rss> = samples.into_iter().map(|(_, r)| r).collect();
-        times.sort();
-        let median_of = |field: fn(&Rss) -> u64| {
-            let mut values: Vec<u64> = samples.iter().map(field).collect();
-            values.sort();
-            values[values.len() / 2]
-        };
-        let (peak, file, anon) = (
-            median_of(|r| r.peak),
-            median_of(|r| r.file),
-            median_of(|r| r.anon),
-        );
-        let (median, p90) = (percentile(&times, 0.5), percentile(&times, 0.9));
+        let summary = ColdSummary::of(&samples);
         let mib = |kib: u64| kib as f64 / 1024.0;
         println!(
             "| {label} | {:.2} ms | {:.2} ms | {:.1} MiB | {:.1} / {:.1} MiB |",
-            ms(median),
-            ms(p90),
-            mib(peak),
-            mib(file),
-            mib(anon)
+            ms(summary.total),
+            ms(summary.p90),
+            mib(summary.peak_rss_kib),
+            mib(summary.rss_file_kib),
+            mib(summary.rss_anon_kib)
         );
         rows.push(
-            json!({"case": label, "binary": name, "median_ms": ms(median), "p90_ms": ms(p90),
-            "peak_rss_kib": peak, "rss_file_kib": file, "rss_anon_kib": anon}),
+            json!({"case": label, "binary": name, "median_ms": ms(summary.total),
+            "p90_ms": ms(summary.p90), "init_ms": ms(summary.init),
+            "peak_rss_kib": summary.peak_rss_kib, "rss_file_kib": summary.rss_file_kib,
+            "rss_anon_kib": summary.rss_anon_kib}),
         );
     }
     let ratio = |a: usize, b: usize| {

@@ -32,6 +32,7 @@ mod cold;
 mod http;
 mod listing;
 mod managed;
+mod share;
 mod sizes;
 mod typed_client;
 mod warm;
@@ -41,6 +42,7 @@ use cold::*;
 use http::*;
 use listing::*;
 use managed::*;
+use share::*;
 use sizes::*;
 use typed_client::*;
 use warm::*;
@@ -67,6 +69,12 @@ async fn main() {
     }
     if wanted("cold") {
         report.insert("cold_start", cold_starts().await);
+    }
+    if wanted("share") {
+        report.insert(
+            "first_request_at_cpu_share",
+            first_request_at_cpu_share().await,
+        );
     }
     if wanted("warm") {
         report.insert("warm", warm().await);

@@ -1,28 +1,53 @@
 //! The cold-start floor with AWS: the bare function plus aws-config and a DynamoDB client built at
-//! start-up, on the same TLS stack and compiled-in trust roots as the real functions (rustls with
-//! ring, `bootstrap::http_client`).
+//! start-up, on the same TLS stack and trust roots as the real functions (rustls with ring,
+//! `bootstrap::http_client`, `AWS_CA_BUNDLE` beside the compiled-in roots).
+//!
+//! Like get-user, it answers a request whose last path segment is not a number without touching
+//! the store, and reads any other with one strongly consistent `GetItem` of that user's key: the
+//! floor of a first GET, with none of our code around the call.
 
-use std::convert::Infallible;
-
-use lambda_http::{Body, Request, Response, service_fn};
+use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
-async fn main() -> Result<(), lambda_http::Error> {
+async fn main() -> Result<(), Error> {
+    let ca_bundle = std::env::var_os("AWS_CA_BUNDLE")
+        .map(|path| shared::config::CaBundle::read(path.as_ref()))
+        .transpose()?;
+    let roots = shared::config::TrustRoots {
+        store: shared::config::RootStore::Builtin,
+        ca_bundle,
+    };
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .http_client(shared::bootstrap::http_client(
-            shared::config::TrustRoots::Builtin,
-        ))
+        .http_client(shared::bootstrap::http_client(&roots))
         .load()
         .await;
     let client = aws_sdk_dynamodb::Client::new(&config);
-    lambda_http::run(service_fn(move |_: Request| {
-        let _client = &client;
-        async {
-            let mut response = Response::new(Body::Text(r#"{"hello":"world"}"#.to_owned()));
+    let table = std::env::var("USERS_TABLE").unwrap_or_default();
+    lambda_http::run(service_fn(|request: Request| {
+        let (client, table) = (&client, &table);
+        async move {
+            let id = request.uri().path().rsplit('/').next().unwrap_or_default();
+            let body = match id.parse::<u64>() {
+                Ok(id) => {
+                    use aws_sdk_dynamodb::types::AttributeValue;
+                    let item = client
+                        .get_item()
+                        .table_name(table)
+                        .key("pk", AttributeValue::S(format!("USER#{id}")))
+                        .key("sk", AttributeValue::N(id.to_string()))
+                        .consistent_read(true)
+                        .send()
+                        .await?
+                        .item;
+                    format!(r#"{{"found":{}}}"#, item.is_some())
+                }
+                Err(_) => r#"{"hello":"world"}"#.to_owned(),
+            };
+            let mut response = Response::new(Body::Text(body));
             response
                 .headers_mut()
-                .insert("content-type", "application/json".parse().unwrap());
-            Ok::<_, Infallible>(response)
+                .insert("content-type", "application/json".parse()?);
+            Ok::<_, Error>(response)
         }
     }))
     .await

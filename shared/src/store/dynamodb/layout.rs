@@ -4,8 +4,10 @@
 //! ([`USER_SHARDS_ATTRIBUTE`]), set by the same `UpdateItem` that reserves ids, and that update
 //! refuses a counter recording another count. So no create can ever write a user where this
 //! version would not read it. Reads, updates and deletes check once per process: one strongly
-//! consistent `GetItem` of the counter's two attributes, sent alongside the process's first read
-//! (before its first write) so it adds no latency. The answer is kept for the life of the
+//! consistent `GetItem` of the counter's two attributes, sent before the process's first read or
+//! write, on the connection that operation then reuses: sent alongside a read it saved one round
+//! trip but opened a second TLS connection, whose handshake cost a first GET more than the round
+//! trip (docs/benchmarks.md, section 2b). The answer is kept for the life of the
 //! process only once the stamp has been seen, or this process's own reservation set it: while
 //! the table has no counter (no user was ever created), each operation checks again after it
 //! ran, so a table stamped in another layout meanwhile is refused rather than served
@@ -61,23 +63,18 @@ impl LayoutCheck {
         Ok(layout)
     }
 
-    /// Runs `operation` under the check: alongside it for a read (`concurrent`), before it for a
-    /// write; and again after it when the table had no stamp, so that an answer is only ever
-    /// given from a table this process can read whole.
+    /// Runs `operation` under the check: before it, and again after the operation when the table
+    /// had no stamp, so that an answer is only ever given from a table this process can read
+    /// whole.
     pub async fn around<T>(
         &self,
         client: &Client,
         table: &str,
-        concurrent: bool,
         operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
-        let (layout, result) = if concurrent {
-            futures_util::future::join(self.ensure(client, table), operation).await
-        } else {
-            let layout = self.ensure(client, table).await?;
-            (Ok(layout), operation.await)
-        };
-        if layout? == Layout::Unstamped {
+        let layout = self.ensure(client, table).await?;
+        let result = operation.await;
+        if layout == Layout::Unstamped {
             self.ensure(client, table).await?;
         }
         result

@@ -15,8 +15,7 @@
 //! | list by `page=P` | the same, key-only, per 1,000 users skipped, then the page's |
 //!
 //! Once per process, before its first get, update, delete or list, one strongly consistent
-//! `GetItem` of the counter checks the table's layout ([`layout`]): alongside a read, before a
-//! write.
+//! `GetItem` of the counter checks the table's layout ([`layout`]).
 //!
 //! Every write is a transaction under a request token, conditional on what was read. A write
 //! whose answer is lost after DynamoDB applied it is sent again by the SDK, and DynamoDB answers
@@ -112,14 +111,14 @@ impl DynamoStore {
         }
     }
 
-    /// Runs a write once the table is known to be laid out as this store reads it (see
-    /// [`layout`]).
-    async fn write_checked<T>(
+    /// Runs a read or a write once the table is known to be laid out as this store reads it
+    /// (see [`layout`]).
+    async fn checked<T>(
         &self,
-        write: impl Future<Output = Result<T, StoreError>>,
+        operation: impl Future<Output = Result<T, StoreError>>,
     ) -> Result<T, StoreError> {
         self.layout
-            .around(&self.client, &self.table, false, write)
+            .around(&self.client, &self.table, operation)
             .await
     }
 
@@ -130,16 +129,6 @@ impl DynamoStore {
     /// The key of user `id` in this store's layout.
     fn key(&self, id: UserId) -> Result<Item, StoreError> {
         user_key(id, self.shards())
-    }
-
-    /// Runs a read alongside the layout check, answering only if both succeed.
-    async fn read_checked<T>(
-        &self,
-        read: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<T, StoreError> {
-        self.layout
-            .around(&self.client, &self.table, true, read)
-            .await
     }
 
     pub fn table(&self) -> &str {
@@ -388,7 +377,7 @@ impl StorePing for DynamoStore {
 #[async_trait]
 impl StoreGet for DynamoStore {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.read_checked(self.read(id))
+        self.checked(self.read(id))
             .await?
             .map(|item| item.to_user())
             .transpose()
@@ -419,7 +408,7 @@ impl StoreUpdate for DynamoStore {
         changes: UserChanges,
         precondition: Precondition,
     ) -> Result<User, StoreError> {
-        self.write_checked(with_retries(|| self.try_update(id, &changes, precondition)))
+        self.checked(with_retries(|| self.try_update(id, &changes, precondition)))
             .await
     }
 }
@@ -427,7 +416,7 @@ impl StoreUpdate for DynamoStore {
 #[async_trait]
 impl StoreDelete for DynamoStore {
     async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
-        self.write_checked(with_retries(|| self.try_delete(id, precondition)))
+        self.checked(with_retries(|| self.try_delete(id, precondition)))
             .await
     }
 }
@@ -435,7 +424,7 @@ impl StoreDelete for DynamoStore {
 #[async_trait]
 impl StoreList for DynamoStore {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.read_checked(self.page(start, limit)).await
+        self.checked(self.page(start, limit)).await
     }
 }
 
