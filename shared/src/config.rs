@@ -134,8 +134,9 @@ impl std::fmt::Debug for CaBundle {
 }
 
 impl TrustRoots {
-    /// Reads `TLS_TRUST_STORE` (`builtin`, the default, or `system`) and `AWS_CA_BUNDLE`.
-    fn from_env() -> Result<Self, ConfigError> {
+    /// Reads `TLS_TRUST_STORE` (`builtin`, the default, or `system`) and `AWS_CA_BUNDLE`; public
+    /// so the bench's SDK floor trusts exactly what the functions trust.
+    pub fn from_env() -> Result<Self, ConfigError> {
         let store = match std::env::var(TLS_TRUST_STORE).as_deref().map(str::trim) {
             Err(_) | Ok("builtin") => RootStore::Builtin,
             Ok("system") => RootStore::System,

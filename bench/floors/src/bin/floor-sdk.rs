@@ -1,6 +1,6 @@
 //! The cold-start floor with AWS: the bare function plus aws-config and a DynamoDB client built at
 //! start-up, on the same TLS stack and trust roots as the real functions (rustls with ring,
-//! `bootstrap::http_client`, `AWS_CA_BUNDLE` beside the compiled-in roots).
+//! `bootstrap::http_client`, `TLS_TRUST_STORE` and `AWS_CA_BUNDLE` read by `TrustRoots::from_env`).
 //!
 //! Like get-user, it answers a request whose last path segment is not a number without touching
 //! the store, and reads any other with one strongly consistent `GetItem` of that user's key: the
@@ -10,13 +10,7 @@ use lambda_http::{Body, Error, Request, Response, service_fn};
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
-    let ca_bundle = std::env::var_os("AWS_CA_BUNDLE")
-        .map(|path| shared::config::CaBundle::read(path.as_ref()))
-        .transpose()?;
-    let roots = shared::config::TrustRoots {
-        store: shared::config::RootStore::Builtin,
-        ca_bundle,
-    };
+    let roots = shared::config::TrustRoots::from_env()?;
     let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
         .http_client(shared::bootstrap::http_client(&roots))
         .load()
