@@ -12,6 +12,7 @@ use integration_tests::capacity::{Capacity, CapacityFront};
 use integration_tests::dynamo::{
     self, assert_users_and_claims_agree_with, client_for, fresh_table, scan,
 };
+use integration_tests::lossy_hop::LossyHop;
 use shared::ErrorChain;
 use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::dynamodb::schema::{COUNTER_PARTITION, UNSHARDED_USER_PARTITION};
@@ -103,9 +104,11 @@ fn chain(error: &StoreError) -> String {
 }
 
 /// Every operation against `store`, each of which must be refused naming `found` and the
-/// README's upgrade section.
+/// README's upgrade section. They aim at user 12, which no table here holds where 8 shards look
+/// for it (a get that finds its user is answered whatever the layout: see
+/// `a_user_found_where_this_version_looks_is_answered_in_one_call_and_a_miss_waits_for_the_check`).
 async fn assert_every_operation_refused(store: &DynamoStore, found: &str) {
-    let id = UserId::new(1).unwrap();
+    let id = UserId::new(12).unwrap();
     let limit = PageLimit::new(10).unwrap();
     let changes = |email: Option<&str>| UserChanges {
         age: Some(50),
@@ -223,6 +226,61 @@ async fn a_table_of_another_shard_count_is_refused_and_left_untouched() {
     assert_eq!(items_by_key(scan(&table).await), before);
     // The table still serves the layout it has.
     assert_eq!(walk(&four, 5).await, (1..=12).collect::<Vec<_>>());
+    // A user the other layout keeps where this one looks (1 mod 4 = 1 mod 8) is that user.
+    let one = UserId::new(1).unwrap();
+    let found = eight
+        .get(one)
+        .await
+        .unwrap()
+        .expect("user 1 where 8 shards look");
+    assert_eq!(Some(found), four.get(one).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_user_found_where_this_version_looks_is_answered_in_one_call_and_a_miss_waits_for_the_check()
+ {
+    let table = fresh_table("found-first").await;
+    let writer = DynamoStore::new(dynamo::client(), &table, 50);
+    let ada = writer.create(new_user("ada@example.com")).await.unwrap();
+    let hop = LossyHop::start(dynamo::endpoint().trim_start_matches("http://"), Vec::new()).await;
+    let process = || DynamoStore::new(client_for(&hop.endpoint()), &table, 50);
+    let get_items = || hop.seen("GetItem");
+
+    // A new process's first GET of a user that exists: the read alone.
+    let first = process();
+    assert_eq!(first.get(ada.id).await.unwrap(), Some(ada.clone()));
+    assert_eq!(get_items(), 1, "no layout check before a found user");
+    // Its first miss is checked after the read, once for the life of the process.
+    let missing = UserId::new(49).unwrap();
+    assert_eq!(first.get(missing).await.unwrap(), None);
+    assert_eq!(get_items(), 3, "the read, then the check");
+    assert_eq!(first.get(missing).await.unwrap(), None);
+    assert_eq!(get_items(), 4, "confirmed: the read alone");
+
+    // A list checks before it runs, once.
+    let lister = process();
+    let before = get_items();
+    let limit = PageLimit::new(10).unwrap();
+    assert_eq!(
+        lister.list(PageStart::First, limit).await.unwrap().users,
+        vec![ada.clone()]
+    );
+    assert_eq!(get_items() - before, 1, "the check");
+    lister.list(PageStart::First, limit).await.unwrap();
+    assert_eq!(get_items() - before, 1, "confirmed by the first list");
+
+    // A miss on a table no user was ever written to stands, and is checked every time.
+    let empty = fresh_table("found-first-empty").await;
+    let fresh = DynamoStore::new(client_for(&hop.endpoint()), &empty, 50);
+    let before = get_items();
+    for _ in 0..2 {
+        assert_eq!(fresh.get(ada.id).await.unwrap(), None);
+    }
+    assert_eq!(
+        get_items() - before,
+        4,
+        "read and check, twice: nothing to confirm yet"
+    );
 }
 
 #[tokio::test]

@@ -1,20 +1,25 @@
-//! Which layout a table's users are in, known before this process reads or writes one.
+//! Which layout a table's users are in, known before this process gives an answer that rests on it.
 //!
 //! The id counter records the shard count the table's users were first written with
 //! ([`USER_SHARDS_ATTRIBUTE`]), set by the same `UpdateItem` that reserves ids, and that update
 //! refuses a counter recording another count. So no create can ever write a user where this
-//! version would not read it. Reads, updates and deletes check once per process: one strongly
-//! consistent `GetItem` of the counter's two attributes, sent before the process's first read or
-//! write, on the connection that operation then reuses: sent alongside a read it saved one round
-//! trip but opened a second TLS connection, whose handshake cost a first GET more than the round
-//! trip (docs/benchmarks.md, section 2b). The answer is kept for the life of the
-//! process only once the stamp has been seen, or this process's own reservation set it: while
-//! the table has no counter (no user was ever created), each operation checks again after it
-//! ran, so a table stamped in another layout meanwhile is refused rather than served
-//! half-visible. A table written before users were sharded (a counter without the attribute) or
-//! with another shard count is refused with a message naming "Upgrading a table" in docs/storage.md:
-//! the operation's result is dropped, and an update or delete aimed at a shard of such a table
-//! matches no user and writes nothing.
+//! version would not read it, and the stamp, once set, never changes.
+//!
+//! A user found at the key this version computes is that user whatever the table's layout (a
+//! user's sort key is its id, and no other version writes where this one would not read), so a
+//! get that finds one answers at once: a process's first GET of a user that exists is one round
+//! trip ([`LayoutCheck::after_a_miss`]). Only an answer that rests on absence needs the layout: a
+//! miss is checked after it was read (one strongly consistent `GetItem` of the counter's two
+//! attributes, on the connection the read opened), and stands if the counter is absent (no user
+//! existed when the read ran, since the counter is written before any user) or records this
+//! version's count. Lists, updates and deletes check before they run ([`LayoutCheck::around`]),
+//! so a foreign table is neither listed nor written. A check that saw this version's stamp, or
+//! this process's own reservation, is kept for the life of the process; while the table has no
+//! counter, each operation checks again after it ran, so a table stamped in another layout
+//! meanwhile is refused rather than served half-visible. A table written before users were
+//! sharded (a counter without the attribute) or with another shard count is refused with a
+//! message naming "Upgrading a table" in docs/storage.md: the operation's result is dropped, and
+//! an update or delete writes nothing.
 
 use aws_sdk_dynamodb::Client;
 use tokio::sync::OnceCell;
@@ -78,6 +83,22 @@ impl LayoutCheck {
             self.ensure(client, table).await?;
         }
         result
+    }
+
+    /// Runs a read of one user: a user found is the answer as it stands; a miss stands only once
+    /// the table is known to be in this process's layout (checked after the read, so the first
+    /// GET of a user that exists costs no extra round trip). A failed read is returned as it is.
+    pub async fn after_a_miss<T>(
+        &self,
+        client: &Client,
+        table: &str,
+        read: impl Future<Output = Result<Option<T>, StoreError>>,
+    ) -> Result<Option<T>, StoreError> {
+        let found = read.await?;
+        if found.is_none() {
+            self.ensure(client, table).await?;
+        }
+        Ok(found)
     }
 
     /// The shard count this process reads and writes.

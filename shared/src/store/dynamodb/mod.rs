@@ -14,8 +14,9 @@
 //! | list by cursor | 1 `Query` per shard, concurrently, of about `limit / shards + 1` items each ([`listing`]) |
 //! | list by `page=P` | the same, key-only, per 1,000 users skipped, then the page's |
 //!
-//! Once per process, before its first get, update, delete or list, one strongly consistent
-//! `GetItem` of the counter checks the table's layout ([`layout`]).
+//! Once per process, before its first update, delete or list, or after its first get that finds no
+//! user, one strongly consistent `GetItem` of the counter checks the table's layout ([`layout`]).
+//! A get that finds its user needs no check.
 //!
 //! Every write is a transaction under a request token, conditional on what was read. A write
 //! whose answer is lost after DynamoDB applied it is sent again by the SDK, and DynamoDB answers
@@ -111,7 +112,7 @@ impl DynamoStore {
         }
     }
 
-    /// Runs a read or a write once the table is known to be laid out as this store reads it
+    /// Runs a list or a write once the table is known to be laid out as this store reads it
     /// (see [`layout`]).
     async fn checked<T>(
         &self,
@@ -377,7 +378,8 @@ impl StorePing for DynamoStore {
 #[async_trait]
 impl StoreGet for DynamoStore {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
-        self.checked(self.read(id))
+        self.layout
+            .after_a_miss(&self.client, &self.table, self.read(id))
             .await?
             .map(|item| item.to_user())
             .transpose()
