@@ -170,17 +170,8 @@ fn is_local_server(endpoint: &str) -> bool {
 /// The HTTP client under the SDK: rustls with the *ring* provider, trusting `roots`, its TLS
 /// connector built on the first store call ([`ConnectOnFirstUse`]).
 pub fn http_client(roots: &TrustRoots) -> SharedHttpClient {
-    let mut trust_store = match roots.store {
-        RootStore::Builtin => builtin_trust_store(),
-        // The SDK's default: the operating system's store (rustls-native-certs, which honours
-        // SSL_CERT_FILE and SSL_CERT_DIR).
-        RootStore::System => TrustStore::default(),
-    };
-    if let Some(bundle) = &roots.ca_bundle {
-        trust_store.add_pem_certificate(bundle.pem());
-    }
     let tls = TlsContext::builder()
-        .with_trust_store(trust_store)
+        .with_trust_store(trust_store(roots))
         .build()
         .expect("a TLS context with only a trust store is always valid");
     let client = aws_smithy_http_client::Builder::new()
@@ -215,9 +206,19 @@ impl HttpClient for ConnectOnFirstUse {
     }
 }
 
-/// [`builtin_roots_pem`] as the SDK's TLS stack takes it.
-pub(crate) fn builtin_trust_store() -> TrustStore {
-    TrustStore::empty().with_pem_certificate(builtin_roots_pem())
+/// `roots` as the SDK's TLS stack takes them: the store, then `AWS_CA_BUNDLE`'s certificates
+/// beside it. The DynamoDB and EventBridge clients and the OTLP exporter all trust through it.
+pub(crate) fn trust_store(roots: &TrustRoots) -> TrustStore {
+    let mut trust_store = match roots.store {
+        RootStore::Builtin => TrustStore::empty().with_pem_certificate(builtin_roots_pem()),
+        // The SDK's default: the operating system's store (rustls-native-certs, which honours
+        // SSL_CERT_FILE and SSL_CERT_DIR).
+        RootStore::System => TrustStore::default(),
+    };
+    if let Some(bundle) = &roots.ca_bundle {
+        trust_store.add_pem_certificate(bundle.pem());
+    }
+    trust_store
 }
 
 /// Mozilla's root certificates, compiled into the binary (`webpki-root-certs`, the set rustls

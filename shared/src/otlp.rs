@@ -265,10 +265,20 @@ impl SdkConnector {
     }
 }
 
-/// The functions' and `local-api`'s compiled-in roots; the CLI, built without them, the system's.
+/// The server processes' roots: what their AWS clients trust (`TLS_TRUST_STORE`, and
+/// `AWS_CA_BUNDLE` beside it), so a collector behind the same private CA or TLS-intercepting proxy
+/// is trusted alike. Read again here, on the first export, because spans are set up before the
+/// configuration; a bundle that does not read stopped the process at start-up already. The CLI,
+/// built without the AWS clients, trusts the system's store.
 fn trust_store() -> TrustStore {
     #[cfg(feature = "aws")]
-    return crate::bootstrap::builtin_trust_store();
+    return match crate::config::TrustRoots::from_env() {
+        Ok(roots) => crate::bootstrap::trust_store(&roots),
+        Err(error) => {
+            tracing::warn!(%error, "spans are exported trusting the default roots");
+            crate::bootstrap::trust_store(&crate::config::TrustRoots::default())
+        }
+    };
     #[cfg(not(feature = "aws"))]
     return TrustStore::default();
 }

@@ -613,8 +613,8 @@ async fn a_function_exports_its_spans_before_its_invocation_returns() {
         Some("ok"),
         "a miss is the store working"
     );
-    // A process's first read also checks the table's layout (a second GetItem, sent before
-    // it); each is an operation span with its attempts under it.
+    // A process's first miss also checks the table's layout (a second GetItem, sent after the
+    // read); each is an operation span with its attempts under it.
     let reads: Vec<_> = children(&spans, store_call);
     assert!(!reads.is_empty(), "{spans:#?}");
     for read in reads {

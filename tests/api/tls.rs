@@ -1,7 +1,8 @@
 //! The DynamoDB client's trust roots, on real function processes: Mozilla's set compiled in by
 //! default (no trust-store file read on a cold start), a private CA beside it through
 //! `AWS_CA_BUNDLE` or the operating system's store on request (that CA is trusted then, and only
-//! then), and a TLS failure is a `503` with its cause in the logs, never a hang.
+//! then), and a TLS failure is a `503` with its cause in the logs, never a hang. The OTLP
+//! exporter trusts the same roots.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -9,6 +10,7 @@ use std::process::Stdio;
 use integration_tests::dynamo::{endpoint, fresh_table};
 use integration_tests::free_port;
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response, with_user_id};
+use integration_tests::otlp::OtlpReceiver;
 use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command_under};
 use integration_tests::tls::TlsFront;
 
@@ -232,4 +234,48 @@ async fn a_private_ca_is_trusted_with_the_system_store_setting_and_only_then() {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     panic!("the TLS failure's cause is not in the logs: {logs}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn spans_reach_a_collector_behind_a_private_ca_in_aws_ca_bundle_and_only_then() {
+    let collector = OtlpReceiver::start().await;
+    let front = TlsFront::start(collector.address()).await;
+    let ca = front.write_ca(&scratch_dir());
+    let endpoint = front.url_by_name();
+    let base = [
+        integration_tests::IN_MEMORY,
+        &[("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str())],
+    ]
+    .concat();
+
+    let with_bundle = [base.as_slice(), &[("AWS_CA_BUNDLE", ca.to_str().unwrap())]].concat();
+    let function = FunctionProcess::start("get-user", &with_bundle).await;
+    assert_eq!(get_user(&function).await.status, 404);
+    // Exported before the invocation answered.
+    let received = collector.spans();
+    assert!(
+        received.iter().any(|span| span.name == "request"),
+        "the request span arrived over TLS: {received:#?}"
+    );
+
+    let function = FunctionProcess::start("get-user", &base).await;
+    assert_eq!(
+        get_user(&function).await.status,
+        404,
+        "a collector that cannot be reached costs the caller nothing"
+    );
+    assert_eq!(
+        collector.spans().len(),
+        received.len(),
+        "refused without the bundle"
+    );
+    let mut logs = String::new();
+    for _ in 0..100 {
+        logs.push_str(&function.take_stderr().join("\n"));
+        if logs.contains("spans could not be exported") {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the refused export is not in the logs: {logs}");
 }

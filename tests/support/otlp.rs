@@ -73,6 +73,11 @@ impl OtlpReceiver {
         format!("http://{}", self.address)
     }
 
+    /// Where it listens, for a proxy put in front of it.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
     /// The spans received so far.
     pub fn spans(&self) -> Vec<ReceivedSpan> {
         self.spans.lock().unwrap().clone()
