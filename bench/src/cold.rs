@@ -17,7 +17,7 @@ pub(crate) struct ColdSample {
 
 /// CPU time used so far by every thread of process `pid` (`/proc/<pid>/task/*/schedstat`, in
 /// nanoseconds, where `/proc/<pid>/stat` counts in 10 ms ticks).
-fn cpu_time(pid: u32) -> Duration {
+pub(crate) fn cpu_time(pid: u32) -> Duration {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task"))
         .into_iter()
         .flatten();

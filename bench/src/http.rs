@@ -91,12 +91,24 @@ end
     let rss_loaded = status_kib(api.pid(), "VmRSS");
     // The machine's speed drifts over a minute: each round pairs a ceiling run with the GET run
     // right after it, and the ratio is the median of the rounds', so drift cancels within a round.
+    // CPU per request, each server's own: where the requests/s ratio also carries how cheap this
+    // machine's loopback TCP is (it is most of the ceiling's cost), this is the work itself.
+    let ceiling_pid = ceiling.id().unwrap();
     let mut ceiling_runs = Vec::new();
     let mut get_runs = Vec::new();
+    let mut ceiling_cpu = Vec::new();
+    let mut get_cpu = Vec::new();
     for _ in 0..HTTP_ROUNDS {
-        ceiling_runs.push(wrk(&format!("{ceiling_url}/"), None));
-        get_runs.push(wrk(&format!("{base}/users/5000"), None));
+        let (run, cpu) = wrk_with_cpu(ceiling_pid, &format!("{ceiling_url}/"));
+        ceiling_runs.push(run);
+        ceiling_cpu.push(cpu);
+        let (run, cpu) = wrk_with_cpu(api.pid(), &format!("{base}/users/5000"));
+        get_runs.push(run);
+        get_cpu.push(cpu);
     }
+    ceiling_cpu.sort_by(f64::total_cmp);
+    get_cpu.sort_by(f64::total_cmp);
+    let (ceiling_cpu, get_cpu) = (ceiling_cpu[HTTP_ROUNDS / 2], get_cpu[HTTP_ROUNDS / 2]);
     let list = wrk(&format!("{base}/users?limit=100"), None);
     let mut round_ratios: Vec<f64> = ceiling_runs
         .iter()
@@ -141,8 +153,23 @@ end
         rss_after_reads as f64 / 1024.0,
         reads / 1e6
     );
+    println!(
+        "CPU per request (the server's own, kernel included; medians of the rounds): GET /users/{{id}} \
+         {get_cpu:.1} us, ceiling {ceiling_cpu:.1} us\n"
+    );
     json!({"cases": rows, "get_vs_ceiling": ratio, "get_vs_ceiling_rounds": round_ratios,
+        "cpu_us_per_get": get_cpu, "cpu_us_per_ceiling_request": ceiling_cpu,
         "rss_kib_preloaded": rss_loaded, "rss_kib_after_reads": rss_after_reads})
+}
+
+/// A wrk run against `url` and the CPU time server `pid` spent per request in it, in
+/// microseconds.
+fn wrk_with_cpu(pid: u32, url: &str) -> (Wrk, f64) {
+    let before = cpu_time(pid);
+    let run = wrk(url, None);
+    let requests = run.per_second * WRK_SECONDS as f64;
+    let cpu = (cpu_time(pid) - before).as_secs_f64() * 1e6 / requests;
+    (run, cpu)
 }
 
 /// The run with the median rate of several.

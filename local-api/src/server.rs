@@ -21,7 +21,7 @@ use shared::middleware::observe::{CallerTrace, RequestId, RequestObserver};
 use shared::otlp;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
 use tokio::net::TcpListener;
-use tower::util::BoxCloneService;
+use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 
@@ -34,17 +34,18 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 /// `max_in_flight` (its body still being read counts as in flight) is refused with a `503` and
 /// `Retry-After` at once instead of queueing without bound, so a flood costs the clients that
 /// cause it fast refusals, not every client a growing wait and the process its memory.
-type UsersService = BoxCloneService<hyper::Request<Incoming>, Response<Body>, BoxError>;
+type UsersService = BoxCloneSyncService<hyper::Request<Incoming>, Response<Body>, BoxError>;
 
 fn users_service(api: Arc<Observed>, max_in_flight: usize) -> UsersService {
-    ServiceBuilder::new()
-        .load_shed()
-        .concurrency_limit(max_in_flight)
-        .service_fn(move |request: hyper::Request<Incoming>| {
-            let api = api.clone();
-            async move { Ok::<_, Infallible>(api.handle(request).await) }
-        })
-        .boxed_clone()
+    BoxCloneSyncService::new(
+        ServiceBuilder::new()
+            .load_shed()
+            .concurrency_limit(max_in_flight)
+            .service_fn(move |request: hyper::Request<Incoming>| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(request).await) }
+            }),
+    )
 }
 
 /// The shared API inside the request observer: how every users-route request is answered.
@@ -79,7 +80,6 @@ impl Observed {
 /// The users routes twice over one in-flight limit: as they are, and inside CORS for requests
 /// from a browser (those carry `Origin`). Other clients skip the CORS layer's work on every
 /// response, which cost local-api ~12% of its `GET /users/{id}` throughput (measured with wrk).
-#[derive(Clone)]
 struct UsersRoutes {
     direct: UsersService,
     browser: UsersService,
@@ -88,18 +88,18 @@ struct UsersRoutes {
 impl UsersRoutes {
     fn new(api: Arc<Observed>, max_in_flight: usize) -> Self {
         let direct = users_service(api, max_in_flight);
-        let browser = ServiceBuilder::new()
-            .layer(cors())
-            .service(direct.clone())
-            .boxed_clone();
+        let browser =
+            BoxCloneSyncService::new(ServiceBuilder::new().layer(cors()).service(direct.clone()));
         Self { direct, browser }
     }
 
-    fn for_request(self, request: &hyper::Request<Incoming>) -> UsersService {
+    /// The one stack `request` goes through, cloned for it alone: a clone of both (and of the
+    /// CORS layer's header lists) was a per-request cost of every plain request.
+    fn for_request(&self, request: &hyper::Request<Incoming>) -> UsersService {
         if request.headers().contains_key(http::header::ORIGIN) {
-            self.browser
+            self.browser.clone()
         } else {
-            self.direct
+            self.direct.clone()
         }
     }
 }
@@ -154,7 +154,7 @@ pub async fn serve(
         observer: RequestObserver::new(api.backend()),
         api,
     });
-    let users = UsersRoutes::new(api.clone(), max_in_flight);
+    let users = Arc::new(UsersRoutes::new(api.clone(), max_in_flight));
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -174,7 +174,7 @@ pub async fn serve(
         let service = service_fn(move |request| {
             let (api, users, metrics) = (api.clone(), users.clone(), metrics.clone());
             async move {
-                let response = answer(&api, users, max_in_flight, &metrics, request).await;
+                let response = answer(&api, &users, max_in_flight, &metrics, request).await;
                 Ok::<_, Infallible>(response)
             }
         });
@@ -219,7 +219,7 @@ pub const SHED_METRIC: &str = "http_requests_shed_total";
 /// limit, so an operator can still see a flood that the users routes are refusing.
 async fn answer(
     api: &Observed,
-    users: UsersRoutes,
+    users: &UsersRoutes,
     max_in_flight: usize,
     metrics: &PrometheusHandle,
     request: hyper::Request<Incoming>,

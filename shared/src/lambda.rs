@@ -258,25 +258,36 @@ impl Invocations {
         }
         static COLD: AtomicBool = AtomicBool::new(true);
         if COLD.swap(false, Ordering::Relaxed) {
-            let written = self.metrics.write_single(
-                COLD_START_METRIC,
-                Some(metrics::Unit::Count),
-                1,
-                std::io::stdout(),
-            );
-            warn_unwritten(written);
+            emit(|document| {
+                self.metrics.write_single(
+                    COLD_START_METRIC,
+                    Some(metrics::Unit::Count),
+                    1,
+                    document,
+                )
+            });
         }
         let outcome = invocation.await;
-        warn_unwritten(self.metrics.flush(std::io::stdout()));
+        emit(|document| self.metrics.flush(document));
         outcome
     }
 }
 
-fn warn_unwritten(written: std::io::Result<()>) {
+/// Writes the EMF lines `render` makes to stdout at once. The collector serializes token by
+/// token, and straight into stdout every token took stdout's lock and line buffer: a tenth of a
+/// warm invocation's CPU (docs/benchmarks.md, section 3). Rendered first, an invocation's lines are
+/// one write, whole, whatever else writes to stdout.
+fn emit(render: impl FnOnce(&mut Vec<u8>) -> std::io::Result<()>) {
+    use std::io::Write;
+    let mut document = Vec::with_capacity(EMF_CAPACITY);
+    let written = render(&mut document).and_then(|()| std::io::stdout().write_all(&document));
     if let Err(error) = written {
         tracing::warn!(%error, "metrics could not be written");
     }
 }
+
+/// Room for an invocation's EMF lines (a request's and its store call's: ~1 KB) without growing.
+const EMF_CAPACITY: usize = 2048;
 
 /// One invocation in flight, counted until it is dropped.
 struct InFlight<'a>(&'a watch::Sender<usize>);
@@ -311,7 +322,7 @@ async fn drain_on_sigterm(mut in_flight: watch::Receiver<usize>, metrics: &'stat
     // The sender lives as long as the runtime's service; if it is gone, so is every invocation.
     let _ = in_flight.wait_for(|&count| count == 0).await;
     otlp::flush().await;
-    warn_unwritten(metrics.flush(std::io::stdout()));
+    emit(|document| metrics.flush(document));
     std::process::exit(0);
 }
 

@@ -2,8 +2,9 @@
 //! AWS's `X-Amzn-Trace-Id`), started where nothing carried one, and handed on to every call the
 //! request makes, so one request can be followed from the client through the API to DynamoDB.
 //!
-//! A trace context is OpenTelemetry's [`SpanContext`]; parsing and formatting are OpenTelemetry's
-//! own propagators (W3C Trace Context, and the X-Ray propagator of `opentelemetry-aws`), and new
+//! A trace context is OpenTelemetry's [`SpanContext`]; parsing is OpenTelemetry's own propagators
+//! (W3C Trace Context, and the X-Ray propagator of `opentelemetry-aws`), and so is formatting, but
+//! for `traceparent`, written the way the W3C propagator writes it (a test holds them equal); new
 //! ids come from the X-Ray id generator, whose trace ids X-Ray accepts (their first 4 bytes are
 //! the start time). While a request is answered its span is OpenTelemetry's current context
 //! ([`in_span`]), which is how the DynamoDB client finds it ([`current`]).
@@ -81,12 +82,21 @@ pub fn from_traceparent(value: &str) -> Option<SpanContext> {
     span.is_valid().then_some(span)
 }
 
-/// `span` as a W3C `traceparent` value.
+/// `span` as a W3C `traceparent` value (version `00`), written as OpenTelemetry's propagator
+/// writes it but without its carrier: every response's `traceresponse` is one, and the
+/// propagator's map, context and `tracestate` string were a per-request cost for nothing. An
+/// invalid span is the empty string, as the propagator leaves it.
 pub fn to_traceparent(span: &SpanContext) -> String {
-    let mut carrier = HashMap::new();
-    let context = Context::new().with_remote_span_context(span.clone());
-    TraceContextPropagator::new().inject_context(&context, &mut carrier);
-    carrier.remove(headers::TRACEPARENT).unwrap_or_default()
+    if !span.is_valid() {
+        return String::new();
+    }
+    let sampled = span.trace_flags() & TraceFlags::SAMPLED;
+    format!(
+        "00-{}-{}-{:02x}",
+        span.trace_id(),
+        span.span_id(),
+        sampled.to_u8()
+    )
 }
 
 /// An X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`), as API Gateway, Lambda's runtime API
@@ -130,6 +140,30 @@ mod tests {
     use super::*;
 
     const TRACEPARENT: &str = "00-5759e988bd862e3fe1be46a994272793-53995c3f42cd8ad8-01";
+
+    #[test]
+    fn traceparent_is_written_as_the_w3c_propagator_writes_it() {
+        let sampled = from_traceparent(TRACEPARENT).unwrap();
+        let unsampled = SpanContext::new(
+            sampled.trace_id(),
+            sampled.span_id(),
+            TraceFlags::default(),
+            true,
+            TraceState::from_key_value([("vendor", "value")]).unwrap(),
+        );
+        for span in [
+            sampled,
+            unsampled,
+            new_span(None),
+            SpanContext::empty_context(),
+        ] {
+            let mut carrier = HashMap::new();
+            let context = Context::new().with_remote_span_context(span.clone());
+            TraceContextPropagator::new().inject_context(&context, &mut carrier);
+            let propagated = carrier.remove(headers::TRACEPARENT).unwrap_or_default();
+            assert_eq!(to_traceparent(&span), propagated, "{span:?}");
+        }
+    }
 
     #[test]
     fn both_formats_read_the_same_trace_and_write_it_back() {

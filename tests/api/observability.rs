@@ -345,31 +345,33 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
     let path = format!("/users/{}", created["id"]);
     let get = || TestRequest::new(Method::GET, path.clone());
 
-    const CALLER: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
+    // Traces of this run's own: the test server keeps every request it saw, and a trace id
+    // another run used would find that run's calls too.
+    let caller = shared::trace::new_span(None).trace_id().to_string();
     let w3c = api
-        .send(get().header("traceparent", format!("00-{CALLER}-00f067aa0ba902b7-01")))
+        .send(get().header("traceparent", format!("00-{caller}-00f067aa0ba902b7-01")))
         .await;
     assert_eq!(w3c.status, 200);
     let (trace, span) = served_in(&w3c);
-    assert_eq!(trace, CALLER, "the caller's trace is kept");
+    assert_eq!(trace, caller, "the caller's trace is kept");
     assert_ne!(span, "00f067aa0ba902b7", "the request is a span of its own");
 
     // A caller's own X-Ray fields (here 8 KB of them) name nothing of ours: only the trace is kept.
-    const XRAY_CALLER: &str = "5759e988bd862e3fe1be46a994272793";
+    let xray_caller = shared::trace::new_span(None).trace_id().to_string();
     let xray = api
         .send(get().header(
             "x-amzn-trace-id",
             format!(
                 "Root={};Parent=53995c3f42cd8ad8;Sampled=1{}",
-                xray_root(XRAY_CALLER),
+                xray_root(&xray_caller),
                 (0..30)
                     .map(|n| format!(";caller{n}={}", "x".repeat(250)))
                     .collect::<String>()
             ),
         ))
         .await;
-    assert_eq!(served_in(&xray).0, XRAY_CALLER);
-    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(XRAY_CALLER)).await;
+    assert_eq!(served_in(&xray).0, xray_caller);
+    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(&xray_caller)).await;
     assert!(!calls.is_empty());
     for (_, header) in &calls {
         assert!(header.len() < 100 && !header.contains("caller"), "{header}");
@@ -377,7 +379,7 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
 
     let fresh = api.send(get()).await;
     let (started, _) = served_in(&fresh);
-    assert_ne!(started, CALLER);
+    assert_ne!(started, caller);
     let began = u64::from_str_radix(&started[..8], 16).unwrap();
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -389,7 +391,7 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
     );
 
     // Every DynamoDB request the traced GET made carried its trace, the request's span as parent.
-    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(CALLER)).await;
+    let calls = integration_tests::dynamo::requests_in_trace(&xray_root(&caller)).await;
     assert!(
         calls.iter().any(|(target, _)| target.ends_with(".GetItem")),
         "{calls:?}"
@@ -400,7 +402,7 @@ async fn a_request_joins_the_callers_trace_in_its_logs_its_answer_and_its_dynamo
 
     assert!(api.terminate().await.success());
     let lines = json_lines(&std::fs::read_to_string(&log).unwrap());
-    for (reply, trace) in [(&w3c, CALLER), (&fresh, started.as_str())] {
+    for (reply, trace) in [(&w3c, caller.as_str()), (&fresh, started.as_str())] {
         let line = completed(&lines, reply.header("x-request-id").unwrap());
         assert_eq!(line["span"]["trace_id"], trace, "{line}");
     }

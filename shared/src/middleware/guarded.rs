@@ -1,7 +1,7 @@
 //! A store decorator that bounds every call and fails fast while the store is down.
 
 use std::future::{Future, poll_fn};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
@@ -54,7 +54,7 @@ impl<S: StorePing + ?Sized> GuardedStore<S> {
             inner,
             timeout: config.store_timeout,
             breaker: CircuitBreaker::new(config.breaker, Instant::now(), report_transition),
-            metrics: StoreMetrics::register(),
+            metrics: StoreMetrics::new(),
         }
     }
 }
@@ -212,30 +212,29 @@ impl<T> PerCall<T> {
     }
 }
 
-/// A call's count per outcome, matched exhaustively as [`PerCall`] is.
-struct CountsByOutcome {
-    ok: Counter,
-    unavailable: Counter,
-    throttled: Counter,
-    contended: Counter,
-    error: Counter,
-    rejected: Counter,
+/// One value per outcome, matched exhaustively as [`PerCall`] is.
+struct PerCallOutcome<T> {
+    ok: T,
+    unavailable: T,
+    throttled: T,
+    contended: T,
+    error: T,
+    rejected: T,
 }
 
-impl CountsByOutcome {
-    fn register(call: StoreCall) -> Self {
-        let counter = |outcome: CallOutcome| metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name());
+impl<T> PerCallOutcome<T> {
+    fn new(mut make: impl FnMut(CallOutcome) -> T) -> Self {
         Self {
-            ok: counter(CallOutcome::Ok),
-            unavailable: counter(CallOutcome::Unavailable),
-            throttled: counter(CallOutcome::Throttled),
-            contended: counter(CallOutcome::Contended),
-            error: counter(CallOutcome::Error),
-            rejected: counter(CallOutcome::Rejected),
+            ok: make(CallOutcome::Ok),
+            unavailable: make(CallOutcome::Unavailable),
+            throttled: make(CallOutcome::Throttled),
+            contended: make(CallOutcome::Contended),
+            error: make(CallOutcome::Error),
+            rejected: make(CallOutcome::Rejected),
         }
     }
 
-    fn get(&self, outcome: CallOutcome) -> &Counter {
+    fn get(&self, outcome: CallOutcome) -> &T {
         match outcome {
             CallOutcome::Ok => &self.ok,
             CallOutcome::Unavailable => &self.unavailable,
@@ -247,28 +246,32 @@ impl CountsByOutcome {
     }
 }
 
-/// The handles of every store-call series, registered once (see `RequestMetrics` for why).
+/// The handles of every store-call series, each registered the first time it moves (see
+/// `RequestMetrics` for why).
 struct StoreMetrics {
-    counts: PerCall<CountsByOutcome>,
-    latencies: PerCall<Histogram>,
+    counts: PerCall<PerCallOutcome<OnceLock<Counter>>>,
+    latencies: PerCall<OnceLock<Histogram>>,
 }
 
 impl StoreMetrics {
-    fn register() -> Self {
+    fn new() -> Self {
         Self {
-            counts: PerCall::new(CountsByOutcome::register),
-            latencies: PerCall::new(
-                |call| metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
-            ),
+            counts: PerCall::new(|_| PerCallOutcome::new(|_| OnceLock::new())),
+            latencies: PerCall::new(|_| OnceLock::new()),
         }
     }
 
     fn count(&self, call: StoreCall, outcome: CallOutcome) {
-        self.counts.get(call).get(outcome).increment(1);
+        let counter = self.counts.get(call).get(outcome).get_or_init(|| {
+            metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name())
+        });
+        counter.increment(1);
     }
 
     fn latency(&self, call: StoreCall) -> &Histogram {
-        self.latencies.get(call)
+        self.latencies.get(call).get_or_init(
+            || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
+        )
     }
 }
 
@@ -439,5 +442,10 @@ mod tests {
                 row("ping", "ok", 1),
             ]
         );
+        // Only the series that moved were registered: the EMF flush walks every registered one.
+        let series = counters
+            .iter()
+            .filter(|(name, ..)| name == "store_calls_total");
+        assert_eq!(series.count(), 4);
     }
 }

@@ -11,8 +11,8 @@
 //! Names and emails never do.
 
 use std::future::Future;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
@@ -145,31 +145,30 @@ impl<T> PerOutcome<T> {
     }
 }
 
-/// The request count and latency handles of every (operation, outcome), registered once with the
-/// installed recorder and then only incremented: `metrics::counter!` with labels would build,
-/// hash and look up a key in the recorder's registry on every request, which was the largest
-/// single cost in `local-api`'s user space. Register after installing the recorder (handles
-/// registered before it are no-ops); exporters skip series that never moved (EMF) or show them
-/// as zero (Prometheus).
-struct RequestMetrics(PerOperation<PerOutcome<(Counter, Histogram)>>);
+/// The request count and latency handles of every (operation, outcome), each registered with the
+/// installed recorder the first time it moves and then only incremented: `metrics::counter!`
+/// with labels would build, hash and look up a key in the recorder's registry on every request,
+/// which was the largest single cost in `local-api`'s user space. Registered on first use, not
+/// up front: the EMF collector walks every registered series on each invocation's flush, and the
+/// 66 series of all operations and outcomes made that walk ~8% of a warm invocation's CPU
+/// (docs/benchmarks.md, section 3), where a function moves two or three.
+struct RequestMetrics(PerOperation<PerOutcome<OnceLock<(Counter, Histogram)>>>);
 
 impl RequestMetrics {
-    fn register() -> Self {
-        Self(PerOperation::new(|operation| {
-            let operation = operation_label(operation);
-            PerOutcome::new(|outcome| {
-                let outcome = outcome.name();
-                (
-                    metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
-                    metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome),
-                )
-            })
-        }))
+    fn new() -> Self {
+        Self(PerOperation::new(|_| PerOutcome::new(|_| OnceLock::new())))
     }
 
     /// Records one finished request.
     fn record(&self, operation: Option<Operation>, status: StatusCode, latency: Duration) {
-        let (count, duration) = self.0.get(operation).get(Outcome::of(status));
+        let outcome = Outcome::of(status);
+        let (count, duration) = self.0.get(operation).get(outcome).get_or_init(|| {
+            let (operation, outcome) = (operation_label(operation), outcome.name());
+            (
+                metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
+                metrics::histogram!("http_request_duration_seconds", "operation" => operation, "outcome" => outcome),
+            )
+        });
         count.increment(1);
         duration.record(latency.as_secs_f64());
     }
@@ -179,8 +178,9 @@ impl RequestMetrics {
 /// rather than a tower `Layer`: as a layer (a boxed future and reference-count traffic per
 /// request) it cost `local-api` ~9% of its `GET /users/{id}` throughput, measured with wrk.
 ///
-/// Build it after the metrics recorder is installed: it registers its metric handles then. A
-/// clone shares them.
+/// Install the metrics recorder before the first request: each metric handle is registered with
+/// the recorder installed when it first moves (one registered earlier would be a no-op). A clone
+/// shares them.
 #[derive(Clone)]
 pub struct RequestObserver {
     metrics: Arc<RequestMetrics>,
@@ -191,7 +191,7 @@ pub struct RequestObserver {
 impl RequestObserver {
     pub fn new(store: &'static str) -> Self {
         Self {
-            metrics: Arc::new(RequestMetrics::register()),
+            metrics: Arc::new(RequestMetrics::new()),
             store,
         }
     }
@@ -326,7 +326,7 @@ mod tests {
     #[test]
     fn each_request_is_counted_under_its_own_operation_and_outcome() {
         let ((), counters) = recorded(|| async {
-            let metrics = RequestMetrics::register();
+            let metrics = RequestMetrics::new();
             let ms = Duration::from_millis(1);
             metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);
             metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);
@@ -347,12 +347,11 @@ mod tests {
                 (labels("none", "server_error"), 1),
             ]
         );
-        // Every series was registered up front: six operation labels (unmatched included) times
-        // four outcomes, all distinct.
+        // Only the series that moved were registered: the EMF flush walks every registered one.
         let series = counters
             .iter()
             .filter(|(name, ..)| name == "http_requests_total");
-        assert_eq!(series.count(), 6 * 4);
+        assert_eq!(series.count(), 4);
     }
 
     #[test]
