@@ -1,0 +1,2 @@
+#[cfg(feature = "lambda")]
+pub mod lambda;
