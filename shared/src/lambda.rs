@@ -22,7 +22,9 @@ use lambda_http::lambda_runtime::{
     LambdaEvent, LambdaInvocation, Runtime, service_fn as event_service_fn,
 };
 use lambda_http::request::RequestContext;
-use lambda_http::{Adapter, Body, BoxFuture, Request, RequestExt, Response, Service, service_fn};
+use lambda_http::{
+    Adapter, Body, BoxFuture, IntoResponse, Request, RequestExt, Response, Service, service_fn,
+};
 use metrics_cloudwatch_embedded::Collector;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -62,7 +64,7 @@ pub fn run(endpoint: fn(Arc<Store>) -> Api) -> Result<(), lambda_http::Error> {
 /// Build it after the metrics recorder is installed.
 pub fn http_service(
     api: Api,
-) -> impl Service<Request, Response = Response<Body>, Error = Infallible, Future: Send> + Clone {
+) -> impl Service<Request, Response = EncodedResponse, Error = Infallible, Future: Send> + Clone {
     let observer = RequestObserver::new(api.backend());
     let served = Arc::new((observer, api));
     service_fn(move |mut request: Request| {
@@ -79,9 +81,28 @@ pub fn http_service(
                 .around(request, |request| api.handle(request))
                 .await;
             otlp::flush().await;
-            Ok(response)
+            Ok(EncodedResponse(response))
         }
     })
+}
+
+/// A response as the transport encoded it, handed to the runtime as it is. Its body is already
+/// `Body::Text` (or `Body::Empty`), where lambda_http's own `IntoResponse for Response<B>` would
+/// collect it into bytes and decode them again by the `Content-Type`'s charset: a copy and a
+/// UTF-8 scan per request and, on x86_64, a CPUID probe per process (about 70 us of a cold
+/// start's CPU on a VM, where CPUID traps; docs/benchmarks.md 2b).
+pub struct EncodedResponse(pub Response<Body>);
+
+impl IntoResponse for EncodedResponse {
+    fn into_response(self) -> BoxFuture<'static, Response<Body>> {
+        // An empty body goes out as `""`, as lambda_http's conversion sends it: `sam local`
+        // warns of a Lambda answer with no body at all.
+        let response = self.0.map(|body| match body {
+            Body::Empty => Body::Text(String::new()),
+            body => body,
+        });
+        Box::pin(std::future::ready(response))
+    }
 }
 
 /// The trace a request joins: the caller's (`traceparent`, else `X-Amzn-Trace-Id` in the

@@ -37,6 +37,7 @@ use opentelemetry_sdk::trace::{
 use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::filter_fn;
+use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::registry::LookupSpan;
 
 /// How long one export may take when `OTEL_EXPORTER_OTLP_TIMEOUT` does not say.
@@ -53,7 +54,7 @@ const TIMEOUT_VARIABLES: [&str; 2] = [
     "OTEL_EXPORTER_OTLP_TIMEOUT",
 ];
 
-/// The process's exporter, set once by [`layer`].
+/// The process's exporter, set once by [`with_spans`].
 static EXPORT: OnceLock<Export> = OnceLock::new();
 
 struct Export {
@@ -63,23 +64,26 @@ struct Export {
     _provider: SdkTracerProvider,
 }
 
-/// The `tracing` layer that makes OpenTelemetry spans of [`exported`] spans, when a collector is
-/// configured; `service` names the process where `OTEL_SERVICE_NAME` does not. A second call in
-/// one process (tests start several servers) gets none: the first pipeline stays, as the first
-/// subscriber does.
-pub fn layer<S>(service: &str) -> Option<impl Layer<S>>
+/// `logs` with a layer that makes OpenTelemetry spans of [`exported`] spans when a collector is
+/// configured, and `logs` alone when not; `service` names the process where `OTEL_SERVICE_NAME`
+/// does not. Alone means no span layer at all: an absent `Option` layer still counts as one that
+/// wants every span, so each span the logs drop would be made, recorded into and closed for
+/// nothing. A second call in one process (tests start several servers) gets no exporter: the first
+/// pipeline stays, as the first subscriber does.
+pub fn with_spans<S>(logs: S, service: &str) -> Box<dyn Subscriber + Send + Sync>
 where
-    S: Subscriber + for<'span> LookupSpan<'span>,
+    S: Subscriber + for<'span> LookupSpan<'span> + Send + Sync + 'static,
 {
-    let tracer = tracer(service)?;
-    Some(
-        tracing_opentelemetry::layer()
-            .with_tracer(tracer)
-            .with_threads(false)
-            // Source paths say nothing an operator needs and would ship the build machine's.
-            .with_location(false)
-            .with_filter(filter_fn(exported)),
-    )
+    let Some(tracer) = tracer(service) else {
+        return Box::new(logs);
+    };
+    let spans = tracing_opentelemetry::layer()
+        .with_tracer(tracer)
+        .with_threads(false)
+        // Source paths say nothing an operator needs and would ship the build machine's.
+        .with_location(false)
+        .with_filter(filter_fn(exported));
+    Box::new(logs.with(spans))
 }
 
 fn tracer(service: &str) -> Option<SdkTracer> {

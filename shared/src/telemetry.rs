@@ -95,9 +95,9 @@ pub fn init(format: LogFormat, service: &str) {
 ///
 /// What no layer wants is never made: the level filter carries a hint, so `tracing` skips
 /// whatever is above it at the callsite (a `debug` span at `info`), and without a collector
-/// there is no span layer at all, rather than an absent `Option` one, which counts as a layer
-/// that wants every span. Either way each span the logs do not want was made, recorded into and
-/// closed on every request (about a tenth of `local-api`'s CPU per `GET`, docs/benchmarks.md).
+/// there is no span layer at all ([`crate::otlp::with_spans`]). Otherwise each span the logs do
+/// not want is made, recorded into and closed on every request (about a tenth of `local-api`'s
+/// CPU per `GET`, docs/benchmarks.md).
 fn subscriber(
     format: LogFormat,
     level: Targets,
@@ -116,11 +116,7 @@ fn subscriber(
             .boxed(),
         LogFormat::Text => layer.with_ansi(false).with_filter(filter).boxed(),
     };
-    let logs = tracing_subscriber::registry().with(layer);
-    match crate::otlp::layer(service) {
-        Some(spans) => Box::new(logs.with(spans)),
-        None => Box::new(logs),
-    }
+    crate::otlp::with_spans(tracing_subscriber::registry().with(layer), service)
 }
 
 #[cfg(test)]

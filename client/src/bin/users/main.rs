@@ -17,7 +17,6 @@ use shared::domain::{Precondition, UserId};
 use tracing_subscriber::Layer;
 use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
 
 mod export;
 mod import;
@@ -217,10 +216,9 @@ async fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_filter(LevelFilter::from_level(level));
-    tracing_subscriber::registry()
-        .with(log)
-        .with(shared::otlp::layer("users-cli"))
-        .init();
+    let subscriber =
+        shared::otlp::with_spans(tracing_subscriber::registry().with(log), "users-cli");
+    let _ = tracing::subscriber::set_global_default(subscriber);
     let outcome = run(cli).await;
     shared::otlp::flush().await;
     match outcome {
