@@ -9,7 +9,7 @@ use integration_tests::TestRequest;
 use integration_tests::openapi::{METHODS, resolve, spec};
 use integration_tests::processes::LocalApi;
 use shared::contract::ErrorCode;
-use shared::transport::ROUTES;
+use shared::contract::Operation;
 
 #[test]
 fn the_routes_are_the_route_table() {
@@ -20,11 +20,33 @@ fn the_routes_are_the_route_table() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let routed: BTreeSet<(String, String)> = ROUTES
-        .iter()
+    let routed: BTreeSet<(String, String)> = Operation::routes()
         .map(|route| (route.method.to_string(), route.path.to_owned()))
         .collect();
     assert_eq!(documented, routed);
+}
+
+#[test]
+fn each_route_documents_its_operations_success_and_no_other() {
+    let spec = spec();
+    for route in Operation::routes() {
+        let method = route.method.as_str().to_ascii_lowercase();
+        let responses = spec["paths"][route.path][&method]["responses"]
+            .as_object()
+            .unwrap_or_else(|| panic!("{} {} has no responses", route.method, route.path));
+        let successes: Vec<&str> = responses
+            .keys()
+            .map(String::as_str)
+            .filter(|status| status.starts_with('2'))
+            .collect();
+        assert_eq!(
+            successes,
+            [route.operation.success().as_str()],
+            "{} {}",
+            route.method,
+            route.path
+        );
+    }
 }
 
 #[test]

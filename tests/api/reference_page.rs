@@ -16,7 +16,7 @@ use integration_tests::processes::LocalApi;
 use integration_tests::sam::repo_root;
 use serde_json::json;
 use shared::contract::ErrorCode;
-use shared::transport::ROUTES;
+use shared::contract::Operation;
 
 /// How long Swagger UI takes to hand typed text to its state: its inputs debounce by 300 ms.
 const DEBOUNCE: Duration = Duration::from_millis(1000);
@@ -107,7 +107,7 @@ async fn the_reference_page_lists_every_operation_and_tries_them_in_a_real_brows
     browser
         .wait_for(&format!(
             "document.querySelectorAll('.opblock').length === {}",
-            ROUTES.len()
+            Operation::routes().count()
         ))
         .await;
 
@@ -118,7 +118,7 @@ async fn the_reference_page_lists_every_operation_and_tries_them_in_a_real_brows
     browser
         .wait_for(&format!(
             "document.querySelectorAll('.opblock .responses-table').length === {}",
-            ROUTES.len()
+            Operation::routes().count()
         ))
         .await;
     let rendered = browser.evaluate(RENDERED).await;
@@ -135,8 +135,7 @@ async fn the_reference_page_lists_every_operation_and_tries_them_in_a_real_brows
         }
         shown.insert(route, responses.keys().cloned().collect::<BTreeSet<_>>());
     }
-    let routed: BTreeSet<(String, String)> = ROUTES
-        .iter()
+    let routed: BTreeSet<(String, String)> = Operation::routes()
         .map(|route| (route.method.to_string(), route.path.to_owned()))
         .collect();
     assert_eq!(shown.keys().cloned().collect::<BTreeSet<_>>(), routed);

@@ -11,12 +11,12 @@ use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::sam::{TemplateFunction, functions, repo_root, template};
 use serde_yaml::Value;
+use shared::contract::Operation;
 use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::dynamodb::schema::{USER_PREFIX, table_definition};
 use shared::store::{
     DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
 };
-use shared::transport::{Operation, ROUTES};
 
 fn strings(value: &Value) -> Vec<String> {
     value
@@ -57,8 +57,7 @@ fn routes_are_the_route_table_and_go_to_their_operations_function() {
             template_routes.insert((method, path, binary.clone()));
         }
     }
-    let code_routes: BTreeSet<(String, String, String)> = ROUTES
-        .iter()
+    let code_routes: BTreeSet<(String, String, String)> = Operation::routes()
         .map(|r| {
             (
                 r.method.to_string(),
@@ -171,7 +170,7 @@ fn every_route_requires_iam_authorization_once_deployed() {
     let apis = resources_of_type(&template, "AWS::ApiGatewayV2::Api");
     assert_eq!(apis.len(), 1, "one HTTP API");
     let paths = &apis[0]["Properties"]["Body"]["paths"];
-    for route in ROUTES {
+    for route in Operation::routes() {
         let method = route.method.as_str().to_ascii_lowercase();
         let operation = &paths[route.path][&method];
         assert!(
@@ -194,7 +193,11 @@ fn every_route_requires_iam_authorization_once_deployed() {
         .values()
         .map(|methods| methods.as_object().unwrap().len())
         .sum::<usize>();
-    assert_eq!(routes, ROUTES.len(), "no route beyond the route table");
+    assert_eq!(
+        routes,
+        Operation::routes().count(),
+        "no route beyond the operations' routes"
+    );
 }
 
 #[test]

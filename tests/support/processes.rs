@@ -7,31 +7,25 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use shared::contract::Operation;
+
 use crate::http_client::HttpClient;
 use crate::{Reply, Target, TestRequest};
-
-/// The five API function binaries, in the order a user's record meets them: created, read,
-/// changed, listed, deleted.
-pub const FUNCTIONS: [&str; 5] = [
-    "create-user",
-    "get-user",
-    "update-user",
-    "list-users",
-    "delete-user",
-];
 
 /// The function that publishes the table's stream as events.
 pub const EVENTS_FUNCTION: &str = "publish-events";
 
-/// Every function binary `template.yaml` deploys.
-pub const ALL_FUNCTIONS: [&str; 6] = [
-    "create-user",
-    "get-user",
-    "update-user",
-    "list-users",
-    "delete-user",
-    EVENTS_FUNCTION,
-];
+/// Every function binary `template.yaml` deploys: one per operation, named by it, and the
+/// events function.
+pub const ALL_FUNCTIONS: [&str; Operation::ALL.len() + 1] = {
+    let mut names = [EVENTS_FUNCTION; Operation::ALL.len() + 1];
+    let mut i = 0;
+    while i < Operation::ALL.len() {
+        names[i] = Operation::ALL[i].name();
+        i += 1;
+    }
+    names
+};
 
 /// Path of a workspace binary in the same target directory as the running executable. The test
 /// command builds every binary first (`cargo build --workspace`), so a missing one is a loud

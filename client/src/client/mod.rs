@@ -18,14 +18,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, Method, Request, StatusCode, header};
+use http::{HeaderMap, Request, StatusCode, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client as HyperClient;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use shared::ErrorChain;
-use shared::contract;
+use shared::contract::{self, Operation};
 use shared::domain::Precondition;
 use shared::middleware::breaker::Permit;
 use shared::trace::{self, SpanContext};
@@ -59,8 +59,8 @@ pub struct UsersClient {
 
 /// One call as the client sends it, on whichever endpoint.
 struct Call<'a> {
-    operation: &'static str,
-    method: Method,
+    /// What is called: its method, and the name its span carries.
+    operation: Operation,
     path: String,
     body: Option<Bytes>,
     precondition: Precondition,
@@ -142,7 +142,7 @@ impl UsersClient {
     async fn call(&self, call: Call<'_>) -> Result<Answer, UsersError> {
         let span = tracing::info_span!(
             "users.call",
-            operation = call.operation,
+            operation = call.operation.name(),
             trace_id = tracing::field::Empty,
             attempts = tracing::field::Empty
         );
@@ -172,8 +172,9 @@ impl UsersClient {
                 })
             })?
             .expect("the bulkhead is never closed");
+        let method = call.operation.method();
         let kind = RequestKind {
-            method: &call.method,
+            method: &method,
             has_if_match_version: matches!(call.precondition, Precondition::Version(_)),
             has_idempotency_key: call.idempotency_key.is_some(),
         };
@@ -284,7 +285,7 @@ impl UsersClient {
     ) -> Result<Answer, AttemptError> {
         let attempt = trace::to_traceparent(attempt);
         let mut request = Request::builder()
-            .method(call.method.clone())
+            .method(call.operation.method())
             .uri(endpoint.base.join(&call.path))
             .header(header::ACCEPT, "application/json")
             .header(contract::headers::TRACEPARENT, attempt)
@@ -349,7 +350,7 @@ impl UsersClient {
 /// (`412`). After a lost answer that is no answer at all: the call may or may not have been
 /// applied, and saying `404` or `412` would be a wrong answer about a change that happened.
 fn is_own_effect(call: &Call<'_>, status: StatusCode) -> bool {
-    (call.method == Method::DELETE && status == StatusCode::NOT_FOUND)
+    (call.operation == Operation::DeleteUser && status == StatusCode::NOT_FOUND)
         || (call.precondition != Precondition::None && status == StatusCode::PRECONDITION_FAILED)
 }
 

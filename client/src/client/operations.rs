@@ -1,9 +1,9 @@
-//! The five operations as requests: method, path, body and headers, and the answer each expects.
+//! The five operations as requests: path, body and headers; the method and the answer each
+//! expects are the contract's ([`Operation`]).
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use http::{Method, StatusCode};
-use shared::contract;
+use shared::contract::{self, Operation};
 use shared::domain::{Precondition, UserId};
 use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
 
@@ -11,8 +11,8 @@ use super::{Answer, Call, UsersClient};
 use crate::wire;
 
 /// The answer as the operation's result: its error by code when it failed.
-fn expect(answer: Answer, success: StatusCode) -> Result<Answer, UsersError> {
-    if answer.status == success {
+fn expect(answer: Answer, operation: Operation) -> Result<Answer, UsersError> {
+    if answer.status == operation.success() {
         return Ok(answer);
     }
     Err(UsersError {
@@ -67,30 +67,28 @@ impl Users for UsersClient {
         };
         let answer = self
             .call(Call {
-                operation: "create",
-                method: Method::POST,
+                operation: Operation::CreateUser,
                 path: contract::USERS_PATH.into(),
                 body: json(&user),
                 precondition: Precondition::None,
                 idempotency_key: Some(key),
             })
             .await?;
-        let answer = expect(answer, StatusCode::CREATED)?;
+        let answer = expect(answer, Operation::CreateUser)?;
         read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
     }
 
     async fn get(&self, id: UserId) -> Result<UserRecord, UsersError> {
         let answer = self
             .call(Call {
-                operation: "get",
-                method: Method::GET,
+                operation: Operation::GetUser,
                 path: contract::user_path(id),
                 body: None,
                 precondition: Precondition::None,
                 idempotency_key: None,
             })
             .await?;
-        let answer = expect(answer, StatusCode::OK)?;
+        let answer = expect(answer, Operation::GetUser)?;
         read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
     }
 
@@ -102,30 +100,28 @@ impl Users for UsersClient {
     ) -> Result<UserRecord, UsersError> {
         let answer = self
             .call(Call {
-                operation: "update",
-                method: Method::PATCH,
+                operation: Operation::UpdateUser,
                 path: contract::user_path(id),
                 body: json(&update),
                 precondition,
                 idempotency_key: None,
             })
             .await?;
-        let answer = expect(answer, StatusCode::OK)?;
+        let answer = expect(answer, Operation::UpdateUser)?;
         read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
     }
 
     async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), UsersError> {
         let answer = self
             .call(Call {
-                operation: "delete",
-                method: Method::DELETE,
+                operation: Operation::DeleteUser,
                 path: contract::user_path(id),
                 body: None,
                 precondition,
                 idempotency_key: None,
             })
             .await?;
-        expect(answer, StatusCode::NO_CONTENT).map(drop)
+        expect(answer, Operation::DeleteUser).map(drop)
     }
 
     async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError> {
@@ -146,15 +142,14 @@ impl Users for UsersClient {
         };
         let answer = self
             .call(Call {
-                operation: "list",
-                method: Method::GET,
+                operation: Operation::ListUsers,
                 path,
                 body: None,
                 precondition: Precondition::None,
                 idempotency_key: None,
             })
             .await?;
-        let answer = expect(answer, StatusCode::OK)?;
+        let answer = expect(answer, Operation::ListUsers)?;
         read(&answer, |a| wire::page(a.status, &a.body))
     }
 }

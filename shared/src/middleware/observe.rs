@@ -20,8 +20,8 @@ use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
+use crate::contract::Operation;
 use crate::contract::headers;
-use crate::service::Operation;
 use crate::trace::{self, SpanContext};
 use crate::transport::{Routed, operation_label};
 

@@ -3,9 +3,6 @@
 
 mod error;
 mod idempotency;
-// The operations as the HTTP transport routes and the observer counts them.
-#[cfg(feature = "aws")]
-mod operation;
 
 use crate::domain::{
     NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, validate_age,
@@ -15,8 +12,6 @@ use crate::store::{Created, StoreCreate, StoreDelete, StoreGet, StoreList, Store
 
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
-#[cfg(feature = "aws")]
-pub use operation::Operation;
 
 /// A user's fields as the client sent them, not yet validated: for a create, absent fields are
 /// missing (or take their default); for an update, they stay unchanged.

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use super::conditional::etag;
 use crate::contract::encode_cursor;
-use crate::contract::{PageEnvelope, UserEnvelope, user_path};
+use crate::contract::{Operation, PageEnvelope, UserEnvelope, user_path};
 use crate::domain::{Page, User};
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
@@ -45,9 +45,9 @@ pub(super) fn not_modified(version: u64) -> Response<Body> {
     response
 }
 
-/// 201 with the new user and where to find it.
+/// A create's answer: the new user and where to find it.
 pub(super) fn created(user: &User) -> Response<Body> {
-    let mut response = self::user(StatusCode::CREATED, user);
+    let mut response = self::user(Operation::CreateUser.success(), user);
     if let Ok(location) = HeaderValue::from_str(&user_path(user.id)) {
         response.headers_mut().insert(header::LOCATION, location);
     }
@@ -73,7 +73,7 @@ pub(super) fn page(page: &Page) -> Response<Body> {
         })
         .collect::<Vec<_>>();
     json_response(
-        StatusCode::OK,
+        Operation::ListUsers.success(),
         &PageEnvelope {
             users,
             next_cursor: page.next_after.map(encode_cursor),
@@ -81,9 +81,10 @@ pub(super) fn page(page: &Page) -> Response<Body> {
     )
 }
 
-pub(super) fn no_content() -> Response<Body> {
+/// An answer with nothing to say beyond its status.
+pub(super) fn empty(status: StatusCode) -> Response<Body> {
     let mut response = Response::new(Body::Empty);
-    *response.status_mut() = StatusCode::NO_CONTENT;
+    *response.status_mut() = status;
     response
 }
 

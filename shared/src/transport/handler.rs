@@ -10,9 +10,10 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use super::error::{ApiError, retry_after_header};
-use super::routes::{Operation, RouteMatch, Routed, match_route};
+use super::routes::{RouteMatch, Routed, match_route};
 use super::{conditional, decode, encode};
 use crate::ErrorChain;
+use crate::contract::Operation;
 use crate::contract::headers;
 use crate::domain::UserId;
 use crate::service;
@@ -301,7 +302,7 @@ async fn get_user(
     if conditional::if_none_match(request.headers(), user.version)? {
         return Ok(encode::not_modified(user.version));
     }
-    Ok(encode::user(StatusCode::OK, &user))
+    Ok(encode::user(Operation::GetUser.success(), &user))
 }
 
 async fn update_user(
@@ -312,7 +313,7 @@ async fn update_user(
     let precondition = conditional::if_match(request.headers())?;
     let input = decode::user_input(request.body())?;
     let user = service::update_user(store, id, input, precondition).await?;
-    Ok(encode::user(StatusCode::OK, &user))
+    Ok(encode::user(Operation::UpdateUser.success(), &user))
 }
 
 async fn delete_user(
@@ -322,7 +323,7 @@ async fn delete_user(
 ) -> Result<Response<Body>, ApiError> {
     let precondition = conditional::if_match(request.headers())?;
     service::delete_user(store, id, precondition).await?;
-    Ok(encode::no_content())
+    Ok(encode::empty(Operation::DeleteUser.success()))
 }
 
 async fn list_users(store: &dyn StoreList, request: &Request) -> Result<Response<Body>, ApiError> {

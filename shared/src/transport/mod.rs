@@ -12,4 +12,4 @@ mod routes;
 pub use decode::MAX_BODY_BYTES;
 pub use error::ApiError;
 pub use handler::Api;
-pub use routes::{Operation, ROUTES, Route, Routed, operation_label};
+pub use routes::{Routed, operation_label};

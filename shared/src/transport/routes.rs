@@ -1,57 +1,11 @@
-//! The route table: the single source of truth for which (method, path) pairs exist.
+//! Routing by the contract's operations ([`Operation::routes`]): which (method, path) pairs exist.
 //!
 //! Ids are taken from the path itself rather than API Gateway's `pathParameters`, which do not
 //! exist behind a function URL or `cargo lambda watch`.
 
 use http::Method;
 
-use crate::contract::USERS_PATH;
-pub use crate::service::Operation;
-
-/// One row of the route table. `path` uses `{id}` for the user id segment, as API Gateway does.
-#[derive(Debug, Clone)]
-pub struct Route {
-    pub method: Method,
-    pub path: &'static str,
-    pub operation: Operation,
-}
-
-const COLLECTION: &str = USERS_PATH;
-const ITEM: &str = "/users/{id}";
-
-/// Every route of the API. `template.yaml` is tested against this table.
-pub const ROUTES: &[Route] = &[
-    Route {
-        method: Method::POST,
-        path: COLLECTION,
-        operation: Operation::CreateUser,
-    },
-    Route {
-        method: Method::GET,
-        path: COLLECTION,
-        operation: Operation::ListUsers,
-    },
-    Route {
-        method: Method::GET,
-        path: ITEM,
-        operation: Operation::GetUser,
-    },
-    Route {
-        method: Method::PUT,
-        path: ITEM,
-        operation: Operation::UpdateUser,
-    },
-    Route {
-        method: Method::PATCH,
-        path: ITEM,
-        operation: Operation::UpdateUser,
-    },
-    Route {
-        method: Method::DELETE,
-        path: ITEM,
-        operation: Operation::DeleteUser,
-    },
-];
+use crate::contract::{Operation, USER_PATH_PATTERN, USERS_PATH};
 
 /// What the handler found a request to be, attached to its response for the request observer
 /// (`middleware::observe`) to log and count: the operation (`None` when no route matched) and the route pattern, never a raw path.
@@ -99,22 +53,22 @@ pub enum RouteMatch<'a> {
     NotFound,
 }
 
-/// Matches a request path (without query string) against [`ROUTES`]. One trailing slash is
-/// tolerated, since clients add it casually.
+/// Matches a request path (without query string) against the operations' routes. One trailing
+/// slash is tolerated, since clients add it casually.
 pub fn match_route<'a>(method: &Method, path: &'a str) -> RouteMatch<'a> {
     let path = match path.strip_suffix('/') {
         Some(trimmed) if !trimmed.is_empty() => trimmed,
         _ => path,
     };
-    let (pattern, id) = if path == COLLECTION {
-        (COLLECTION, None)
+    let (pattern, id) = if path == USERS_PATH {
+        (USERS_PATH, None)
     } else if let Some(id) = path.strip_prefix("/users/").filter(|id| !id.contains('/')) {
-        (ITEM, Some(id))
+        (USER_PATH_PATTERN, Some(id))
     } else {
         return RouteMatch::NotFound;
     };
     let mut allow = Vec::new();
-    for route in ROUTES.iter().filter(|r| r.path == pattern) {
+    for route in Operation::routes().filter(|r| r.path == pattern) {
         if route.method == *method {
             return RouteMatch::Found {
                 operation: route.operation,
@@ -122,7 +76,7 @@ pub fn match_route<'a>(method: &Method, path: &'a str) -> RouteMatch<'a> {
                 id,
             };
         }
-        allow.push(route.method.clone());
+        allow.push(route.method);
     }
     RouteMatch::MethodNotAllowed { allow }
 }
@@ -133,7 +87,7 @@ mod tests {
 
     #[test]
     fn every_route_matches_itself() {
-        for route in ROUTES {
+        for route in Operation::routes() {
             let path = route.path.replace("{id}", "7");
             let RouteMatch::Found { operation, id, .. } = match_route(&route.method, &path) else {
                 panic!("{route:?} did not match");
@@ -149,7 +103,7 @@ mod tests {
             match_route(&Method::GET, "/users/42/"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
-                route: ITEM,
+                route: USER_PATH_PATTERN,
                 id: Some("42")
             }
         );
@@ -158,7 +112,7 @@ mod tests {
             match_route(&Method::GET, "/users//"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
-                route: ITEM,
+                route: USER_PATH_PATTERN,
                 id: Some("")
             }
         );
@@ -166,7 +120,7 @@ mod tests {
             match_route(&Method::GET, "/users/abc"),
             RouteMatch::Found {
                 operation: Operation::GetUser,
-                route: ITEM,
+                route: USER_PATH_PATTERN,
                 id: Some("abc")
             }
         );
@@ -190,7 +144,7 @@ mod tests {
         assert_eq!(
             match_route(&Method::POST, "/users/1"),
             RouteMatch::MethodNotAllowed {
-                allow: vec![Method::GET, Method::PUT, Method::PATCH, Method::DELETE]
+                allow: vec![Method::GET, Method::PATCH, Method::PUT, Method::DELETE]
             }
         );
     }

@@ -1,14 +1,19 @@
 //! The HTTP contract's vocabulary, written once for both sides: the server's
 //! [`transport`](crate::transport) encodes with it and the client in `client/` decodes with it, so a
 //! change to a code, a header, a path or an envelope is one edit that the compiler carries to both.
-//! It needs no HTTP stack (plain `u16` statuses and `&str` names), so the client builds without
-//! lambda_http.
+//! Each [`Operation`] is described here once, for the server's routing and the client's calls.
+//! It needs no HTTP stack (the `http` crate's method and status types, no server or client), so
+//! the client builds without lambda_http.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 
 use crate::domain::UserId;
+
+mod operation;
+
+pub use operation::{Operation, Route, USER_PATH_PATTERN};
 
 /// Every error the API answers with: its stable wire name (the body's `code`) and its status.
 /// `openapi.yaml` documents exactly these (tests/api/openapi.rs).

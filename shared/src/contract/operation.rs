@@ -1,0 +1,136 @@
+//! The operations of the API, each described once: its name, how it is reached and what it
+//! answers when it succeeds. The server routes by it, observes under its name and deploys one
+//! function per operation named by it; the client calls by it; the tests list the functions, the
+//! template's routes and the OpenAPI document's paths from it. An operation added to the enum
+//! must be described in every `match` here before anything compiles, and then in `ALL` before the
+//! unit test below passes.
+
+use http::{Method, StatusCode};
+
+use super::USERS_PATH;
+
+/// The path of one user, with `{id}` for its id segment as API Gateway writes it.
+pub const USER_PATH_PATTERN: &str = "/users/{id}";
+
+/// The five operations of the API; each is one Lambda function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Operation {
+    CreateUser,
+    GetUser,
+    UpdateUser,
+    DeleteUser,
+    ListUsers,
+}
+
+/// One (method, path) pair that reaches an operation.
+#[derive(Debug, Clone)]
+pub struct Route {
+    pub method: Method,
+    /// The path pattern: [`USERS_PATH`] or [`USER_PATH_PATTERN`].
+    pub path: &'static str,
+    pub operation: Operation,
+}
+
+impl Operation {
+    pub const ALL: [Operation; 5] = [
+        Operation::CreateUser,
+        Operation::GetUser,
+        Operation::UpdateUser,
+        Operation::DeleteUser,
+        Operation::ListUsers,
+    ];
+
+    /// Its one name: in logs, metrics, spans and the client's calls, and the name of its
+    /// function's binary and folder.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Operation::CreateUser => "create-user",
+            Operation::GetUser => "get-user",
+            Operation::UpdateUser => "update-user",
+            Operation::DeleteUser => "delete-user",
+            Operation::ListUsers => "list-users",
+        }
+    }
+
+    /// The method the client sends it with.
+    pub const fn method(self) -> Method {
+        match self {
+            Operation::CreateUser => Method::POST,
+            Operation::GetUser | Operation::ListUsers => Method::GET,
+            Operation::UpdateUser => Method::PATCH,
+            Operation::DeleteUser => Method::DELETE,
+        }
+    }
+
+    /// Other methods that reach it and are answered alike: an update is a merge whether it
+    /// comes as `PATCH` or as `PUT`.
+    pub const fn also_answers(self) -> &'static [Method] {
+        match self {
+            Operation::UpdateUser => &[Method::PUT],
+            Operation::CreateUser
+            | Operation::GetUser
+            | Operation::DeleteUser
+            | Operation::ListUsers => &[],
+        }
+    }
+
+    /// Its path pattern: the collection, or one user.
+    pub const fn path(self) -> &'static str {
+        match self {
+            Operation::CreateUser | Operation::ListUsers => USERS_PATH,
+            Operation::GetUser | Operation::UpdateUser | Operation::DeleteUser => USER_PATH_PATTERN,
+        }
+    }
+
+    /// The status it answers with when it does what was asked.
+    pub const fn success(self) -> StatusCode {
+        match self {
+            Operation::CreateUser => StatusCode::CREATED,
+            Operation::GetUser | Operation::UpdateUser | Operation::ListUsers => StatusCode::OK,
+            Operation::DeleteUser => StatusCode::NO_CONTENT,
+        }
+    }
+
+    /// Every route of the API, operation by operation: `template.yaml`, `openapi.yaml` and the
+    /// server's routing are held to these.
+    pub fn routes() -> impl Iterator<Item = Route> {
+        Operation::ALL.into_iter().flat_map(|operation| {
+            std::iter::once(operation.method())
+                .chain(operation.also_answers().iter().cloned())
+                .map(move |method| Route {
+                    method,
+                    path: operation.path(),
+                    operation,
+                })
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one list that is not a `match`: an operation added to the enum must be given a
+    /// position here (the match is exhaustive), and then fails this test until `ALL` holds it.
+    #[test]
+    fn all_holds_every_operation_once_in_order() {
+        let position = |operation: Operation| match operation {
+            Operation::CreateUser => 0,
+            Operation::GetUser => 1,
+            Operation::UpdateUser => 2,
+            Operation::DeleteUser => 3,
+            Operation::ListUsers => 4,
+        };
+        assert_eq!(Operation::ALL.map(position), [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn no_two_operations_share_a_route() {
+        let routes: Vec<(Method, &str)> = Operation::routes()
+            .map(|route| (route.method, route.path))
+            .collect();
+        for (i, route) in routes.iter().enumerate() {
+            assert!(!routes[i + 1..].contains(route), "{route:?} twice");
+        }
+    }
+}
