@@ -11,7 +11,7 @@
 //!   DynamoDB backends, and [`store::StoreLayer`] for decorators of every call.
 //! - `service` (crate-private): the business rules of each operation. Knows nothing of HTTP.
 //! - [`transport`]: routes, decoding, encoding and error mapping on lambda_http's request type,
-//!   so every runtime shares it; one endpoint per operation holding only its store capability.
+//!   so every runtime shares it; one handler per operation holding only its store capability.
 //! - [`middleware`]: the store decorated with a timeout, a breaker and metrics
 //!   ([`middleware::GuardedStore`]); and the request observer the edges wrap the API with.
 //! - [`users`]: the five operations as one trait, run in process here and over HTTP by `client/`.

@@ -27,7 +27,7 @@ use hyper_util::rt::TokioExecutor;
 use shared::ErrorChain;
 use shared::contract::{self, Operation};
 use shared::domain::Precondition;
-use shared::middleware::breaker::Permit;
+use shared::middleware::breaker::Admission;
 use shared::trace::{self, SpanContext};
 use shared::users::{ErrorKind, UsersError};
 use tokio::sync::Semaphore;
@@ -183,7 +183,7 @@ impl UsersClient {
         let mut maybe_applied = false;
         for attempt in 1..=policy.max_attempts.max(1) {
             span.record("attempts", attempt);
-            let (endpoint, permit) = self.pick().map_err(|retry_after| {
+            let (endpoint, admission) = self.pick().map_err(|retry_after| {
                 UsersError::new(ErrorKind::Unavailable {
                     retry_after,
                     reason: "every endpoint's circuit is open".into(),
@@ -208,12 +208,12 @@ impl UsersClient {
                 Err(AttemptError::NoAnswer(_)) => Some(AttemptFailure::NoAnswer),
                 Err(AttemptError::Local(_) | AttemptError::Signing(_)) => {
                     // Nothing was sent: the endpoint's breaker has nothing to learn from it.
-                    endpoint.breaker.cancel(permit);
+                    endpoint.breaker.cancel(admission);
                     return outcome.map_err(AttemptError::into_error);
                 }
             };
             let healthy = failure.is_none_or(|f| !counts_against_endpoint(f));
-            endpoint.breaker.record(permit, healthy, Instant::now());
+            endpoint.breaker.record(admission, healthy, Instant::now());
             let retry_after = match &outcome {
                 Ok(answer) => wire::retry_after(&answer.headers),
                 Err(_) => None,
@@ -259,14 +259,14 @@ impl UsersClient {
 
     /// The next endpoint in turn whose breaker lets a call through; when none does, how soon
     /// the first of them will let a probe through.
-    fn pick(&self) -> Result<(&Endpoint, Permit), Option<Duration>> {
+    fn pick(&self) -> Result<(&Endpoint, Admission), Option<Duration>> {
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         let now = Instant::now();
         let mut soonest: Option<Duration> = None;
         for i in 0..self.endpoints.len() {
             let endpoint = &self.endpoints[(start + i) % self.endpoints.len()];
             match endpoint.breaker.try_acquire(now) {
-                Ok(permit) => return Ok((endpoint, permit)),
+                Ok(admission) => return Ok((endpoint, admission)),
                 Err(open) => {
                     soonest = Some(soonest.map_or(open.retry_after, |s| s.min(open.retry_after)));
                 }

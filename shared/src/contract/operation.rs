@@ -5,6 +5,7 @@
 //! must be described in every `match` here before anything compiles, and then in `ALL` before the
 //! unit test below passes.
 
+use enum_map::Enum;
 use http::{Method, StatusCode};
 
 use super::USERS_PATH;
@@ -13,7 +14,7 @@ use super::USERS_PATH;
 pub const USER_PATH_PATTERN: &str = "/users/{id}";
 
 /// The five operations of the API; each is one Lambda function.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Enum)]
 pub enum Operation {
     CreateUser,
     GetUser,

@@ -70,7 +70,7 @@ pub struct CircuitOpen {
 /// Leave to make one call; hand it back to [`CircuitBreaker::record`] with the outcome.
 #[derive(Debug, PartialEq, Eq)]
 #[must_use]
-pub struct Permit {
+pub struct Admission {
     probe: bool,
 }
 
@@ -149,10 +149,10 @@ impl CircuitBreaker {
 
     /// Asks to make a call: always granted while closed, refused while open, and granted to one
     /// probe at a time once the open period is over.
-    pub fn try_acquire(&self, now: Instant) -> Result<Permit, CircuitOpen> {
+    pub fn try_acquire(&self, now: Instant) -> Result<Admission, CircuitOpen> {
         let mut inner = self.lock();
         match *inner {
-            Inner::Closed { .. } => Ok(Permit { probe: false }),
+            Inner::Closed { .. } => Ok(Admission { probe: false }),
             Inner::Open { until } if now < until => Err(CircuitOpen {
                 retry_after: until - now,
             }),
@@ -162,7 +162,7 @@ impl CircuitBreaker {
                 };
                 drop(inner);
                 (self.on_transition)(BreakerState::HalfOpen);
-                Ok(Permit { probe: true })
+                Ok(Admission { probe: true })
             }
             Inner::HalfOpen {
                 probe_since: Some(since),
@@ -173,16 +173,16 @@ impl CircuitBreaker {
                 *inner = Inner::HalfOpen {
                     probe_since: Some(now),
                 };
-                Ok(Permit { probe: true })
+                Ok(Admission { probe: true })
             }
         }
     }
 
     /// Reports how a permitted call went. Only failures of the store itself count: a missing user
     /// or a taken email is the store working.
-    pub fn record(&self, permit: Permit, success: bool, now: Instant) {
+    pub fn record(&self, admission: Admission, success: bool, now: Instant) {
         let mut inner = self.lock();
-        let transition = match (&mut *inner, permit.probe) {
+        let transition = match (&mut *inner, admission.probe) {
             (Inner::HalfOpen { .. }, true) if success => {
                 *inner = Inner::closed(now);
                 Some(BreakerState::Closed)
@@ -229,10 +229,10 @@ impl CircuitBreaker {
         }
     }
 
-    /// Hands back a permit whose call never reached the store (it failed before it was sent):
+    /// Hands back a admission whose call never reached the store (it failed before it was sent):
     /// there is no outcome to count, and a probe's turn passes to the next caller at once.
-    pub fn cancel(&self, permit: Permit) {
-        if permit.probe {
+    pub fn cancel(&self, admission: Admission) {
+        if admission.probe {
             let mut inner = self.lock();
             if let Inner::HalfOpen { .. } = *inner {
                 *inner = Inner::HalfOpen { probe_since: None };
@@ -266,8 +266,8 @@ mod tests {
     }
 
     fn call(breaker: &CircuitBreaker, success: bool, now: Instant) -> Result<(), CircuitOpen> {
-        let permit = breaker.try_acquire(now)?;
-        breaker.record(permit, success, now);
+        let admission = breaker.try_acquire(now)?;
+        breaker.record(admission, success, now);
         Ok(())
     }
 
@@ -292,9 +292,9 @@ mod tests {
             .expect("the next caller probes at once");
         b.record(next, true, later);
         assert_eq!(b.state(), BreakerState::Closed);
-        // A cancelled ordinary permit counts neither way.
-        let permit = b.try_acquire(later).unwrap();
-        b.cancel(permit);
+        // A cancelled ordinary admission counts neither way.
+        let admission = b.try_acquire(later).unwrap();
+        b.cancel(admission);
         assert_eq!(b.state(), BreakerState::Closed);
     }
 

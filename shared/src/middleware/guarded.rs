@@ -5,6 +5,7 @@ use std::sync::{Arc, OnceLock};
 use std::task::Poll;
 use std::time::{Duration, Instant};
 
+use enum_map::{Enum, EnumMap};
 use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
@@ -54,7 +55,7 @@ impl<S: StorePing + ?Sized> GuardedStore<S> {
             inner,
             timeout: config.store_timeout,
             breaker: CircuitBreaker::new(config.breaker, Instant::now(), report_transition),
-            metrics: StoreMetrics::new(),
+            metrics: StoreMetrics::default(),
         }
     }
 }
@@ -89,8 +90,8 @@ impl<S: ?Sized> GuardedStore<S> {
     ) -> (Result<T, StoreError>, CallOutcome) {
         // Two clock reads per call serve the breaker and the latency metric alike.
         let started = Instant::now();
-        let permit = match self.breaker.try_acquire(started) {
-            Ok(permit) => permit,
+        let admission = match self.breaker.try_acquire(started) {
+            Ok(admission) => admission,
             Err(open) => {
                 tracing::debug!(
                     retry_after_ms = open.retry_after.as_millis(),
@@ -125,7 +126,7 @@ impl<S: ?Sized> GuardedStore<S> {
         // partition's or index's, contention one user's: an open breaker would refuse every
         // other user's calls too.
         self.breaker
-            .record(permit, outcome != CallOutcome::Unavailable, finished);
+            .record(admission, outcome != CallOutcome::Unavailable, finished);
         self.metrics.count(call, outcome);
         self.metrics
             .latency(call)
@@ -152,7 +153,7 @@ impl<S: ?Sized> GuardedStore<S> {
 }
 
 /// How a store call ended. A missing user or a taken email is the store working: `Ok`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 enum CallOutcome {
     Ok,
     Unavailable,
@@ -177,99 +178,24 @@ impl CallOutcome {
     }
 }
 
-/// One value per store call. `get` matches exhaustively: a call added to the enum does not
-/// compile until it has a slot here, so no lookup can miss.
-struct PerCall<T> {
-    get: T,
-    create: T,
-    update: T,
-    delete: T,
-    list: T,
-    ping: T,
-}
-
-impl<T> PerCall<T> {
-    fn new(mut make: impl FnMut(StoreCall) -> T) -> Self {
-        Self {
-            get: make(StoreCall::Get),
-            create: make(StoreCall::Create),
-            update: make(StoreCall::Update),
-            delete: make(StoreCall::Delete),
-            list: make(StoreCall::List),
-            ping: make(StoreCall::Ping),
-        }
-    }
-
-    fn get(&self, call: StoreCall) -> &T {
-        match call {
-            StoreCall::Get => &self.get,
-            StoreCall::Create => &self.create,
-            StoreCall::Update => &self.update,
-            StoreCall::Delete => &self.delete,
-            StoreCall::List => &self.list,
-            StoreCall::Ping => &self.ping,
-        }
-    }
-}
-
-/// One value per outcome, matched exhaustively as [`PerCall`] is.
-struct PerCallOutcome<T> {
-    ok: T,
-    unavailable: T,
-    throttled: T,
-    contended: T,
-    error: T,
-    rejected: T,
-}
-
-impl<T> PerCallOutcome<T> {
-    fn new(mut make: impl FnMut(CallOutcome) -> T) -> Self {
-        Self {
-            ok: make(CallOutcome::Ok),
-            unavailable: make(CallOutcome::Unavailable),
-            throttled: make(CallOutcome::Throttled),
-            contended: make(CallOutcome::Contended),
-            error: make(CallOutcome::Error),
-            rejected: make(CallOutcome::Rejected),
-        }
-    }
-
-    fn get(&self, outcome: CallOutcome) -> &T {
-        match outcome {
-            CallOutcome::Ok => &self.ok,
-            CallOutcome::Unavailable => &self.unavailable,
-            CallOutcome::Throttled => &self.throttled,
-            CallOutcome::Contended => &self.contended,
-            CallOutcome::Error => &self.error,
-            CallOutcome::Rejected => &self.rejected,
-        }
-    }
-}
-
 /// The handles of every store-call series, each registered the first time it moves (see
 /// `RequestMetrics` for why).
+#[derive(Default)]
 struct StoreMetrics {
-    counts: PerCall<PerCallOutcome<OnceLock<Counter>>>,
-    latencies: PerCall<OnceLock<Histogram>>,
+    counts: EnumMap<StoreCall, EnumMap<CallOutcome, OnceLock<Counter>>>,
+    latencies: EnumMap<StoreCall, OnceLock<Histogram>>,
 }
 
 impl StoreMetrics {
-    fn new() -> Self {
-        Self {
-            counts: PerCall::new(|_| PerCallOutcome::new(|_| OnceLock::new())),
-            latencies: PerCall::new(|_| OnceLock::new()),
-        }
-    }
-
     fn count(&self, call: StoreCall, outcome: CallOutcome) {
-        let counter = self.counts.get(call).get(outcome).get_or_init(|| {
+        let counter = self.counts[call][outcome].get_or_init(|| {
             metrics::counter!("store_calls_total", "call" => call.name(), "outcome" => outcome.name())
         });
         counter.increment(1);
     }
 
     fn latency(&self, call: StoreCall) -> &Histogram {
-        self.latencies.get(call).get_or_init(
+        self.latencies[call].get_or_init(
             || metrics::histogram!("store_call_duration_seconds", "call" => call.name()),
         )
     }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use enum_map::{Enum, EnumMap};
 use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
@@ -51,8 +52,8 @@ fn take_cold_start() -> bool {
 }
 
 /// How a response counts in metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+pub enum ResponseOutcome {
     Ok,
     ClientError,
     ServerError,
@@ -61,86 +62,23 @@ pub enum Outcome {
     Unavailable,
 }
 
-impl Outcome {
+impl ResponseOutcome {
     pub fn of(status: StatusCode) -> Self {
         match status.as_u16() {
-            503 => Outcome::Unavailable,
-            500..=599 => Outcome::ServerError,
-            400..=499 => Outcome::ClientError,
-            _ => Outcome::Ok,
+            503 => ResponseOutcome::Unavailable,
+            500..=599 => ResponseOutcome::ServerError,
+            400..=499 => ResponseOutcome::ClientError,
+            _ => ResponseOutcome::Ok,
         }
     }
 
     /// The value of the `outcome` label.
     pub fn name(self) -> &'static str {
         match self {
-            Outcome::Ok => "ok",
-            Outcome::ClientError => "client_error",
-            Outcome::ServerError => "server_error",
-            Outcome::Unavailable => "unavailable",
-        }
-    }
-}
-
-/// One value per operation, unmatched requests included. `get` matches exhaustively: an operation
-/// added to the enum does not compile until it has a slot here, so no lookup can miss.
-struct PerOperation<T> {
-    create_user: T,
-    get_user: T,
-    update_user: T,
-    delete_user: T,
-    list_users: T,
-    unmatched: T,
-}
-
-impl<T> PerOperation<T> {
-    fn new(mut make: impl FnMut(Option<Operation>) -> T) -> Self {
-        Self {
-            create_user: make(Some(Operation::CreateUser)),
-            get_user: make(Some(Operation::GetUser)),
-            update_user: make(Some(Operation::UpdateUser)),
-            delete_user: make(Some(Operation::DeleteUser)),
-            list_users: make(Some(Operation::ListUsers)),
-            unmatched: make(None),
-        }
-    }
-
-    fn get(&self, operation: Option<Operation>) -> &T {
-        match operation {
-            Some(Operation::CreateUser) => &self.create_user,
-            Some(Operation::GetUser) => &self.get_user,
-            Some(Operation::UpdateUser) => &self.update_user,
-            Some(Operation::DeleteUser) => &self.delete_user,
-            Some(Operation::ListUsers) => &self.list_users,
-            None => &self.unmatched,
-        }
-    }
-}
-
-/// One value per outcome, matched exhaustively as [`PerOperation`] is.
-struct PerOutcome<T> {
-    ok: T,
-    client_error: T,
-    server_error: T,
-    unavailable: T,
-}
-
-impl<T> PerOutcome<T> {
-    fn new(mut make: impl FnMut(Outcome) -> T) -> Self {
-        Self {
-            ok: make(Outcome::Ok),
-            client_error: make(Outcome::ClientError),
-            server_error: make(Outcome::ServerError),
-            unavailable: make(Outcome::Unavailable),
-        }
-    }
-
-    fn get(&self, outcome: Outcome) -> &T {
-        match outcome {
-            Outcome::Ok => &self.ok,
-            Outcome::ClientError => &self.client_error,
-            Outcome::ServerError => &self.server_error,
-            Outcome::Unavailable => &self.unavailable,
+            ResponseOutcome::Ok => "ok",
+            ResponseOutcome::ClientError => "client_error",
+            ResponseOutcome::ServerError => "server_error",
+            ResponseOutcome::Unavailable => "unavailable",
         }
     }
 }
@@ -152,17 +90,24 @@ impl<T> PerOutcome<T> {
 /// up front: the EMF collector walks every registered series on each invocation's flush, and the
 /// 66 series of all operations and outcomes made that walk ~8% of a warm invocation's CPU
 /// (docs/benchmarks.md, section 3), where a function moves two or three.
-struct RequestMetrics(PerOperation<PerOutcome<OnceLock<(Counter, Histogram)>>>);
+#[derive(Default)]
+struct RequestMetrics {
+    routed: EnumMap<Operation, EnumMap<ResponseOutcome, RequestSeries>>,
+    unmatched: EnumMap<ResponseOutcome, RequestSeries>,
+}
+
+/// One (operation, outcome)'s request count and latency, once it has moved.
+type RequestSeries = OnceLock<(Counter, Histogram)>;
 
 impl RequestMetrics {
-    fn new() -> Self {
-        Self(PerOperation::new(|_| PerOutcome::new(|_| OnceLock::new())))
-    }
-
     /// Records one finished request.
     fn record(&self, operation: Option<Operation>, status: StatusCode, latency: Duration) {
-        let outcome = Outcome::of(status);
-        let (count, duration) = self.0.get(operation).get(outcome).get_or_init(|| {
+        let outcome = ResponseOutcome::of(status);
+        let by_outcome = match operation {
+            Some(operation) => &self.routed[operation],
+            None => &self.unmatched,
+        };
+        let (count, duration) = by_outcome[outcome].get_or_init(|| {
             let (operation, outcome) = (operation_label(operation), outcome.name());
             (
                 metrics::counter!("http_requests_total", "operation" => operation, "outcome" => outcome),
@@ -191,7 +136,7 @@ pub struct RequestObserver {
 impl RequestObserver {
     pub fn new(store: &'static str) -> Self {
         Self {
-            metrics: Arc::new(RequestMetrics::new()),
+            metrics: Arc::new(RequestMetrics::default()),
             store,
         }
     }
@@ -250,7 +195,7 @@ impl RequestObserver {
         }
         if status.is_server_error() {
             span.set_status(opentelemetry::trace::Status::error(
-                Outcome::of(status).name(),
+                ResponseOutcome::of(status).name(),
             ));
         }
         span.record("latency_ms", latency.as_secs_f64() * 1000.0);
@@ -326,7 +271,7 @@ mod tests {
     #[test]
     fn each_request_is_counted_under_its_own_operation_and_outcome() {
         let ((), counters) = recorded(|| async {
-            let metrics = RequestMetrics::new();
+            let metrics = RequestMetrics::default();
             let ms = Duration::from_millis(1);
             metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);
             metrics.record(Some(Operation::GetUser), StatusCode::NOT_FOUND, ms);

@@ -3,6 +3,7 @@
 use std::future::Future;
 
 use async_trait::async_trait;
+use enum_map::Enum;
 
 use super::{
     Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
@@ -12,7 +13,7 @@ use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, Use
 
 /// The store calls, one per capability trait: what a [`StoreLayer`] is told it wraps, and the
 /// `call` label of the store metrics.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
 pub enum StoreCall {
     Get,
     Create,

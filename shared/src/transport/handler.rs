@@ -25,7 +25,7 @@ use crate::store::{
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
 /// which answers other routes with 404 as API Gateway would never send them).
 ///
-/// Each endpoint holds only the store capability it needs, as each function's IAM policy grants
+/// Each operation's handler holds only the store capability it needs, as each function's IAM policy grants
 /// only the calls it makes. A function's `Api` is built by the constructor named after its
 /// operation, so the other operations' store code is never referenced and the linker drops it.
 ///
@@ -35,16 +35,16 @@ use crate::store::{
 /// a runtime can hand each request its own.
 #[derive(Clone)]
 pub struct Api {
-    endpoints: Arc<[Endpoint]>,
+    handlers: Arc<[OperationHandler]>,
     ping: Arc<dyn StorePing>,
     /// How long an `Idempotency-Key` is remembered.
     idempotency_ttl: Duration,
 }
 
-/// One operation's endpoint with the one store capability it needs: what an operation is served
+/// One operation's handler, with the one store capability it needs: what an operation is served
 /// with cannot disagree with which operation it is.
 #[derive(Clone)]
-enum Endpoint {
+enum OperationHandler {
     CreateUser(Arc<dyn StoreCreate>),
     GetUser(Arc<dyn StoreGet>),
     UpdateUser(Arc<dyn StoreUpdate>),
@@ -52,26 +52,26 @@ enum Endpoint {
     ListUsers(Arc<dyn StoreList>),
 }
 
-impl Endpoint {
-    /// `operation`'s endpoint over a store that has every capability.
+impl OperationHandler {
+    /// `operation`'s handler over a store that has every capability.
     fn over<S: UserStore + 'static>(operation: Operation, store: &Arc<S>) -> Self {
         let store = store.clone();
         match operation {
-            Operation::CreateUser => Endpoint::CreateUser(store),
-            Operation::GetUser => Endpoint::GetUser(store),
-            Operation::UpdateUser => Endpoint::UpdateUser(store),
-            Operation::DeleteUser => Endpoint::DeleteUser(store),
-            Operation::ListUsers => Endpoint::ListUsers(store),
+            Operation::CreateUser => OperationHandler::CreateUser(store),
+            Operation::GetUser => OperationHandler::GetUser(store),
+            Operation::UpdateUser => OperationHandler::UpdateUser(store),
+            Operation::DeleteUser => OperationHandler::DeleteUser(store),
+            Operation::ListUsers => OperationHandler::ListUsers(store),
         }
     }
 
     fn operation(&self) -> Operation {
         match self {
-            Endpoint::CreateUser(_) => Operation::CreateUser,
-            Endpoint::GetUser(_) => Operation::GetUser,
-            Endpoint::UpdateUser(_) => Operation::UpdateUser,
-            Endpoint::DeleteUser(_) => Operation::DeleteUser,
-            Endpoint::ListUsers(_) => Operation::ListUsers,
+            OperationHandler::CreateUser(_) => Operation::CreateUser,
+            OperationHandler::GetUser(_) => Operation::GetUser,
+            OperationHandler::UpdateUser(_) => Operation::UpdateUser,
+            OperationHandler::DeleteUser(_) => Operation::DeleteUser,
+            OperationHandler::ListUsers(_) => Operation::ListUsers,
         }
     }
 
@@ -82,15 +82,19 @@ impl Endpoint {
         idempotency_ttl: Duration,
     ) -> Result<Response<Body>, ApiError> {
         match self {
-            Endpoint::CreateUser(store) => create_user(&**store, request, idempotency_ttl).await,
-            Endpoint::GetUser(store) => get_user(&**store, decode::user_id(id)?, request).await,
-            Endpoint::UpdateUser(store) => {
+            OperationHandler::CreateUser(store) => {
+                create_user(&**store, request, idempotency_ttl).await
+            }
+            OperationHandler::GetUser(store) => {
+                get_user(&**store, decode::user_id(id)?, request).await
+            }
+            OperationHandler::UpdateUser(store) => {
                 update_user(&**store, decode::user_id(id)?, request).await
             }
-            Endpoint::DeleteUser(store) => {
+            OperationHandler::DeleteUser(store) => {
                 delete_user(&**store, decode::user_id(id)?, request).await
             }
-            Endpoint::ListUsers(store) => list_users(&**store, request).await,
+            OperationHandler::ListUsers(store) => list_users(&**store, request).await,
         }
     }
 }
@@ -98,38 +102,38 @@ impl Endpoint {
 impl Api {
     /// Serves every route, and the health check.
     pub fn all_routes<S: UserStore + 'static>(store: Arc<S>) -> Self {
-        let endpoints = Operation::ALL.map(|operation| Endpoint::over(operation, &store));
-        Self::serving(&endpoints, store)
+        let handlers = Operation::ALL.map(|operation| OperationHandler::over(operation, &store));
+        Self::serving(&handlers, store)
     }
 
     /// `POST /users` alone: the create-user function.
     pub fn create_user<S: StoreCreate + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::serving(&[Endpoint::CreateUser(store.clone())], store)
+        Self::serving(&[OperationHandler::CreateUser(store.clone())], store)
     }
 
     /// `GET /users/{id}` alone: the get-user function.
     pub fn get_user<S: StoreGet + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::serving(&[Endpoint::GetUser(store.clone())], store)
+        Self::serving(&[OperationHandler::GetUser(store.clone())], store)
     }
 
     /// `PUT`/`PATCH /users/{id}` alone: the update-user function.
     pub fn update_user<S: StoreUpdate + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::serving(&[Endpoint::UpdateUser(store.clone())], store)
+        Self::serving(&[OperationHandler::UpdateUser(store.clone())], store)
     }
 
     /// `DELETE /users/{id}` alone: the delete-user function.
     pub fn delete_user<S: StoreDelete + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::serving(&[Endpoint::DeleteUser(store.clone())], store)
+        Self::serving(&[OperationHandler::DeleteUser(store.clone())], store)
     }
 
     /// `GET /users` alone: the list-users function.
     pub fn list_users<S: StoreList + StorePing + 'static>(store: Arc<S>) -> Self {
-        Self::serving(&[Endpoint::ListUsers(store.clone())], store)
+        Self::serving(&[OperationHandler::ListUsers(store.clone())], store)
     }
 
-    fn serving(endpoints: &[Endpoint], ping: Arc<dyn StorePing>) -> Self {
+    fn serving(handlers: &[OperationHandler], ping: Arc<dyn StorePing>) -> Self {
         Self {
-            endpoints: endpoints.into(),
+            handlers: handlers.into(),
             ping,
             idempotency_ttl: service::DEFAULT_IDEMPOTENCY_TTL,
         }
@@ -206,12 +210,12 @@ impl Api {
     ) -> Result<Response<Body>, ApiError> {
         match routed {
             RouteMatch::Found { operation, id, .. } => {
-                let endpoint = self
-                    .endpoints
+                let handler = self
+                    .handlers
                     .iter()
-                    .find(|endpoint| endpoint.operation() == operation)
+                    .find(|handler| handler.operation() == operation)
                     .ok_or(ApiError::RouteNotFound)?;
-                endpoint.call(id, request, self.idempotency_ttl).await
+                handler.call(id, request, self.idempotency_ttl).await
             }
             RouteMatch::NotFound => Err(ApiError::RouteNotFound),
             RouteMatch::MethodNotAllowed { allow } => Err(ApiError::MethodNotAllowed { allow }),
@@ -242,7 +246,7 @@ fn routing_path(request: &Request) -> &str {
     }
 }
 
-// One endpoint per operation, each given only the store capability it needs.
+// One handler per operation, each given only the store capability it needs.
 
 async fn create_user(
     store: &dyn StoreCreate,

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::MAX_ATTEMPTS;
+use super::MAX_OPTIMISTIC_ROUNDS;
 use crate::domain::{Precondition, UserId};
 use crate::store::{DEFAULT_RETRY_AFTER, StoreError};
 
@@ -32,7 +32,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Attempt<T>, StoreError>>,
 {
-    for round in 0..MAX_ATTEMPTS {
+    for round in 0..MAX_OPTIMISTIC_ROUNDS {
         match attempt().await? {
             Attempt::Done(value) => return Ok(value),
             Attempt::Retry => tokio::time::sleep(Duration::from_millis(5 << round)).await,

@@ -77,7 +77,7 @@ pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
 
 /// How often an operation that lost a race (a concurrent update, a transaction conflict) is
 /// re-run from a fresh read before giving up with `Unavailable`.
-pub(super) const MAX_ATTEMPTS: u32 = 4;
+pub(super) const MAX_OPTIMISTIC_ROUNDS: u32 = 4;
 
 /// Largest page of keys read while skipping for `?page=P`.
 const SKIP_QUERY_LIMIT: u64 = 1000;

@@ -12,7 +12,7 @@ use aws_sdk_dynamodb::types::{
 
 use super::errors::{classify, classify_service, internal, throttled};
 use super::items::{Item, UserItem, claim_key, value};
-use super::{DynamoStore, MAX_ATTEMPTS};
+use super::{DynamoStore, MAX_OPTIMISTIC_ROUNDS};
 use crate::domain::UserId;
 use crate::store::StoreError;
 use crate::token;
@@ -55,7 +55,7 @@ impl DynamoStore {
                 },
                 _ => false,
             };
-            if !send_again || round + 1 >= MAX_ATTEMPTS {
+            if !send_again || round + 1 >= MAX_OPTIMISTIC_ROUNDS {
                 break result;
             }
             // Exponential, with full jitter so that throttled writers do not come back together.
