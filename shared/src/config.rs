@@ -4,6 +4,14 @@
 //! Endpoint, region and credentials are left to the AWS SDK's own standard configuration
 //! (`AWS_ENDPOINT_URL[_DYNAMODB]`, `AWS_REGION`, the credentials chain): no home-made variables
 //! for what the SDK already reads.
+//!
+//! This module owns every variable of the service's own. Four reads live elsewhere, each where it
+//! must happen before or beside a [`Config`]: the log format and level ([`crate::telemetry`],
+//! set up first so that a bad configuration can be logged), the OpenTelemetry exporter's standard
+//! `OTEL_*` variables ([`crate::otlp`], read with the subscriber), whether the SDK's own region
+//! and credentials are set before defaulting them for a local server ([`crate::bootstrap`]), and
+//! Lambda's reserved `AWS_LAMBDA_FUNCTION_NAME` as the metrics' `function` dimension
+//! ([`crate::lambda`]). docs/configuration.md lists them all.
 
 use std::time::Duration;
 

@@ -3,18 +3,11 @@
 //! by the store in the same atomic step as the write), and `If-None-Match` lets a `GET` answer
 //! `304 Not Modified`.
 
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, header};
 
 use super::error::ApiError;
-use crate::contract;
 use crate::domain::Precondition;
 use crate::service::ServiceError;
-
-/// The entity tag of a user at `version`.
-pub(super) fn etag(version: u64) -> HeaderValue {
-    // Digits and quotes are always a valid header value.
-    HeaderValue::from_str(&contract::etag(version)).unwrap_or(HeaderValue::from_static("\"0\""))
-}
 
 /// One entity tag of a request header: `*`, or an opaque tag, weak (`W/"..."`) or strong.
 #[derive(Debug, PartialEq, Eq)]
@@ -117,6 +110,8 @@ pub(super) fn if_none_match(headers: &HeaderMap, version: u64) -> Result<bool, A
 
 #[cfg(test)]
 mod tests {
+    use http::HeaderValue;
+
     use super::*;
 
     fn headers(name: header::HeaderName, values: &[&str]) -> HeaderMap {
@@ -125,12 +120,6 @@ mod tests {
             headers.append(&name, HeaderValue::from_str(value).unwrap());
         }
         headers
-    }
-
-    #[test]
-    fn etags_are_strong_and_quoted() {
-        assert_eq!(etag(1), "\"1\"");
-        assert_eq!(etag(u64::MAX), format!("\"{}\"", u64::MAX));
     }
 
     #[test]
