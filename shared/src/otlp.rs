@@ -1,13 +1,13 @@
 //! Spans exported over OTLP when a collector is configured, and nothing at all when not; for the
 //! server's processes and the `users` CLI alike.
 //!
-//! With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set, [`layer`]
-//! turns the client's call and attempt spans, the request spans, store-call spans and the AWS
-//! SDK's operation and attempt spans into OpenTelemetry spans (`tracing-opentelemetry`), held in
-//! memory as they finish and sent by [`flush`] once the request is answered: a Lambda instance is
-//! frozen after each invocation, so spans still queued in a background exporter would be sent
-//! late or never. Without a collector there is no layer, and a span costs what a `tracing` span
-//! costs.
+//! With `OTEL_EXPORTER_OTLP_ENDPOINT` (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) set,
+//! [`with_spans`] turns the client's call and attempt spans, the request spans, store-call spans
+//! and the AWS SDK's operation and attempt spans into OpenTelemetry spans
+//! (`tracing-opentelemetry`), held in memory as they finish and sent by [`flush`] once the request
+//! is answered: a Lambda instance is frozen after each invocation, so spans still queued in a
+//! background exporter would be sent late or never. Without a collector there is no layer, and a
+//! span costs what a `tracing` span costs.
 //!
 //! OTLP goes over HTTP (protobuf) to a collector: the ADOT collector Lambda layer or a sidecar
 //! (`http://localhost:4318` for both). The exporter neither retries nor waits long (1 s unless

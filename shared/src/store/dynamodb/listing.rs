@@ -9,13 +9,21 @@
 //! page costs one `Query` per shard, made concurrently, and reads at most `2 x shards` items it
 //! does not return.
 
+use std::num::NonZeroU64;
+
+use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
 use futures_util::future::try_join_all;
 
+use super::DynamoStore;
 use super::errors::classify;
-use super::items::{Item, value};
+use super::items::{Item, UserItem, value};
 use super::schema::{SORT_KEY, shard_partition};
-use crate::store::StoreError;
+use crate::domain::{Page, PageLimit, PageStart, UserId};
+use crate::store::{StoreError, StoreList};
+
+/// Largest page of keys read while skipping for `?page=P`.
+const SKIP_QUERY_LIMIT: u64 = 1000;
 
 /// What one shard has given so far.
 struct Shard {
@@ -140,4 +148,72 @@ pub(super) fn sort_key(item: &Item) -> Result<u64, StoreError> {
         .and_then(|sk| sk.as_n().ok())
         .and_then(|n| n.parse().ok())
         .ok_or_else(|| StoreError::Internal("a listed user has no numeric sort key".into()))
+}
+
+#[async_trait]
+impl StoreList for DynamoStore {
+    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        self.checked(self.page(start, limit)).await
+    }
+}
+
+impl DynamoStore {
+    /// Up to `want` user items with ids above `after`, in id order, merged from every shard.
+    async fn users_after(
+        &self,
+        after: Option<UserId>,
+        want: u64,
+        projection: Option<&str>,
+    ) -> Result<Vec<Item>, StoreError> {
+        users_after(
+            &self.client,
+            &self.table,
+            self.shards(),
+            after.map(UserId::get),
+            want,
+            projection,
+        )
+        .await
+    }
+
+    /// The id after which a page that skips `count` users starts, reading keys only; `None` when
+    /// the table ends first.
+    async fn skip(&self, count: NonZeroU64) -> Result<Option<UserId>, StoreError> {
+        let (mut count, mut after) = (count.get(), None);
+        while count > 0 {
+            let batch = count.min(SKIP_QUERY_LIMIT);
+            let keys = self.users_after(after, batch, Some(SORT_KEY)).await?;
+            count -= keys.len() as u64;
+            let last = keys.last().map(sort_key).transpose()?;
+            match last.and_then(UserId::new) {
+                Some(last) if keys.len() as u64 == batch => after = Some(last),
+                _ => return Ok(None),
+            }
+        }
+        Ok(after)
+    }
+
+    async fn page(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
+        let after = match start {
+            PageStart::First => None,
+            PageStart::After(id) => Some(id),
+            PageStart::Skip(count) => match self.skip(count).await? {
+                Some(after) => Some(after),
+                None => {
+                    return Ok(Page {
+                        users: Vec::new(),
+                        next_after: None,
+                    });
+                }
+            },
+        };
+        let items = self
+            .users_after(after, u64::from(limit.get()) + 1, None)
+            .await?;
+        let users = items
+            .into_iter()
+            .map(|item| UserItem::from_item(item)?.to_user())
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Page::from_lookahead(users, limit))
+    }
 }

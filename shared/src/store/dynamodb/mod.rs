@@ -29,8 +29,13 @@
 //! An update costs 2 write units (a transaction's) and 1 read unit, where a bare `UpdateItem`
 //! would cost 1 write unit: a bare `UpdateItem` carries no request token, and its resend after a
 //! lost answer was applied a second time, over later acknowledged writes.
+//!
+//! One module per operation beside this one, which holds the store and its reads: [`creating`],
+//! [`updating`], [`deleting`] and [`listing`].
 
 mod attempts;
+mod creating;
+mod deleting;
 mod errors;
 mod ids;
 mod items;
@@ -43,34 +48,22 @@ mod scripted_tests;
 mod trace_header;
 mod transaction;
 mod update_expression;
+mod updating;
 
 pub(crate) use self::items::{trace_from_image, user_from_image};
 pub(crate) use self::metrics::AttemptMetrics;
 pub(crate) use self::trace_header::TraceHeader;
 
-use std::num::NonZeroU64;
-
 use async_trait::async_trait;
 use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{Delete, Put, TransactWriteItem};
 
-use self::attempts::{Attempt, moved_since_read, out_of_step, with_retries};
-use self::errors::{classify, internal};
+use self::errors::classify;
 use self::ids::IdAllocator;
-use self::items::{
-    EmailClaim, IdempotencyRecord, Item, UserItem, idempotency_key, user_key, value,
-};
+use self::items::{Item, UserItem, user_key};
 use self::layout::LayoutCheck;
-use self::schema::{SORT_KEY, USER_SHARDS};
-use self::transaction::{Transaction, write_token};
-use self::update_expression::UpdateExpression;
-use super::{
-    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
-};
-use crate::domain::{
-    NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, email_key,
-};
+use self::schema::USER_SHARDS;
+use super::{StoreError, StoreGet, StorePing};
+use crate::domain::{User, UserId};
 
 /// Default ids reserved per counter update; see [`ids`](self::ids) for the trade-off.
 pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
@@ -78,9 +71,6 @@ pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
 /// How often an operation that lost a race (a concurrent update, a transaction conflict) is
 /// re-run from a fresh read before giving up with `Unavailable`.
 pub(super) const MAX_OPTIMISTIC_ROUNDS: u32 = 4;
-
-/// Largest page of keys read while skipping for `?page=P`.
-const SKIP_QUERY_LIMIT: u64 = 1000;
 
 /// Users in a DynamoDB table laid out as [`schema`] describes.
 #[derive(Debug)]
@@ -148,214 +138,6 @@ impl DynamoStore {
             .map_err(classify)?;
         output.item.map(UserItem::from_item).transpose()
     }
-
-    /// One `TransactWriteItems`: the user, its email claim and, for an idempotent create, the
-    /// key's record (new, or replacing an expired one), each conditional.
-    async fn try_create(
-        &self,
-        user: &User,
-        idempotency: Option<&IdempotentCreate>,
-    ) -> Result<Attempt<Created>, StoreError> {
-        let write_token = write_token()?;
-        let claim = EmailClaim::new(&email_key(&user.email), user.id);
-        let mut items = vec![
-            self.put(
-                UserItem::created(user, &write_token, self.shards()).to_item()?,
-                "attribute_not_exists(pk)",
-            )?,
-            self.put(claim.to_item()?, "attribute_not_exists(pk)")?,
-        ];
-        if let Some(request) = idempotency {
-            let record = IdempotencyRecord::new(
-                &request.key,
-                &request.fingerprint,
-                user.id,
-                request.expires_at,
-            );
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(record.to_item()?))
-                .condition_expression("attribute_not_exists(pk) OR expires_at <= :now")
-                .expression_attribute_values(":now", value(request.now)?)
-                .build()
-                .map_err(internal)?;
-            items.push(TransactWriteItem::builder().put(put).build());
-        }
-        match self.transact(items, &write_token).await? {
-            Transaction::Committed => Ok(Attempt::Done(Created::New(user.clone()))),
-            Transaction::Conflict => Ok(Attempt::Retry),
-            // This very transaction committed before (a retry whose first answer was lost, on a
-            // server that does not honour the request token).
-            Transaction::Cancelled {
-                user: Some(item), ..
-            } if item.written_by(&write_token) => Ok(Attempt::Done(Created::New(item.to_user()?))),
-            Transaction::Cancelled { codes, .. } => match (codes.as_slice(), idempotency) {
-                // The key is recorded and live: this is a retry (or a reuse) of an earlier create.
-                ([_, _, Some(_)], Some(request)) => self.replay(request).await,
-                ([_, Some(_), ..], _) => Err(StoreError::EmailTaken),
-                _ => Err(out_of_step(user.id, &codes)),
-            },
-        }
-    }
-
-    /// Answers a retry from the key's record: the user it created, as it is now, if the request
-    /// is the same; `IdempotencyKeyReused` if not. A record gone since the transaction (expired
-    /// and removed) means the create may simply run again.
-    async fn replay(&self, request: &IdempotentCreate) -> Result<Attempt<Created>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(idempotency_key(&request.key)?))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item else {
-            return Ok(Attempt::Retry);
-        };
-        let record = IdempotencyRecord::from_item(item)?;
-        if record.expires_at <= request.now {
-            return Ok(Attempt::Retry);
-        }
-        if record.fingerprint != request.fingerprint {
-            return Err(StoreError::IdempotencyKeyReused);
-        }
-        let id = UserId::new(record.user_id)
-            .ok_or_else(|| StoreError::Internal("idempotency record with user 0".into()))?;
-        Ok(Attempt::Done(match self.read(id).await? {
-            Some(item) => Created::Replayed(item.to_user()?),
-            None => Created::ReplayedGone(id),
-        }))
-    }
-
-    /// One `GetItem`, then one `TransactWriteItems` under a request token, conditional on the
-    /// version read: the user alone, or with the old claim deleted and the new one put when the
-    /// normalised email changes. Every update is a transaction so that DynamoDB answers the SDK's
-    /// resend of an applied one from its token (for 10 minutes, whatever was written since): a
-    /// bare `UpdateItem` carries no token, and its resend after a lost answer was applied again,
-    /// over a later acknowledged write.
-    async fn try_update(
-        &self,
-        id: UserId,
-        changes: &UserChanges,
-        precondition: Precondition,
-    ) -> Result<Attempt<User>, StoreError> {
-        let current = self.read(id).await?;
-        precondition.check(current.as_ref().map(|user| user.version))?;
-        let Some(current) = current else {
-            return Err(StoreError::NotFound);
-        };
-        let mut updated = current.to_user()?;
-        changes.apply_to(&mut updated);
-        updated.version += 1;
-        let write_token = write_token()?;
-        let update = UpdateExpression::new(changes, current.version, &write_token)?;
-        let mut items = vec![update.transact_item(&self.table, self.key(id)?)?];
-        let new_key = changes
-            .email
-            .as_deref()
-            .map(email_key)
-            .filter(|key| *key != current.email_key);
-        if let Some(new_key) = &new_key {
-            items.push(self.delete_claim(&current.email_key, id)?);
-            items.push(self.put(
-                EmailClaim::new(new_key, id).to_item()?,
-                "attribute_not_exists(pk)",
-            )?);
-        }
-        match self.transact(items, &write_token).await? {
-            Transaction::Committed => Ok(Attempt::Done(updated)),
-            Transaction::Conflict => Ok(Attempt::Retry),
-            Transaction::Cancelled {
-                user: Some(item), ..
-            } if item.written_by(&write_token) => Ok(Attempt::Done(item.to_user()?)),
-            // The user's own condition first: a twin of this change that committed first has
-            // also taken the new claim, and that is this user's, not someone else's.
-            Transaction::Cancelled { codes, .. } if codes.first().is_some_and(Option::is_some) => {
-                moved_since_read(precondition)
-            }
-            Transaction::Cancelled {
-                codes, claim_owner, ..
-            } => match (codes.as_slice(), claim_owner) {
-                ([None, _, Some(_)], Some(owner)) if owner != id.get() => {
-                    Err(StoreError::EmailTaken)
-                }
-                _ => Err(out_of_step(id, &codes)),
-            },
-        }
-    }
-
-    async fn try_delete(
-        &self,
-        id: UserId,
-        precondition: Precondition,
-    ) -> Result<Attempt<()>, StoreError> {
-        let current = self.read(id).await?;
-        precondition.check(current.as_ref().map(|user| user.version))?;
-        let Some(current) = current else {
-            return Err(StoreError::NotFound);
-        };
-        let delete_user = Delete::builder()
-            .table_name(&self.table)
-            .set_key(Some(self.key(id)?))
-            .condition_expression("version = :version")
-            .expression_attribute_values(":version", value(current.version)?)
-            .build()
-            .map_err(internal)?;
-        let outcome = self
-            .transact(
-                vec![
-                    TransactWriteItem::builder().delete(delete_user).build(),
-                    self.delete_claim(&current.email_key, id)?,
-                ],
-                &write_token()?,
-            )
-            .await?;
-        match outcome {
-            Transaction::Committed => Ok(Attempt::Done(())),
-            Transaction::Conflict => Ok(Attempt::Retry),
-            Transaction::Cancelled { codes, .. } => match codes.as_slice() {
-                [Some(_), _] => moved_since_read(precondition),
-                _ => Err(out_of_step(id, &codes)),
-            },
-        }
-    }
-
-    /// Up to `want` user items with ids above `after`, in id order, merged from every shard.
-    async fn users_after(
-        &self,
-        after: Option<UserId>,
-        want: u64,
-        projection: Option<&str>,
-    ) -> Result<Vec<Item>, StoreError> {
-        listing::users_after(
-            &self.client,
-            &self.table,
-            self.shards(),
-            after.map(UserId::get),
-            want,
-            projection,
-        )
-        .await
-    }
-
-    /// The id after which a page that skips `count` users starts, reading keys only; `None` when
-    /// the table ends first.
-    async fn skip(&self, count: NonZeroU64) -> Result<Option<UserId>, StoreError> {
-        let (mut count, mut after) = (count.get(), None);
-        while count > 0 {
-            let batch = count.min(SKIP_QUERY_LIMIT);
-            let keys = self.users_after(after, batch, Some(SORT_KEY)).await?;
-            count -= keys.len() as u64;
-            let last = keys.last().map(listing::sort_key).transpose()?;
-            match last.and_then(UserId::new) {
-                Some(last) if keys.len() as u64 == batch => after = Some(last),
-                _ => return Ok(None),
-            }
-        }
-        Ok(after)
-    }
 }
 
 #[async_trait]
@@ -383,75 +165,5 @@ impl StoreGet for DynamoStore {
             .await?
             .map(|item| item.to_user())
             .transpose()
-    }
-}
-
-#[async_trait]
-impl StoreCreate for DynamoStore {
-    async fn create_idempotent(
-        &self,
-        new_user: NewUser,
-        idempotency: Option<IdempotentCreate>,
-    ) -> Result<Created, StoreError> {
-        let id = self
-            .ids
-            .next(&self.client, &self.table, &self.layout)
-            .await?;
-        let user = new_user.with_id(id);
-        with_retries(|| self.try_create(&user, idempotency.as_ref())).await
-    }
-}
-
-#[async_trait]
-impl StoreUpdate for DynamoStore {
-    async fn update(
-        &self,
-        id: UserId,
-        changes: UserChanges,
-        precondition: Precondition,
-    ) -> Result<User, StoreError> {
-        self.checked(with_retries(|| self.try_update(id, &changes, precondition)))
-            .await
-    }
-}
-
-#[async_trait]
-impl StoreDelete for DynamoStore {
-    async fn delete(&self, id: UserId, precondition: Precondition) -> Result<(), StoreError> {
-        self.checked(with_retries(|| self.try_delete(id, precondition)))
-            .await
-    }
-}
-
-#[async_trait]
-impl StoreList for DynamoStore {
-    async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        self.checked(self.page(start, limit)).await
-    }
-}
-
-impl DynamoStore {
-    async fn page(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
-        let after = match start {
-            PageStart::First => None,
-            PageStart::After(id) => Some(id),
-            PageStart::Skip(count) => match self.skip(count).await? {
-                Some(after) => Some(after),
-                None => {
-                    return Ok(Page {
-                        users: Vec::new(),
-                        next_after: None,
-                    });
-                }
-            },
-        };
-        let items = self
-            .users_after(after, u64::from(limit.get()) + 1, None)
-            .await?;
-        let users = items
-            .into_iter()
-            .map(|item| UserItem::from_item(item)?.to_user())
-            .collect::<Result<Vec<_>, _>>()?;
-        Ok(Page::from_lookahead(users, limit))
     }
 }
