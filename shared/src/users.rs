@@ -16,7 +16,7 @@ use crate::service::{
     self, CreateOutcome, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey, ServiceError,
     UserInput,
 };
-use crate::store::UserStore;
+use crate::store::{Unavailable, UserStore};
 
 /// A user as an operation returns it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,7 +162,7 @@ impl From<ServiceError> for UsersError {
             ServiceError::EmailTaken => ErrorKind::EmailTaken,
             ServiceError::PreconditionFailed => ErrorKind::PreconditionFailed,
             ServiceError::IdempotencyKeyReused => ErrorKind::IdempotencyKeyReused,
-            ServiceError::Unavailable { retry_after, .. } => ErrorKind::Unavailable {
+            ServiceError::Unavailable(Unavailable { retry_after, .. }) => ErrorKind::Unavailable {
                 retry_after: Some(retry_after),
                 reason: message,
             },

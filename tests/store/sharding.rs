@@ -375,7 +375,7 @@ async fn saturated_partitions_throttle_but_never_answer_wrongly_or_half_write() 
                         let emails = seen.users.get_mut(&id.get()).unwrap();
                         match &outcome {
                             Ok(_) => *emails = vec![email.clone()],
-                            Err(StoreError::Unavailable { .. }) => emails.push(email.clone()),
+                            Err(StoreError::Unavailable(_)) => emails.push(email.clone()),
                             Err(_) => {}
                         }
                         drop(seen);

@@ -10,7 +10,7 @@ use metrics::{Counter, Histogram};
 use tracing::Instrument;
 
 use super::breaker::{BreakerConfig, BreakerState, CircuitBreaker};
-use crate::store::{StoreCall, StoreError, StoreLayer, StorePing};
+use crate::store::{StoreCall, StoreError, StoreLayer, StorePing, Unavailable};
 
 /// How long a store call may take and when the breaker opens.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,10 +98,10 @@ impl<S: ?Sized> GuardedStore<S> {
                     "store call refused: the circuit breaker is open"
                 );
                 self.metrics.count(call, CallOutcome::Rejected);
-                let refused = StoreError::Unavailable {
+                let refused = StoreError::Unavailable(Unavailable {
                     retry_after: open.retry_after,
                     source: Box::new(open),
-                };
+                });
                 return (Err(refused), CallOutcome::Rejected);
             }
         };
@@ -115,7 +115,7 @@ impl<S: ?Sized> GuardedStore<S> {
                 | StoreError::PreconditionFailed
                 | StoreError::IdempotencyKeyReused,
             ) => CallOutcome::Ok,
-            Err(StoreError::Unavailable { .. }) => CallOutcome::Unavailable,
+            Err(StoreError::Unavailable(_)) => CallOutcome::Unavailable,
             Err(StoreError::Throttled { .. }) => CallOutcome::Throttled,
             Err(StoreError::Contended { .. }) => CallOutcome::Contended,
             Err(StoreError::Internal(_)) => CallOutcome::Error,

@@ -1,9 +1,8 @@
 use std::error::Error as StdError;
-use std::time::Duration;
 
 use crate::contract::InvalidCursor;
 use crate::domain::{InvalidUserId, UserId, ValidationError};
-use crate::store::StoreError;
+use crate::store::{StoreError, Unavailable};
 
 /// Everything an operation can fail with, in terms a client can act on.
 ///
@@ -26,11 +25,7 @@ pub enum ServiceError {
     IdempotencyKeyReused,
     /// The store could not be reached or is shedding load: worth retrying after `retry_after`.
     #[error("the user store is temporarily unavailable")]
-    Unavailable {
-        retry_after: Duration,
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
+    Unavailable(#[source] Unavailable),
     /// A bug or corrupted data: not the client's fault, not worth retrying.
     #[error("internal error")]
     Internal(#[source] Box<dyn StdError + Send + Sync>),
@@ -54,25 +49,20 @@ impl ServiceError {
             (StoreError::EmailTaken, _) => Self::EmailTaken,
             (StoreError::PreconditionFailed, _) => Self::PreconditionFailed,
             (StoreError::IdempotencyKeyReused, _) => Self::IdempotencyKeyReused,
-            (
-                StoreError::Unavailable {
-                    retry_after,
-                    source,
-                },
-                _,
-            ) => Self::Unavailable {
-                retry_after,
-                source,
-            },
+            (StoreError::Unavailable(unavailable), _) => Self::Unavailable(unavailable),
             // The same answer to the client; the log's cause chain starts with "store throttled".
-            (throttled @ StoreError::Throttled { retry_after, .. }, _) => Self::Unavailable {
-                retry_after,
-                source: Box::new(throttled),
-            },
-            (contended @ StoreError::Contended { retry_after }, _) => Self::Unavailable {
-                retry_after,
-                source: Box::new(contended),
-            },
+            (throttled @ StoreError::Throttled { retry_after, .. }, _) => {
+                Self::Unavailable(Unavailable {
+                    retry_after,
+                    source: Box::new(throttled),
+                })
+            }
+            (contended @ StoreError::Contended { retry_after }, _) => {
+                Self::Unavailable(Unavailable {
+                    retry_after,
+                    source: Box::new(contended),
+                })
+            }
             (StoreError::Internal(source), _) => Self::Internal(source),
             (StoreError::NotFound, None) => {
                 Self::Internal("store reported a missing user for an operation on no user".into())
@@ -90,5 +80,37 @@ impl From<ValidationError> for ServiceError {
 impl From<InvalidUserId> for ServiceError {
     fn from(error: InvalidUserId) -> Self {
         Self::InvalidArgument(error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    use crate::ErrorChain;
+
+    /// The hint and the cause pass from store to service unchanged, and each layer's log line
+    /// reads its own words, then the cause's: no link of the chain is added or lost on the way.
+    #[test]
+    fn an_unavailable_store_is_passed_on_with_its_cause_and_hint() {
+        let cause = std::io::Error::other("connection refused");
+        let store = StoreError::Unavailable(Unavailable {
+            retry_after: Duration::from_secs(7),
+            source: Box::new(cause),
+        });
+        assert_eq!(
+            ErrorChain(&store).to_string(),
+            "store unavailable: connection refused"
+        );
+        let service = ServiceError::from_store(store, None);
+        assert_eq!(
+            ErrorChain(&service).to_string(),
+            "the user store is temporarily unavailable: connection refused"
+        );
+        let ServiceError::Unavailable(unavailable) = service else {
+            panic!("{service:?}");
+        };
+        assert_eq!(unavailable.retry_after, Duration::from_secs(7));
     }
 }

@@ -55,11 +55,7 @@ pub enum StoreError {
     /// Transient: timeouts, the service being down, an open circuit breaker. A retry after
     /// `retry_after` may succeed: whoever knows better than the default says so here.
     #[error("store unavailable")]
-    Unavailable {
-        retry_after: Duration,
-        #[source]
-        source: Box<dyn StdError + Send + Sync>,
-    },
+    Unavailable(#[source] Unavailable),
     /// The store works but refused for capacity (DynamoDB throttled the table, an index or one
     /// partition) after its own retries: nothing was written, and a retry after `retry_after`
     /// may succeed. Apart from [`StoreError::Unavailable`] because it is no sign of a failing
@@ -82,16 +78,37 @@ pub enum StoreError {
     Internal(#[source] Box<dyn StdError + Send + Sync>),
 }
 
+/// A transient failure and when to try again: what [`StoreError::Unavailable`] reports and the
+/// service's `Unavailable` passes on to the client unchanged. In an error chain it stands for its
+/// cause: its text is the cause's, and the chain goes on with the cause's own source.
+#[derive(Debug)]
+pub struct Unavailable {
+    pub retry_after: Duration,
+    pub source: Box<dyn StdError + Send + Sync>,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.source.fmt(f)
+    }
+}
+
+impl StdError for Unavailable {
+    fn source(&self) -> Option<&(dyn StdError + 'static)> {
+        self.source.source()
+    }
+}
+
 /// How long a client is asked to wait after an unavailable store, unless the failure knows better.
 pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 
 impl StoreError {
     /// A transient failure worth retrying after [`DEFAULT_RETRY_AFTER`].
     pub fn unavailable(source: impl Into<Box<dyn StdError + Send + Sync>>) -> Self {
-        StoreError::Unavailable {
+        StoreError::Unavailable(Unavailable {
             retry_after: DEFAULT_RETRY_AFTER,
             source: source.into(),
-        }
+        })
     }
 
     /// A refusal for capacity, worth retrying after [`DEFAULT_RETRY_AFTER`].

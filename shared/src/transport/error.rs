@@ -50,7 +50,7 @@ impl ApiError {
             ApiError::Service(ServiceError::IdempotencyKeyReused) => {
                 ErrorCode::IdempotencyKeyReused
             }
-            ApiError::Service(ServiceError::Unavailable { .. }) | ApiError::Overloaded { .. } => {
+            ApiError::Service(ServiceError::Unavailable(_)) | ApiError::Overloaded { .. } => {
                 ErrorCode::Unavailable
             }
             ApiError::Service(ServiceError::Internal(_)) => ErrorCode::Internal,
@@ -79,8 +79,11 @@ impl ApiError {
                     headers.insert(header::ALLOW, value);
                 }
             }
-            ApiError::Service(ServiceError::Unavailable { retry_after, .. }) => {
-                headers.insert(header::RETRY_AFTER, retry_after_header(*retry_after));
+            ApiError::Service(ServiceError::Unavailable(unavailable)) => {
+                headers.insert(
+                    header::RETRY_AFTER,
+                    retry_after_header(unavailable.retry_after),
+                );
             }
             ApiError::Overloaded { .. } => {
                 headers.insert(header::RETRY_AFTER, retry_after_header(DEFAULT_RETRY_AFTER));
@@ -94,6 +97,7 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::Unavailable;
 
     /// One error of every kind. The match below has no wildcard: a new variant does not compile
     /// until it is listed here, and so checked against [`ErrorCode::ALL`].
@@ -111,10 +115,10 @@ mod tests {
             ApiError::Service(ServiceError::EmailTaken),
             ApiError::Service(ServiceError::PreconditionFailed),
             ApiError::Service(ServiceError::IdempotencyKeyReused),
-            ApiError::Service(ServiceError::Unavailable {
+            ApiError::Service(ServiceError::Unavailable(Unavailable {
                 retry_after: DEFAULT_RETRY_AFTER,
                 source: "x".into(),
-            }),
+            })),
             ApiError::Service(ServiceError::Internal("x".into())),
         ];
         for example in &examples {
@@ -130,7 +134,7 @@ mod tests {
                     | ServiceError::EmailTaken
                     | ServiceError::PreconditionFailed
                     | ServiceError::IdempotencyKeyReused
-                    | ServiceError::Unavailable { .. }
+                    | ServiceError::Unavailable(_)
                     | ServiceError::Internal(_) => {}
                 },
             }

@@ -19,7 +19,7 @@ use crate::domain::UserId;
 use crate::service;
 use crate::store::{
     DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate, UserStore,
+    StoreUpdate, Unavailable, UserStore,
 };
 
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
@@ -188,7 +188,7 @@ impl Api {
             Err(error) => {
                 tracing::warn!(error = %ErrorChain(&error), "health check failed");
                 let wait = match error {
-                    StoreError::Unavailable { retry_after, .. }
+                    StoreError::Unavailable(Unavailable { retry_after, .. })
                     | StoreError::Throttled { retry_after, .. }
                     | StoreError::Contended { retry_after } => retry_after,
                     _ => DEFAULT_RETRY_AFTER,

@@ -231,7 +231,7 @@ async fn an_address_held_by_another_user_is_taken() {
 async fn server_errors_are_transient_and_a_missing_table_is_not() {
     let (store, _) = scripted(vec![SERVER_ERROR, NO_TABLE]);
     let error = store.get(id()).await.unwrap_err();
-    assert!(matches!(error, StoreError::Unavailable { .. }), "{error:?}");
+    assert!(matches!(error, StoreError::Unavailable(_)), "{error:?}");
     let error = store.get(id()).await.unwrap_err();
     assert!(matches!(error, StoreError::Internal(_)), "{error:?}");
 }
