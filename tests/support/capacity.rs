@@ -29,9 +29,8 @@ use std::sync::{Arc, Mutex};
 use serde_json::{Value, json};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
-use crate::lossy_hop::{accept_each, bind, exchange, kind_of, read_http_message};
+use crate::proxy::{self, TokenBucket, exchange, kind_of, read_http_message};
 
 /// Write units one partition serves per second.
 pub const PARTITION_WRITE_UNITS: f64 = 1000.0;
@@ -75,32 +74,10 @@ impl Usage {
     }
 }
 
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
-}
-
-impl Bucket {
-    fn full(capacity: f64) -> Self {
-        Self {
-            tokens: capacity,
-            refilled: Instant::now(),
-        }
-    }
-
-    fn refill(&mut self, rate: f64) -> f64 {
-        let now = Instant::now();
-        let elapsed = now.duration_since(self.refilled).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * rate).min(rate);
-        self.refilled = now;
-        self.tokens
-    }
-}
-
 #[derive(Default)]
 struct State {
-    writes: HashMap<String, Bucket>,
-    reads: HashMap<String, Bucket>,
+    writes: HashMap<String, TokenBucket>,
+    reads: HashMap<String, TokenBucket>,
     usage: Usage,
 }
 
@@ -113,7 +90,7 @@ impl State {
             (&mut self.reads, &mut self.usage.read_units)
         };
         if let Some(bucket) = buckets.get_mut(&charge.partition) {
-            bucket.tokens -= units;
+            bucket.take(units);
         }
         *used.entry(charge.partition.clone()).or_default() += units;
     }
@@ -138,18 +115,15 @@ pub struct CapacityFront {
 impl CapacityFront {
     /// A front for `upstream` (`host:port`) giving each partition key `capacity`.
     pub async fn start(upstream: &str, capacity: Capacity) -> Self {
-        let (listener, address) = bind().await;
-        let front = Self {
+        let make = |address| Self {
             address,
             capacity,
             state: Arc::default(),
         };
-        let serving = front.clone();
-        accept_each(listener, upstream, move |client, upstream| {
-            let front = serving.clone();
-            async move { front.serve(client, &upstream).await }
-        });
-        front
+        proxy::start(upstream, make, |front: Self, client, upstream| async move {
+            front.serve(client, &upstream).await
+        })
+        .await
     }
 
     /// The front's URL, for a DynamoDB client's endpoint.
@@ -218,9 +192,10 @@ impl CapacityFront {
             };
             let bucket = buckets
                 .entry(charge.partition.clone())
-                .or_insert_with(|| Bucket::full(rate));
+                // One second of capacity, what DynamoDB's burst allows at least.
+                .or_insert_with(|| TokenBucket::full(rate, rate));
             let total = needed[&(charge.partition.clone(), charge.write)];
-            if bucket.refill(rate) < total {
+            if bucket.available() < total {
                 short.push(index);
             }
         }

@@ -11,8 +11,10 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+use crate::proxy::{self, exchange, kind_of, read_http_message};
 
 /// What happens to one answer.
 #[derive(Debug, Clone, Copy)]
@@ -68,23 +70,22 @@ pub struct LossyHop {
 impl LossyHop {
     /// A hop in front of `upstream` (`host:port`) losing answers by `rules`.
     pub async fn start(upstream: &str, rules: Vec<Rule>) -> Self {
-        let (listener, address) = bind().await;
         let state = Arc::new(Mutex::new(State {
             rules,
             ..State::default()
         }));
         let released = Arc::new(tokio::sync::watch::Sender::new(false));
-        let hop = Self {
+        let make = |address| Self {
             address,
             state,
             released,
         };
-        let serving = hop.clone();
-        accept_each(listener, upstream, move |downstream, upstream| {
-            let hop = serving.clone();
-            async move { hop.serve(downstream, &upstream).await }
-        });
-        hop
+        proxy::start(
+            upstream,
+            make,
+            |hop: Self, downstream, upstream| async move { hop.serve(downstream, &upstream).await },
+        )
+        .await
     }
 
     /// The hop's URL.
@@ -202,97 +203,4 @@ impl Drop for Held<'_> {
     fn drop(&mut self) {
         self.0.lock().unwrap().in_flight -= 1;
     }
-}
-
-/// A listener on a free loopback port, and its address: the start of every front in the tests.
-pub async fn bind() -> (TcpListener, SocketAddr) {
-    let listener = TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let address = listener.local_addr().expect("listener address");
-    (listener, address)
-}
-
-/// Serves each connection `listener` accepts with `serve` (given the upstream `host:port`), on a
-/// task of its own, until the test process ends.
-pub fn accept_each<F, Fut>(listener: TcpListener, upstream: &str, serve: F)
-where
-    F: Fn(TcpStream, String) -> Fut + Send + 'static,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let upstream = upstream.to_owned();
-    tokio::spawn(async move {
-        while let Ok((downstream, _)) = listener.accept().await {
-            tokio::spawn(serve(downstream, upstream.clone()));
-        }
-    });
-}
-
-/// Sends `request` to `upstream` over a connection of its own and reads the answer; `None` when
-/// the server cannot be reached or closes without answering.
-pub async fn exchange(upstream: &str, request: &[u8]) -> Option<Vec<u8>> {
-    let mut server = TcpStream::connect(upstream).await.ok()?;
-    server.write_all(request).await.ok()?;
-    read_http_message(&mut server).await
-}
-
-/// A request's kind: its DynamoDB operation, else its method and path.
-pub fn kind_of(request: &[u8]) -> String {
-    let head = String::from_utf8_lossy(request);
-    let mut lines = head.lines();
-    let request_line = lines.next().unwrap_or_default();
-    let target = lines.take_while(|line| !line.is_empty()).find_map(|line| {
-        let (name, value) = line.split_once(':')?;
-        name.eq_ignore_ascii_case("x-amz-target").then(|| {
-            value
-                .trim()
-                .rsplit('.')
-                .next()
-                .unwrap_or_default()
-                .to_owned()
-        })
-    });
-    target.unwrap_or_else(|| {
-        let mut words = request_line.split_whitespace();
-        let method = words.next().unwrap_or_default();
-        let path = words.next().unwrap_or_default();
-        format!("{method} {}", path.split('?').next().unwrap_or_default())
-    })
-}
-
-/// Reads one HTTP/1.1 message: its head, then a `content-length` body, or everything up to the end
-/// of the stream when a response has no length. `None` when the stream ends before a message.
-pub async fn read_http_message(stream: &mut TcpStream) -> Option<Vec<u8>> {
-    let mut buffer = Vec::new();
-    let mut chunk = [0u8; 8192];
-    loop {
-        if let Some(end) = find(&buffer, b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buffer[..end]).to_string();
-            let length = head.lines().find_map(|line| {
-                let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())?
-            });
-            let is_request = !head.starts_with("HTTP/");
-            match length {
-                Some(length) if buffer.len() >= end + 4 + length => return Some(buffer),
-                None if is_request => return Some(buffer),
-                _ => {}
-            }
-        }
-        match stream.read(&mut chunk).await {
-            Ok(0) | Err(_) => {
-                // A response without a length ends with its connection.
-                let complete = find(&buffer, b"\r\n\r\n").is_some() && buffer.starts_with(b"HTTP/");
-                return complete.then_some(buffer);
-            }
-            Ok(n) => buffer.extend_from_slice(&chunk[..n]),
-        }
-    }
-}
-
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack
-        .windows(needle.len())
-        .position(|window| window == needle)
 }

@@ -37,6 +37,7 @@ pub mod lossy_hop;
 pub mod openapi;
 pub mod otlp;
 pub mod processes;
+pub mod proxy;
 pub mod recording;
 pub mod runtime_api;
 pub mod sam;

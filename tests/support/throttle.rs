@@ -7,24 +7,16 @@ use std::sync::{Arc, Mutex};
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
-use tokio::time::Instant;
 
-use crate::lossy_hop::{accept_each, bind, exchange, read_http_message};
+use crate::proxy::{self, TokenBucket, exchange, read_http_message};
 
 const TOO_MANY_REQUESTS: &str = r#"{"message":"Too Many Requests"}"#;
-
-struct Bucket {
-    tokens: f64,
-    refilled: Instant,
-}
 
 /// A running front on a loopback port; it stops with the test process.
 #[derive(Clone)]
 pub struct ThrottlingFront {
     address: std::net::SocketAddr,
-    rate: f64,
-    burst: f64,
-    bucket: Arc<Mutex<Bucket>>,
+    bucket: Arc<Mutex<TokenBucket>>,
     forwarded: Arc<AtomicUsize>,
     throttled: Arc<AtomicUsize>,
 }
@@ -32,24 +24,16 @@ pub struct ThrottlingFront {
 impl ThrottlingFront {
     /// A front for `upstream` (`host:port`) admitting `rate` requests per second, `burst` at once.
     pub async fn start(upstream: &str, rate: f64, burst: f64) -> Self {
-        let (listener, address) = bind().await;
-        let front = Self {
+        let make = |address| Self {
             address,
-            rate,
-            burst,
-            bucket: Arc::new(Mutex::new(Bucket {
-                tokens: burst,
-                refilled: Instant::now(),
-            })),
+            bucket: Arc::new(Mutex::new(TokenBucket::full(rate, burst))),
             forwarded: Arc::default(),
             throttled: Arc::default(),
         };
-        let serving = front.clone();
-        accept_each(listener, upstream, move |client, upstream| {
-            let front = serving.clone();
-            async move { front.serve(client, &upstream).await }
-        });
-        front
+        proxy::start(upstream, make, |front: Self, client, upstream| async move {
+            front.serve(client, &upstream).await
+        })
+        .await
     }
 
     pub fn url(&self) -> String {
@@ -67,17 +51,7 @@ impl ThrottlingFront {
     }
 
     fn admit(&self) -> bool {
-        let mut bucket = self.bucket.lock().unwrap();
-        let now = Instant::now();
-        let elapsed = now.duration_since(bucket.refilled).as_secs_f64();
-        bucket.tokens = (bucket.tokens + elapsed * self.rate).min(self.burst);
-        bucket.refilled = now;
-        if bucket.tokens >= 1.0 {
-            bucket.tokens -= 1.0;
-            true
-        } else {
-            false
-        }
+        self.bucket.lock().unwrap().try_take(1.0)
     }
 
     async fn serve(&self, mut client: TcpStream, upstream: &str) {
