@@ -10,6 +10,7 @@ mod arm64;
 mod docs;
 mod lambda_watch;
 mod layering;
+mod operations;
 mod sam_local;
 mod template;
 mod test_cache;
