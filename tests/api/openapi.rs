@@ -26,25 +26,51 @@ fn the_routes_are_the_route_table() {
     assert_eq!(documented, routed);
 }
 
+/// Each route's document against its operation's description in the contract: the statuses it
+/// answers, the query and header parameters it reads, whether it takes a body.
 #[test]
-fn each_route_documents_its_operations_success_and_no_other() {
+fn each_route_documents_what_its_operation_is_described_as() {
     let spec = spec();
     for route in Operation::routes() {
-        let method = route.method.as_str().to_ascii_lowercase();
-        let responses = spec["paths"][route.path][&method]["responses"]
+        let operation = route.operation;
+        let (method, path) = (route.method.as_str().to_ascii_lowercase(), route.path);
+        let item = &spec["paths"][path];
+        let documented = &item[&method];
+        let at = format!("{} {path}", route.method);
+
+        let statuses: Vec<u16> = documented["responses"]
             .as_object()
-            .unwrap_or_else(|| panic!("{} {} has no responses", route.method, route.path));
-        let successes: Vec<&str> = responses
+            .unwrap_or_else(|| panic!("{at} has no responses"))
             .keys()
-            .map(String::as_str)
-            .filter(|status| status.starts_with('2'))
+            .map(|status| status.parse().unwrap())
             .collect();
+        assert_eq!(statuses, operation.statuses(), "{at}: statuses");
+
+        let parameters = item["parameters"]
+            .as_array()
+            .into_iter()
+            .chain(documented["parameters"].as_array())
+            .flatten()
+            .map(|parameter| resolve(&spec, parameter));
+        let (mut query, mut headers) = (Vec::new(), Vec::new());
+        for parameter in parameters {
+            let name = parameter["name"].as_str().unwrap().to_ascii_lowercase();
+            match parameter["in"].as_str().unwrap() {
+                "query" => query.push(name),
+                "header" => headers.push(name),
+                _ => {}
+            }
+        }
+        assert_eq!(query, operation.query(), "{at}: query parameters");
         assert_eq!(
-            successes,
-            [route.operation.success().as_str()],
-            "{} {}",
-            route.method,
-            route.path
+            headers,
+            operation.request_headers(),
+            "{at}: header parameters"
+        );
+        assert_eq!(
+            documented.get("requestBody").is_some(),
+            operation.takes_body(),
+            "{at}: request body"
         );
     }
 }

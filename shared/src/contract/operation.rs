@@ -1,5 +1,5 @@
-//! The operations of the API, each described once: its name, how it is reached and what it
-//! answers when it succeeds. The server routes by it, observes under its name and deploys one
+//! The operations of the API, each described once: its name, how it is reached, what a request
+//! carries (body, query, headers) and what it can answer. The server routes by it, observes under its name and deploys one
 //! function per operation named by it; the client calls by it; the tests list the functions, the
 //! template's routes and the OpenAPI document's paths from it. An operation added to the enum
 //! must be described in every `match` here before anything compiles, and then in `ALL` before the
@@ -8,10 +8,13 @@
 use enum_map::Enum;
 use http::{Method, StatusCode};
 
-use super::USERS_PATH;
+use super::{ErrorCode, USERS_PATH, headers};
 
 /// The path of one user, with `{id}` for its id segment as API Gateway writes it.
 pub const USER_PATH_PATTERN: &str = "/users/{id}";
+
+/// The errors any routed request can meet, whatever its operation.
+const ANY_REQUEST_ERRORS: [ErrorCode; 2] = [ErrorCode::Internal, ErrorCode::Unavailable];
 
 /// The five operations of the API; each is one Lambda function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Enum)]
@@ -90,6 +93,78 @@ impl Operation {
             Operation::GetUser | Operation::UpdateUser | Operation::ListUsers => StatusCode::OK,
             Operation::DeleteUser => StatusCode::NO_CONTENT,
         }
+    }
+
+    /// Whether a request carries a JSON body (a user's fields).
+    pub const fn takes_body(self) -> bool {
+        matches!(self, Operation::CreateUser | Operation::UpdateUser)
+    }
+
+    /// The query parameters it reads.
+    pub const fn query(self) -> &'static [&'static str] {
+        match self {
+            Operation::ListUsers => &["page", "limit", "cursor"],
+            Operation::CreateUser
+            | Operation::GetUser
+            | Operation::UpdateUser
+            | Operation::DeleteUser => &[],
+        }
+    }
+
+    /// The request headers of the contract it reads: the idempotency key of a create, the
+    /// preconditions of a conditional read (answered `304`) or write (refused `412`).
+    pub const fn request_headers(self) -> &'static [&'static str] {
+        match self {
+            Operation::CreateUser => &[headers::IDEMPOTENCY_KEY],
+            Operation::GetUser => &["if-none-match"],
+            Operation::UpdateUser | Operation::DeleteUser => &["if-match"],
+            Operation::ListUsers => &[],
+        }
+    }
+
+    /// The errors particular to it, beside those any request can meet (`internal`,
+    /// `unavailable`, and routing's `route_not_found` and `method_not_allowed`).
+    pub const fn errors(self) -> &'static [ErrorCode] {
+        match self {
+            // A replayed create whose user was deleted since answers `user_not_found`.
+            Operation::CreateUser => &[
+                ErrorCode::InvalidJson,
+                ErrorCode::InvalidArgument,
+                ErrorCode::UserNotFound,
+                ErrorCode::EmailTaken,
+                ErrorCode::PayloadTooLarge,
+                ErrorCode::IdempotencyKeyReused,
+            ],
+            Operation::GetUser => &[ErrorCode::InvalidArgument, ErrorCode::UserNotFound],
+            Operation::UpdateUser => &[
+                ErrorCode::InvalidJson,
+                ErrorCode::InvalidArgument,
+                ErrorCode::UserNotFound,
+                ErrorCode::EmailTaken,
+                ErrorCode::PreconditionFailed,
+                ErrorCode::PayloadTooLarge,
+            ],
+            Operation::DeleteUser => &[
+                ErrorCode::InvalidArgument,
+                ErrorCode::UserNotFound,
+                ErrorCode::PreconditionFailed,
+            ],
+            Operation::ListUsers => &[ErrorCode::InvalidArgument],
+        }
+    }
+
+    /// Every status it can answer with: its success, `304` for a conditional read, its errors'
+    /// and those any request can meet.
+    pub fn statuses(self) -> Vec<u16> {
+        let mut statuses = vec![self.success().as_u16()];
+        if self.request_headers().contains(&"if-none-match") {
+            statuses.push(StatusCode::NOT_MODIFIED.as_u16());
+        }
+        let errors = self.errors().iter().chain(&ANY_REQUEST_ERRORS);
+        statuses.extend(errors.map(|code| code.status()));
+        statuses.sort_unstable();
+        statuses.dedup();
+        statuses
     }
 
     /// Every route of the API, operation by operation: `template.yaml`, `openapi.yaml` and the
