@@ -82,7 +82,8 @@ fn every_operation_is_a_command_of_the_users_cli() {
     }
 }
 
-/// The workspace's members as cargo reads them, as paths under the repository (`functions/get-user`).
+/// The workspace's members as cargo reads them, as paths under the repository
+/// (`functions/get-user`).
 fn workspace_members() -> BTreeSet<String> {
     let root = repo_root();
     let output = std::process::Command::new(std::env::var("CARGO").unwrap_or("cargo".into()))

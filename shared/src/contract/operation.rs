@@ -1,9 +1,9 @@
 //! The operations of the API, each described once: its name, how it is reached, what a request
-//! carries (body, query, headers) and what it can answer. The server routes by it, observes under its name and deploys one
-//! function per operation named by it; the client calls by it; the tests list the functions, the
-//! template's routes and the OpenAPI document's paths from it. An operation added to the enum
-//! must be described in every `match` here before anything compiles, and then in `ALL` before the
-//! unit test below passes.
+//! carries (body, query, headers) and what it can answer. The server routes by it, observes
+//! under its name and deploys one function per operation named by it; the client calls by it;
+//! the tests list the functions, the template's routes and the OpenAPI document's paths from it.
+//! An operation added to the enum must be described in every `match` here before anything
+//! compiles, and then in `ALL` before the unit test below passes.
 
 use enum_map::Enum;
 use http::{Method, StatusCode};
@@ -12,6 +12,10 @@ use super::{ErrorCode, USERS_PATH, headers};
 
 /// The path of one user, with `{id}` for its id segment as API Gateway writes it.
 pub const USER_PATH_PATTERN: &str = "/users/{id}";
+
+/// HTTP's precondition headers, as the operations read them (lower-cased, as HTTP/2 sends them).
+const IF_NONE_MATCH: &str = "if-none-match";
+const IF_MATCH: &str = "if-match";
 
 /// The errors any routed request can meet, whatever its operation.
 const ANY_REQUEST_ERRORS: [ErrorCode; 2] = [ErrorCode::Internal, ErrorCode::Unavailable];
@@ -116,8 +120,8 @@ impl Operation {
     pub const fn request_headers(self) -> &'static [&'static str] {
         match self {
             Operation::CreateUser => &[headers::IDEMPOTENCY_KEY],
-            Operation::GetUser => &["if-none-match"],
-            Operation::UpdateUser | Operation::DeleteUser => &["if-match"],
+            Operation::GetUser => &[IF_NONE_MATCH],
+            Operation::UpdateUser | Operation::DeleteUser => &[IF_MATCH],
             Operation::ListUsers => &[],
         }
     }
@@ -157,7 +161,7 @@ impl Operation {
     /// and those any request can meet.
     pub fn statuses(self) -> Vec<u16> {
         let mut statuses = vec![self.success().as_u16()];
-        if self.request_headers().contains(&"if-none-match") {
+        if self.request_headers().contains(&IF_NONE_MATCH) {
             statuses.push(StatusCode::NOT_MODIFIED.as_u16());
         }
         let errors = self.errors().iter().chain(&ANY_REQUEST_ERRORS);

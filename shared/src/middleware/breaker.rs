@@ -229,7 +229,7 @@ impl CircuitBreaker {
         }
     }
 
-    /// Hands back a admission whose call never reached the store (it failed before it was sent):
+    /// Hands back an admission whose call never reached the store (it failed before it was sent):
     /// there is no outcome to count, and a probe's turn passes to the next caller at once.
     pub fn cancel(&self, admission: Admission) {
         if admission.probe {

@@ -85,9 +85,9 @@ impl From<InvalidUserId> for ServiceError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
     use std::time::Duration;
 
+    use super::*;
     use crate::ErrorChain;
 
     /// The hint and the cause pass from store to service unchanged, and each layer's log line

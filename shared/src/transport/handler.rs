@@ -25,9 +25,10 @@ use crate::store::{
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
 /// which answers other routes with 404 as API Gateway would never send them).
 ///
-/// Each operation's handler holds only the store capability it needs, as each function's IAM policy grants
-/// only the calls it makes. A function's `Api` is built by the constructor named after its
-/// operation, so the other operations' store code is never referenced and the linker drops it.
+/// Each operation's handler holds only the store capability it needs, as each function's IAM
+/// policy grants only the calls it makes. A function's `Api` is built by the constructor named
+/// after its operation, so the other operations' store code is never referenced and the linker
+/// drops it.
 ///
 /// The API logs and counts nothing itself: runtimes serve it inside
 /// [`RequestObserver::around`](crate::middleware::observe::RequestObserver::around), which reads
