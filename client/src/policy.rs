@@ -1,14 +1,16 @@
 //! Which failed attempts are retried, and when.
 //!
-//! Safe means the server cannot have applied the request twice: reads, deletes, writes guarded by
-//! a version in `If-Match` (a second write finds the version moved and fails with `412`; not
-//! `If-Match: *`, which a second write meets again and applies again), and creates carrying
-//! an `Idempotency-Key` (the server replays the first). Anything else is retried only when it
-//! never reached a server (the connection failed before the request was sent).
+//! Safe means the server cannot have applied the request twice: reads (finds by email too, though
+//! sent as `POST`), deletes, writes guarded by a version in `If-Match` (a second write finds the
+//! version moved and fails with `412`; not `If-Match: *`, which a second write meets again and
+//! applies again), and creates carrying an `Idempotency-Key` (the server replays the first).
+//! Anything else is retried only when it never reached a server (the connection failed before
+//! the request was sent).
 
 use std::time::Duration;
 
-use http::{Method, StatusCode};
+use http::StatusCode;
+use shared::contract::Operation;
 
 /// Attempts and time allowed for one call: Go-kit's `Retry(3, 3s)` by default.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,27 +62,30 @@ pub enum AttemptFailure {
 
 /// A request as the retry rule sees it.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestKind<'a> {
-    pub method: &'a Method,
+pub struct RequestKind {
+    pub operation: Operation,
     /// `If-Match` names a version (not `*`).
     pub has_if_match_version: bool,
     pub has_idempotency_key: bool,
 }
 
-impl RequestKind<'_> {
-    /// Whether repeating the request cannot apply it twice.
+impl RequestKind {
+    /// Whether repeating the request cannot apply it twice: by the operation, not its method (a
+    /// find is a `POST` and only reads).
     pub fn is_idempotent(&self) -> bool {
-        match *self.method {
-            Method::GET | Method::HEAD | Method::DELETE => true,
-            Method::PUT | Method::PATCH => self.has_if_match_version,
-            Method::POST => self.has_idempotency_key,
-            _ => false,
+        match self.operation {
+            Operation::GetUser
+            | Operation::ListUsers
+            | Operation::FindUser
+            | Operation::DeleteUser => true,
+            Operation::UpdateUser => self.has_if_match_version,
+            Operation::CreateUser => self.has_idempotency_key,
         }
     }
 }
 
 /// Whether the failure is worth another attempt (on another endpoint, if there is one).
-pub fn is_retryable(request: RequestKind<'_>, failure: AttemptFailure) -> bool {
+pub fn is_retryable(request: RequestKind, failure: AttemptFailure) -> bool {
     match failure {
         AttemptFailure::NotSent => true,
         AttemptFailure::NoAnswer => request.is_idempotent(),
@@ -111,9 +116,9 @@ pub fn counts_against_endpoint(failure: AttemptFailure) -> bool {
 mod tests {
     use super::*;
 
-    fn kind(method: &Method, if_match: bool, key: bool) -> RequestKind<'_> {
+    fn kind(operation: Operation, if_match: bool, key: bool) -> RequestKind {
         RequestKind {
-            method,
+            operation,
             has_if_match_version: if_match,
             has_idempotency_key: key,
         }
@@ -123,12 +128,14 @@ mod tests {
     fn only_requests_that_cannot_apply_twice_are_retried_after_they_may_have_been_sent() {
         let unavailable = AttemptFailure::Status(StatusCode::SERVICE_UNAVAILABLE);
         let cases = [
-            (kind(&Method::GET, false, false), true),
-            (kind(&Method::DELETE, false, false), true),
-            (kind(&Method::PUT, true, false), true),
-            (kind(&Method::PATCH, false, false), false),
-            (kind(&Method::POST, false, true), true),
-            (kind(&Method::POST, false, false), false),
+            (kind(Operation::GetUser, false, false), true),
+            (kind(Operation::ListUsers, false, false), true),
+            (kind(Operation::FindUser, false, false), true),
+            (kind(Operation::DeleteUser, false, false), true),
+            (kind(Operation::UpdateUser, true, false), true),
+            (kind(Operation::UpdateUser, false, false), false),
+            (kind(Operation::CreateUser, false, true), true),
+            (kind(Operation::CreateUser, false, false), false),
         ];
         for (request, retried) in cases {
             assert_eq!(is_retryable(request, unavailable), retried, "{request:?}");
@@ -144,7 +151,7 @@ mod tests {
 
     #[test]
     fn client_errors_are_final_except_timeouts_and_throttling() {
-        let get = kind(&Method::GET, false, false);
+        let get = kind(Operation::GetUser, false, false);
         for status in [400, 401, 403, 404, 409, 412, 413, 422, 500, 501] {
             let status = StatusCode::from_u16(status).unwrap();
             assert!(

@@ -14,7 +14,7 @@
 //!   so every runtime shares it; one handler per operation holding only its store capability.
 //! - [`middleware`]: the store decorated with a timeout, a breaker and metrics
 //!   ([`middleware::GuardedStore`]); and the request observer the edges wrap the API with.
-//! - [`users`]: the five operations as one trait, run in process here and over HTTP by `client/`.
+//! - [`users`]: the six operations as one trait, run in process here and over HTTP by `client/`.
 //! - [`config`] and [`bootstrap`]: what a process reads from its environment and builds from it,
 //!   once, at start-up.
 //! - [`lambda`]: the edges: the Lambda runners each function's `main` calls, which compose the

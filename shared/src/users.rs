@@ -1,4 +1,4 @@
-//! The five operations as one interface, [`Users`], implemented twice: here in process, over a
+//! The six operations as one interface, [`Users`], implemented twice: here in process, over a
 //! store ([`InProcess`]), and over HTTP by the `client` crate. Go-kit's profilesvc taught it: a
 //! client that returns the same interface as the service lets callers, and tests, swap one for the
 //! other without noticing. The types are the API's, not the store's: what a caller sends (fields it
@@ -158,7 +158,7 @@ impl From<ServiceError> for UsersError {
         let message = error.to_string();
         UsersError::new(match error {
             ServiceError::InvalidArgument(message) => ErrorKind::InvalidArgument { message },
-            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::NotFound(_) | ServiceError::NoUserWithEmail => ErrorKind::NotFound,
             ServiceError::EmailTaken => ErrorKind::EmailTaken,
             ServiceError::PreconditionFailed => ErrorKind::PreconditionFailed,
             ServiceError::IdempotencyKeyReused => ErrorKind::IdempotencyKeyReused,
@@ -198,6 +198,9 @@ pub trait Users: Send + Sync {
 
     /// A page of users in id order, of `limit` users (10 by default, at most 100), after `cursor`.
     async fn list(&self, limit: Option<u32>, cursor: Option<&str>) -> Result<UserPage, UsersError>;
+
+    /// The user holding `email`, in any case; `NotFound` if none does.
+    async fn find_by_email(&self, email: &str) -> Result<UserRecord, UsersError>;
 }
 
 /// The operations run in this process, on a store: the same service rules the API applies.
@@ -282,5 +285,10 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
             users: page.users.into_iter().map(UserRecord::from).collect(),
             next_cursor: page.next_after.map(encode_cursor),
         })
+    }
+
+    async fn find_by_email(&self, email: &str) -> Result<UserRecord, UsersError> {
+        let user = service::find_user(self.store.as_ref(), email).await?;
+        Ok(UserRecord::from(user))
     }
 }

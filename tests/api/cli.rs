@@ -77,6 +77,8 @@ async fn every_subcommand_works_and_failures_exit_by_class() {
     let table = run(&["get", "1", "--output", "table"]).await;
     assert!(stdout(&table).starts_with("ID  NAME"), "{}", stdout(&table));
     assert!(stdout(&table).contains("ada@example.com"));
+    let found = json(&run(&["find", "--email", "ADA@Example.com"]).await);
+    assert_eq!(found, updated);
     json(&run(&["create", "--name", "Bob", "--email", "bob@example.com"]).await);
     json(&run(&["create", "--name", "Cy", "--email", "cy@example.com"]).await);
     let page = json(&run(&["list", "--limit", "2"]).await);
@@ -94,8 +96,18 @@ async fn every_subcommand_works_and_failures_exit_by_class() {
     assert_eq!(lines(&run(&["export"]).await).len(), 3);
 
     // One clear line per error, and an exit code per class.
-    let cases: [(&[&str], i32, &str); 5] = [
+    let cases: [(&[&str], i32, &str); 7] = [
         (&["get", "99"], 4, "user not found"),
+        (
+            &["find", "--email", "nobody@example.com"],
+            4,
+            "user not found",
+        ),
+        (
+            &["find", "--email", "nobody@"],
+            3,
+            "email must be a valid email address",
+        ),
         (&["get", "abc"], 3, "user id must be a positive integer"),
         (
             &["create", "--name", "A", "--email", "ADA@example.com"],
@@ -143,7 +155,14 @@ async fn every_subcommand_works_and_failures_exit_by_class() {
 
     let help = users(&[], &["--help"]).await;
     assert!(help.status.success());
-    for word in ["create", "import", "export", "Exit codes", "Examples"] {
+    for word in [
+        "create",
+        "find",
+        "import",
+        "export",
+        "Exit codes",
+        "Examples",
+    ] {
         assert!(stdout(&help).contains(word), "{word}");
     }
 }

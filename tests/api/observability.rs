@@ -61,6 +61,9 @@ async fn log_of_a_contract_run(backend: Option<&str>) -> String {
         update_to_a_taken_email_is_409,
         delete_is_204_then_404_and_frees_the_email,
         list_pages_by_number_and_limit,
+        find_returns_the_user_and_its_etag_ignoring_case,
+        find_of_an_email_no_one_holds_is_404_and_does_not_repeat_it,
+        find_refuses_bad_bodies_without_repeating_the_address,
     );
     std::fs::read_to_string(&log).unwrap()
 }
@@ -151,7 +154,19 @@ async fn the_metrics_endpoint_reflects_requests() {
     contract::create(&api, "M", "m@example.com", 1).await;
     contract::create(&api, "M2", "m2@example.com", 1).await;
     contract::post(&api, json!({"name": "M", "email": "m@example.com"})).await;
+    let find =
+        TestRequest::new(Method::POST, "/users/find").json(&json!({"email": "m@example.com"}));
+    assert_eq!(api.send(find).await.status, 200);
     let after = scrape().await;
+    assert!(
+        after.contains(r#"http_requests_total{operation="find-user",outcome="ok"} 1"#),
+        "{after}"
+    );
+    assert!(
+        after.contains(r#"store_calls_total{call="find",outcome="ok"} 1"#),
+        "{after}"
+    );
+    assert!(!after.contains("example.com"), "{after}");
     assert_eq!(
         metric(&after, created) - metric(&before, created),
         2.0,
@@ -574,11 +589,22 @@ async fn local_api_exports_one_trace_per_request_to_an_otlp_collector() {
         "{calls:?}"
     );
 
+    // A find: the claim, then the user, and the address in neither's spans (it is in the
+    // claim's key).
+    const FINDER: &str = "6c9f0e1a2b3c4d5e6f708192a3b4c5d6";
+    let find = TestRequest::new(Method::POST, "/users/find")
+        .header("traceparent", format!("00-{FINDER}-{CALLER_SPAN}-01"))
+        .json(&json!({"email": "ADA@example.com"}));
+    assert_eq!(api.send(find).await.status, 200);
+    let found = collector.trace_with(FINDER, "request").await;
+    let reads = found.iter().filter(|s| s.name == "DynamoDB.GetItem");
+    assert_eq!(reads.count(), 2, "{found:#?}");
+
     assert!(api.terminate().await.success());
     let lines = json_lines(&std::fs::read_to_string(&log).unwrap());
     let line = completed(&lines, reply.header("x-request-id").unwrap());
     assert_eq!(line["span"]["trace_id"], CALLER, "{line}");
-    // The create's spans (a name and an email in its body) carry neither.
+    // The create's and the find's spans (a name and an email in their bodies) carry neither.
     assert_no_personal_data_in_spans(&collector.spans());
 }
 

@@ -21,6 +21,7 @@ use integration_tests::processes::EVENTS_FUNCTION;
 use integration_tests::runtime_api::FunctionProcess;
 use integration_tests::sam::repo_root;
 use serde_json::Value;
+use shared::contract::Operation;
 use shared::store::dynamodb::schema;
 
 use crate::docs::anchors;
@@ -535,14 +536,10 @@ async fn collect_emitted(metrics: &[(&'static str, String)]) -> Emitted {
     let mut emitted = Emitted::default();
     let table = fresh_table("alarms").await;
     let healthy = [dynamo::process_env(&table), metrics.to_vec()].concat();
-    for (function, event) in [
-        ("create-user", "create-user.json"),
-        ("get-user", "get-user.json"),
-        ("update-user", "update-user.json"),
-        ("list-users", "list-users.json"),
-        ("delete-user", "delete-user.json"),
-    ] {
-        emitted_by(&mut emitted, function, &healthy, vec![fixture(event); 2]).await;
+    for operation in Operation::ALL {
+        let function = operation.name();
+        let event = fixture(&format!("{function}.json"));
+        emitted_by(&mut emitted, function, &healthy, vec![event; 2]).await;
     }
 
     // A store that accepts connections and never answers: three timeouts in a row open the
@@ -761,7 +758,11 @@ fn each_function_has_its_errors_and_throttles_alarmed_and_every_alarm_notifies_a
         .into_iter()
         .map(|(name, _)| format!("Ref:{name}"))
         .collect();
-    assert_eq!(functions.len(), 6);
+    assert_eq!(
+        functions.len(),
+        Operation::ALL.len() + 1,
+        "and publish-events"
+    );
     assert_eq!(watched("Errors"), functions);
     assert_eq!(watched("Throttles"), functions);
 

@@ -16,6 +16,7 @@ use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::{ALL_FUNCTIONS, EVENTS_FUNCTION, binary};
 use integration_tests::sam::{built_bootstrap, zipped_size};
 use serde_json::{Value, json};
+use shared::contract::Operation;
 
 /// The shared libraries a `provided.al2023` function can load: glibc's own, nothing else (the
 /// runtime image holds no OpenSSL, no libgcc_s a binary may rely on, no libstdc++).
@@ -172,17 +173,19 @@ fn body(response: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn in_memory_each_arm64_function_answers_as_the_x86_64_one() {
-    // (function, its own event and the status it gets from an empty store)
-    let cases = [
-        ("create-user", "create-user.json", 201),
-        ("get-user", "get-user.json", 404),
-        ("update-user", "update-user.json", 404),
-        ("list-users", "list-users.json", 200),
-        ("delete-user", "delete-user.json", 404),
-    ];
-    for (name, event, status) in cases {
+    for operation in Operation::ALL {
+        // The status its own event gets from an empty store.
+        let status = match operation {
+            Operation::CreateUser => 201,
+            Operation::ListUsers => 200,
+            Operation::GetUser
+            | Operation::UpdateUser
+            | Operation::DeleteUser
+            | Operation::FindUser => 404,
+        };
+        let name = operation.name();
         let builds = both_builds(name, IN_MEMORY).await;
-        let own = fixture(event);
+        let own = fixture(&format!("{name}.json"));
         same_answer(&builds, &own, status).await;
         // Input errors and foreign routes take the same paths on both architectures.
         if own["pathParameters"]["id"].is_string() {
@@ -218,9 +221,11 @@ async fn on_dynamodb_the_arm64_functions_walk_a_user_through_its_life_as_the_x86
         let update = start("update-user").await;
         let list = start("list-users").await;
         let delete = start("delete-user").await;
+        let find = start("find-user").await;
         let mut walk = Vec::new();
         walk.push(create.invoke(&fixture("create-user.json")).await);
         walk.push(get.invoke(&fixture("get-user.json")).await);
+        walk.push(find.invoke(&fixture("find-user.json")).await);
         walk.push(update.invoke(&fixture("update-user.json")).await);
         walk.push(list.invoke(&fixture("list-users.json")).await);
         walk.push(delete.invoke(&fixture("delete-user.json")).await);
@@ -230,20 +235,25 @@ async fn on_dynamodb_the_arm64_functions_walk_a_user_through_its_life_as_the_x86
     let (arm64, x86_64) = (&walks[0], &walks[1]);
     assert_eq!(arm64, x86_64, "arm64 and x86_64 walked differently");
     let statuses: Vec<&Value> = arm64.iter().map(|r| &r["statusCode"]).collect();
-    assert_eq!(statuses, [201, 200, 200, 200, 204, 404]);
+    assert_eq!(statuses, [201, 200, 200, 200, 200, 204, 404]);
     let ada = json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com", "age": 36});
     assert_eq!(body(&arm64[0]), json!({"user": ada}));
     assert_eq!(body(&arm64[1]), json!({"user": ada}));
+    assert_eq!(
+        body(&arm64[2]),
+        json!({"user": ada}),
+        "found by ADA@example.com"
+    );
     let older = json!({"id": 1, "name": "Ada Lovelace", "email": "ada@example.com", "age": 37});
-    assert_eq!(body(&arm64[2]), json!({"user": older}));
+    assert_eq!(body(&arm64[3]), json!({"user": older}));
     // A listed user carries its version (the update made it 2).
     let mut listed = older.clone();
     listed["version"] = json!(2);
     assert_eq!(
-        body(&arm64[3]),
+        body(&arm64[4]),
         json!({"users": [listed], "next_cursor": null})
     );
-    assert_eq!(body(&arm64[5])["code"], "user_not_found");
+    assert_eq!(body(&arm64[6])["code"], "user_not_found");
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -161,6 +161,15 @@ async fn the_functions_run_under_cargo_lambda_over_one_store_and_bus() {
         .await;
     assert_eq!(fetched.status, 200);
     assert_eq!(fetched.json()["user"], user);
+    let found = watch
+        .send(
+            "find-user",
+            TestRequest::new(Method::POST, "/users/find")
+                .json(&json!({"email": "WATCH@example.com"})),
+        )
+        .await;
+    assert_eq!(found.status, 200);
+    assert_eq!(found.json()["user"], user);
 
     let updated = watch
         .send(

@@ -15,7 +15,8 @@ use shared::contract::Operation;
 use shared::domain::{NewUser, PageLimit, PageStart, Precondition, UserChanges, UserId};
 use shared::store::dynamodb::schema::{USER_PREFIX, table_definition};
 use shared::store::{
-    DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate,
+    DynamoStore, IdempotentCreate, StoreCreate, StoreDelete, StoreFind, StoreGet, StoreList,
+    StoreUpdate,
 };
 
 fn strings(value: &Value) -> Vec<String> {
@@ -383,6 +384,12 @@ async fn actions_used(operation: Operation) -> BTreeSet<String> {
                 .await
                 .unwrap();
         }
+        Operation::FindUser => {
+            let found = store.find_by_email("ANN@example.com").await.unwrap();
+            assert_eq!(found.map(|user| user.id), Some(ann.id));
+            let nobody = store.find_by_email("nobody@example.com").await.unwrap();
+            assert_eq!(nobody, None);
+        }
     }
     CallLog::actions(&log.take())
 }
@@ -648,7 +655,11 @@ fn every_function_traces_and_exports_spans_as_the_parameters_say_neither_by_defa
     let template = transformed_template();
     assert_eq!(template["Parameters"]["Tracing"]["Default"], "PassThrough");
     let functions = resources_of_type(&template, "AWS::Lambda::Function");
-    assert_eq!(functions.len(), 6, "five API functions and publish-events");
+    assert_eq!(
+        functions.len(),
+        Operation::ALL.len() + 1,
+        "the API functions and publish-events"
+    );
     assert_eq!(template["Parameters"]["OtlpEndpoint"]["Default"], "");
     for function in functions {
         let properties = &function["Properties"];
@@ -691,8 +702,8 @@ fn the_managed_instances_variant_runs_every_function_on_the_capacity_provider_an
     let functions = resources_named(&managed, "AWS::Lambda::Function");
     assert_eq!(
         functions.len(),
-        6,
-        "the five API functions and the stream's"
+        Operation::ALL.len() + 1,
+        "the API functions and the stream's"
     );
     let aliases = resources_named(&managed, "AWS::Lambda::Alias");
     for (name, function) in &functions {

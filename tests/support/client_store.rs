@@ -13,8 +13,8 @@ use client::{
 use shared::contract::encode_cursor;
 use shared::domain::{NewUser, Page, PageLimit, PageStart, User, UserChanges, UserId};
 use shared::store::{
-    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreFind, StoreGet,
+    StoreList, StorePing, StoreUpdate,
 };
 
 use crate::dynamo::{as_pairs, fresh_table, process_env};
@@ -154,6 +154,17 @@ impl StoreList for ClientStore {
         // The wire's cursor is opaque; the store contract speaks of the last id instead.
         let next_after = page.next_cursor.and(users.last().map(|u| u.id));
         Ok(Page { users, next_after })
+    }
+}
+
+#[async_trait]
+impl StoreFind for ClientStore {
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        match self.client.find_by_email(email).await {
+            Ok(record) => Ok(Some(user(record))),
+            Err(error) if error.kind == ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(store_error(error)),
+        }
     }
 }
 

@@ -48,6 +48,9 @@ macro_rules! conformance_tests {
             preconditions_on_a_missing_user_fail,
             the_matching_version_writes_including_an_email_move,
             racing_writes_from_one_version_have_one_winner,
+            find_answers_the_holder_of_an_email_in_any_case,
+            find_follows_the_email_as_it_moves_and_is_freed,
+            finds_racing_an_email_move_answer_its_holder_or_no_one,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
@@ -651,4 +654,76 @@ pub async fn racing_creates_under_one_key_make_one_user(store: Arc<impl UserStor
         "one id for all: {made:?}"
     );
     assert_eq!(ids(store.as_ref()).await.len(), 1);
+}
+
+pub async fn find_answers_the_holder_of_an_email_in_any_case(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "Ann@Example.com")).await.unwrap();
+    let bob = store.create(user("Bob", "bob@example.com")).await.unwrap();
+    for spelling in ["Ann@Example.com", "ann@example.com", "ANN@EXAMPLE.COM"] {
+        let found = store.find_by_email(spelling).await.unwrap();
+        assert_eq!(found.as_ref(), Some(&ann), "{spelling}");
+    }
+    assert_eq!(
+        store.find_by_email("BOB@example.com").await.unwrap(),
+        Some(bob)
+    );
+    assert_eq!(
+        store.find_by_email("nobody@example.com").await.unwrap(),
+        None
+    );
+}
+
+pub async fn find_follows_the_email_as_it_moves_and_is_freed(store: Arc<impl UserStore>) {
+    let ann = store.create(user("Ann", "ann@example.com")).await.unwrap();
+    let moved = store
+        .update(ann.id, email("annie@example.com"), Precondition::None)
+        .await
+        .unwrap();
+    assert_eq!(store.find_by_email("ann@example.com").await.unwrap(), None);
+    let found = store.find_by_email("Annie@example.com").await.unwrap();
+    assert_eq!(found, Some(moved), "the user at its new version");
+    let other = store
+        .create(user("Other", "ANN@example.com"))
+        .await
+        .unwrap();
+    let found = store.find_by_email("ann@example.com").await.unwrap();
+    assert_eq!(found, Some(other), "the old address's new holder");
+    store.delete(ann.id, Precondition::None).await.unwrap();
+    assert_eq!(
+        store.find_by_email("annie@example.com").await.unwrap(),
+        None
+    );
+}
+
+/// A find that overlaps a move of the email away from its holder (and back) answers the holder
+/// with that email, or no one: never the holder as it is once it holds another address.
+pub async fn finds_racing_an_email_move_answer_its_holder_or_no_one(
+    store: Arc<impl UserStore + 'static>,
+) {
+    let ann = store.create(user("Ann", "a@example.com")).await.unwrap();
+    let mover = {
+        let store = store.clone();
+        tokio::spawn(async move {
+            for round in 0..10 {
+                let address = if round % 2 == 0 {
+                    "b@example.com"
+                } else {
+                    "a@example.com"
+                };
+                store
+                    .update(ann.id, email(address), Precondition::None)
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    while !mover.is_finished() {
+        if let Some(found) = store.find_by_email("A@example.com").await.unwrap() {
+            assert_eq!((found.id, found.email.as_str()), (ann.id, "a@example.com"));
+        }
+    }
+    mover.await.unwrap();
+    // Ten moves end with the address back with Ann.
+    let last = store.find_by_email("a@example.com").await.unwrap();
+    assert_eq!(last.map(|user| user.version), Some(11));
 }

@@ -7,11 +7,13 @@
 //!   answer by a register model (a user is not yet created, present at a version, or deleted). A
 //!   `5xx` or a missing answer is indeterminate: the call may have taken effect at any point after
 //!   it was sent, or never. A listing is a read of every user it shows, and of every user it does
-//!   not show in the id range it covers.
+//!   not show in the id range it covers. A find by email that answers a user is a read of that
+//!   user, which must hold the address (in any case).
 //! - **Across users**, what no single-user model can see: the final table holds no email twice;
 //!   a `409 email_taken` is never answered for an address no one else ever asked for (each user
 //!   changes to addresses of its own), and for a contested address only while another user could
-//!   hold it; creates sharing an idempotency key answer one user.
+//!   hold it; a find answers `404` only if no user surely held the address throughout the call;
+//!   creates sharing an idempotency key answer one user.
 //!
 //! A failure prints the smallest failing piece of one user's history: the shortest prefix that
 //! fails (calls still running at its end counted as indeterminate, so that a prefix of a good
@@ -110,6 +112,8 @@ pub enum Call {
         limit: u32,
         after: Option<UserId>,
     },
+    /// A find by email.
+    Find(String),
 }
 
 /// One answer, as received.
@@ -354,6 +358,7 @@ fn next_call(
                 other => other,
             },
         },
+        83..=90 => Call::Find(contested(rng)),
         _ => Call::List {
             limit: rng.u32(1..=10),
             after: rng
@@ -411,6 +416,10 @@ async fn perform(users: &dyn Users, call: Call, client: usize, clock: &impl Fn()
                 .await
                 .map_or_else(Answer::from, Answer::Page)
         }
+        Call::Find(email) => users
+            .find_by_email(email)
+            .await
+            .map_or_else(Answer::from, Answer::User),
     };
     let completed = clock();
     Event {
@@ -928,6 +937,19 @@ fn split(history: &History) -> Split {
                 Answer::NotFound => push(*id, Step::Read(None)),
                 _ => {}
             },
+            // A user found is a read of that user, which must hold the address; a miss is
+            // checked across users ([`email_problems`]).
+            Call::Find(email) => {
+                if let Answer::User(user) = &event.answer {
+                    if email_key(&user.email) != email_key(email) {
+                        problems.push(format!(
+                            "event {index}: a find of {email} answered user {} holding {}",
+                            user.id, user.email
+                        ));
+                    }
+                    push(user.id, Step::Read(Some(Fields::of(user))));
+                }
+            }
             Call::Update {
                 id,
                 changes,
@@ -1100,6 +1122,14 @@ fn email_problems(history: &History, split: &Split) -> Vec<String> {
         })
     };
     for (index, event) in history.events.iter().enumerate() {
+        if let (Call::Find(email), Answer::NotFound) = (&event.call, &event.answer)
+            && let Some(holder) = surely_held(split, email, event.invoked, event.completed)
+        {
+            problems.push(format!(
+                "event {index}: {} answered 404, while user {holder} held {email} throughout",
+                describe_call(&event.call)
+            ));
+        }
         if !matches!(event.answer, Answer::EmailTaken) {
             continue;
         }
@@ -1125,6 +1155,52 @@ fn email_problems(history: &History, split: &Split) -> Vec<String> {
         }
     }
     problems
+}
+
+/// A user that held `email` from before `invoked` until after `completed` whatever the order of
+/// the calls: a write that surely gave it the address completed before `invoked`, and nothing
+/// that could have taken it away (a move to another address, a delete, answered or not) may be
+/// ordered between that write and `completed`.
+fn surely_held(split: &Split, email: &str, invoked: u64, completed: u64) -> Option<UserId> {
+    let key = email_key(email);
+    let gave = |step: &Step| match step {
+        Step::Create {
+            answer: Some(Some(fields)),
+            ..
+        }
+        | Step::Update {
+            answer: Outcome::Done(Some(fields)),
+            ..
+        } => email_key(&fields.email) == key,
+        _ => false,
+    };
+    let may_take = |step: &Step| match step {
+        Step::Update {
+            changes: Changes {
+                email: Some(other), ..
+            },
+            answer: Outcome::Done(_) | Outcome::Indeterminate,
+            ..
+        } => email_key(other) != key,
+        Step::Delete {
+            answer: Outcome::Done(_) | Outcome::Indeterminate,
+            ..
+        } => true,
+        _ => false,
+    };
+    split.per_user.iter().find_map(|(id, ops)| {
+        ops.iter()
+            .filter(|write| gave(&write.step) && write.completed < invoked)
+            .any(|write| {
+                !ops.iter().any(|other| {
+                    other.event != write.event
+                        && may_take(&other.step)
+                        && other.completed > write.invoked
+                        && other.invoked < completed
+                })
+            })
+            .then_some(*id)
+    })
 }
 
 /// Checks `history`; on failure, panics with every problem and the smallest failing history of
@@ -1162,6 +1238,9 @@ pub fn check(history: &History) -> Summary {
             Answer::EmailTaken => summary.email_taken += 1,
             _ => {}
         }
+        if let (Call::Find(_), Answer::NotFound) = (&event.call, &event.answer) {
+            summary.finds_missed += 1;
+        }
     }
     summary.calls = history.events.len();
     summary.problems = problems;
@@ -1176,6 +1255,8 @@ pub struct Summary {
     pub ops: usize,
     pub indeterminate: usize,
     pub email_taken: usize,
+    /// Finds by email answered 404, each checked against the users that surely held the address.
+    pub finds_missed: usize,
     /// The most steps one user's search took (its budget is `SEARCH_BUDGET`).
     pub longest_search: u64,
     pub problems: Vec<String>,
@@ -1185,12 +1266,13 @@ impl Summary {
     /// Panics with the problems, if there are any.
     pub fn assert_none(&self, what: &str) {
         eprintln!(
-            "{what}: {} calls, {} users, {} per-user ops, {} indeterminate, {} email_taken, longest search {} steps",
+            "{what}: {} calls, {} users, {} per-user ops, {} indeterminate, {} email_taken, {} finds missed, longest search {} steps",
             self.calls,
             self.users,
             self.ops,
             self.indeterminate,
             self.email_taken,
+            self.finds_missed,
             self.longest_search
         );
         assert!(
@@ -1300,6 +1382,7 @@ fn describe_call(call: &Call) -> String {
             "GET /users?limit={limit}{}",
             after.map(|a| format!(" (after {a})")).unwrap_or_default()
         ),
+        Call::Find(email) => format!("POST /users/find {{\"email\":\"{email}\"}}"),
     }
 }
 
@@ -1549,5 +1632,74 @@ mod tests {
         let summary = check(&h);
         assert_eq!(summary.problems.len(), 1, "{:?}", summary.problems);
         assert!(summary.problems[0].contains("no other user could hold"));
+    }
+
+    fn find(email: &str, answer: Answer, invoked: u64, completed: u64) -> Event {
+        event(Call::Find(email.into()), answer, invoked, completed)
+    }
+
+    #[test]
+    fn a_find_that_misses_an_address_surely_held_is_found() {
+        let h = history(
+            vec![create(), find("A@example.com", Answer::NotFound, 2, 3)],
+            vec![user(1, 1, 30)],
+        );
+        let summary = check(&h);
+        assert_eq!(summary.problems.len(), 1, "{:?}", summary.problems);
+        assert!(summary.problems[0].contains("held A@example.com throughout"));
+    }
+
+    #[test]
+    fn a_find_may_miss_an_address_its_holder_is_moving_away_from() {
+        let id = UserId::new(1).unwrap();
+        let moved = UserRecord {
+            email: "b@example.com".into(),
+            ..user(1, 2, 30)
+        };
+        let call = Call::Update {
+            id,
+            changes: Changes {
+                email: Some("b@example.com".into()),
+                ..Changes::default()
+            },
+            precondition: Precondition::None,
+        };
+        let h = history(
+            vec![
+                create(),
+                event(call, Answer::User(moved.clone()), 2, 5),
+                find("a@example.com", Answer::NotFound, 3, 4),
+            ],
+            vec![moved],
+        );
+        check(&h).assert_none("a find during the move");
+    }
+
+    #[test]
+    fn a_find_that_answers_someone_else_or_a_state_that_never_was_is_found() {
+        let wrong_address = history(
+            vec![
+                create(),
+                find("z@example.com", Answer::User(user(1, 1, 30)), 2, 3),
+            ],
+            vec![user(1, 1, 30)],
+        );
+        let summary = check(&wrong_address);
+        assert!(
+            summary
+                .problems
+                .iter()
+                .any(|p| p.contains("holding a@example.com")),
+            "{:?}",
+            summary.problems
+        );
+        let never_was = history(
+            vec![
+                create(),
+                find("a@example.com", Answer::User(user(1, 1, 99)), 2, 3),
+            ],
+            vec![user(1, 1, 30)],
+        );
+        assert_eq!(check(&never_was).problems.len(), 1);
     }
 }

@@ -172,9 +172,8 @@ impl UsersClient {
                 })
             })?
             .expect("the bulkhead is never closed");
-        let method = call.operation.method();
         let kind = RequestKind {
-            method: &method,
+            operation: call.operation,
             has_if_match_version: matches!(call.precondition, Precondition::Version(_)),
             has_idempotency_key: call.idempotency_key.is_some(),
         };

@@ -1,9 +1,9 @@
-//! The five operations as requests: path, body and headers; the method and the answer each
+//! The six operations as requests: path, body and headers; the method and the answer each
 //! expects are the contract's ([`Operation`]).
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use shared::contract::{self, Operation};
+use shared::contract::{self, FindRequest, Operation};
 use shared::domain::{Precondition, UserId};
 use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
 
@@ -151,5 +151,21 @@ impl Users for UsersClient {
             .await?;
         let answer = expect(answer, Operation::ListUsers)?;
         read(&answer, |a| wire::page(a.status, &a.body))
+    }
+
+    /// The address goes in the body of a `POST`, never in the URL, so that no access log on the
+    /// way keeps it.
+    async fn find_by_email(&self, email: &str) -> Result<UserRecord, UsersError> {
+        let answer = self
+            .call(Call {
+                operation: Operation::FindUser,
+                path: contract::FIND_PATH.into(),
+                body: json(&FindRequest { email }),
+                precondition: Precondition::None,
+                idempotency_key: None,
+            })
+            .await?;
+        let answer = expect(answer, Operation::FindUser)?;
+        read(&answer, |a| wire::user(a.status, &a.headers, &a.body))
     }
 }

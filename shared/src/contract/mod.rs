@@ -13,7 +13,7 @@ use crate::domain::UserId;
 
 mod operation;
 
-pub use operation::{Operation, Route, USER_PATH_PATTERN};
+pub use operation::{FIND_PATH, Operation, Route, USER_PATH_PATTERN};
 
 /// Every error the API answers with: its stable wire name (the body's `code`) and its status.
 /// `openapi.yaml` documents exactly these (tests/api/openapi.rs).
@@ -101,6 +101,14 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct UserEnvelope<U> {
     pub user: U,
+}
+
+/// The body of a find: the address whose user to answer. Sent in a body, not the URL, so that no
+/// access log keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FindRequest<E> {
+    pub email: E,
 }
 
 /// The body of a page: `{"users": [...], "next_cursor": ...}`.

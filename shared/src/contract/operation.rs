@@ -13,6 +13,11 @@ use super::{ErrorCode, USERS_PATH, headers};
 /// The path of one user, with `{id}` for its id segment as API Gateway writes it.
 pub const USER_PATH_PATTERN: &str = "/users/{id}";
 
+/// Where a user is found by email: a `POST`, so that the address travels in the body, which no
+/// access log records, rather than in a path or query string, which API Gateway's do. Never an
+/// id (ids are digits), so no user's path is shadowed.
+pub const FIND_PATH: &str = "/users/find";
+
 /// HTTP's precondition headers, as the operations read them (lower-cased, as HTTP/2 sends them).
 const IF_NONE_MATCH: &str = "if-none-match";
 const IF_MATCH: &str = "if-match";
@@ -20,7 +25,7 @@ const IF_MATCH: &str = "if-match";
 /// The errors any routed request can meet, whatever its operation.
 const ANY_REQUEST_ERRORS: [ErrorCode; 2] = [ErrorCode::Internal, ErrorCode::Unavailable];
 
-/// The five operations of the API; each is one Lambda function.
+/// The six operations of the API; each is one Lambda function.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Enum)]
 pub enum Operation {
     CreateUser,
@@ -28,24 +33,26 @@ pub enum Operation {
     UpdateUser,
     DeleteUser,
     ListUsers,
+    FindUser,
 }
 
 /// One (method, path) pair that reaches an operation.
 #[derive(Debug, Clone)]
 pub struct Route {
     pub method: Method,
-    /// The path pattern: [`USERS_PATH`] or [`USER_PATH_PATTERN`].
+    /// The path pattern: [`USERS_PATH`], [`FIND_PATH`] or [`USER_PATH_PATTERN`].
     pub path: &'static str,
     pub operation: Operation,
 }
 
 impl Operation {
-    pub const ALL: [Operation; 5] = [
+    pub const ALL: [Operation; 6] = [
         Operation::CreateUser,
         Operation::GetUser,
         Operation::UpdateUser,
         Operation::DeleteUser,
         Operation::ListUsers,
+        Operation::FindUser,
     ];
 
     /// Its one name: in logs, metrics, spans and the client's calls, and the name of its
@@ -57,13 +64,14 @@ impl Operation {
             Operation::UpdateUser => "update-user",
             Operation::DeleteUser => "delete-user",
             Operation::ListUsers => "list-users",
+            Operation::FindUser => "find-user",
         }
     }
 
     /// The method the client sends it with.
     pub const fn method(self) -> Method {
         match self {
-            Operation::CreateUser => Method::POST,
+            Operation::CreateUser | Operation::FindUser => Method::POST,
             Operation::GetUser | Operation::ListUsers => Method::GET,
             Operation::UpdateUser => Method::PATCH,
             Operation::DeleteUser => Method::DELETE,
@@ -78,7 +86,8 @@ impl Operation {
             Operation::CreateUser
             | Operation::GetUser
             | Operation::DeleteUser
-            | Operation::ListUsers => &[],
+            | Operation::ListUsers
+            | Operation::FindUser => &[],
         }
     }
 
@@ -87,6 +96,7 @@ impl Operation {
         match self {
             Operation::CreateUser | Operation::ListUsers => USERS_PATH,
             Operation::GetUser | Operation::UpdateUser | Operation::DeleteUser => USER_PATH_PATTERN,
+            Operation::FindUser => FIND_PATH,
         }
     }
 
@@ -94,14 +104,20 @@ impl Operation {
     pub const fn success(self) -> StatusCode {
         match self {
             Operation::CreateUser => StatusCode::CREATED,
-            Operation::GetUser | Operation::UpdateUser | Operation::ListUsers => StatusCode::OK,
+            Operation::GetUser
+            | Operation::UpdateUser
+            | Operation::ListUsers
+            | Operation::FindUser => StatusCode::OK,
             Operation::DeleteUser => StatusCode::NO_CONTENT,
         }
     }
 
-    /// Whether a request carries a JSON body (a user's fields).
+    /// Whether a request carries a JSON body (a user's fields, or the email to find).
     pub const fn takes_body(self) -> bool {
-        matches!(self, Operation::CreateUser | Operation::UpdateUser)
+        matches!(
+            self,
+            Operation::CreateUser | Operation::UpdateUser | Operation::FindUser
+        )
     }
 
     /// The query parameters it reads.
@@ -111,7 +127,8 @@ impl Operation {
             Operation::CreateUser
             | Operation::GetUser
             | Operation::UpdateUser
-            | Operation::DeleteUser => &[],
+            | Operation::DeleteUser
+            | Operation::FindUser => &[],
         }
     }
 
@@ -122,7 +139,7 @@ impl Operation {
             Operation::CreateUser => &[headers::IDEMPOTENCY_KEY],
             Operation::GetUser => &[IF_NONE_MATCH],
             Operation::UpdateUser | Operation::DeleteUser => &[IF_MATCH],
-            Operation::ListUsers => &[],
+            Operation::ListUsers | Operation::FindUser => &[],
         }
     }
 
@@ -154,6 +171,12 @@ impl Operation {
                 ErrorCode::PreconditionFailed,
             ],
             Operation::ListUsers => &[ErrorCode::InvalidArgument],
+            Operation::FindUser => &[
+                ErrorCode::InvalidJson,
+                ErrorCode::InvalidArgument,
+                ErrorCode::UserNotFound,
+                ErrorCode::PayloadTooLarge,
+            ],
         }
     }
 
@@ -200,8 +223,9 @@ mod tests {
             Operation::UpdateUser => 2,
             Operation::DeleteUser => 3,
             Operation::ListUsers => 4,
+            Operation::FindUser => 5,
         };
-        assert_eq!(Operation::ALL.map(position), [0, 1, 2, 3, 4]);
+        assert_eq!(Operation::ALL.map(position), [0, 1, 2, 3, 4, 5]);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub enum ServiceError {
     InvalidArgument(String),
     #[error("user {0} not found")]
     NotFound(UserId),
+    /// A find by email that matched no user. The message never repeats the address.
+    #[error("no user has this email")]
+    NoUserWithEmail,
     #[error("email is already taken")]
     EmailTaken,
     /// A conditional request's precondition (`If-Match`) no longer holds: nothing was changed.

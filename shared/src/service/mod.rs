@@ -8,7 +8,9 @@ use crate::domain::{
     NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, validate_age,
     validate_email, validate_name,
 };
-use crate::store::{Created, StoreCreate, StoreDelete, StoreGet, StoreList, StoreUpdate};
+use crate::store::{
+    Created, StoreCreate, StoreDelete, StoreFind, StoreGet, StoreList, StoreUpdate,
+};
 
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
@@ -75,6 +77,17 @@ pub async fn get_user(store: &dyn StoreGet, id: UserId) -> Result<User, ServiceE
         Ok(Some(user)) => Ok(user),
         Ok(None) => Err(ServiceError::NotFound(id)),
         Err(e) => Err(ServiceError::from_store(e, Some(id))),
+    }
+}
+
+/// The user holding `email`, compared as uniqueness compares it (in any case). An address that
+/// could never be anyone's is refused, as a create would refuse it, without asking the store.
+pub async fn find_user(store: &dyn StoreFind, email: &str) -> Result<User, ServiceError> {
+    let email = validate_email(email)?;
+    match store.find_by_email(&email).await {
+        Ok(Some(user)) => Ok(user),
+        Ok(None) => Err(ServiceError::NoUserWithEmail),
+        Err(e) => Err(ServiceError::from_store(e, None)),
     }
 }
 

@@ -4,7 +4,7 @@ use async_trait::async_trait;
 
 use super::{
     Created, DynamoStore, IdempotentCreate, MemoryStore, StoreCreate, StoreDelete, StoreError,
-    StoreGet, StoreList, StorePing, StoreUpdate,
+    StoreFind, StoreGet, StoreList, StorePing, StoreUpdate,
 };
 use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
 
@@ -70,6 +70,13 @@ impl StoreDelete for Backend {
 impl StoreList for Backend {
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
         on_backend!(self, store => store.list(start, limit).await)
+    }
+}
+
+#[async_trait]
+impl StoreFind for Backend {
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        on_backend!(self, store => store.find_by_email(email).await)
     }
 }
 

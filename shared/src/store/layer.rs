@@ -1,4 +1,4 @@
-//! Decorators that do the same around every store call, written once for all six capabilities.
+//! Decorators that do the same around every store call, written once for all seven capabilities.
 
 use std::future::Future;
 
@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use enum_map::Enum;
 
 use super::{
-    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreFind, StoreGet,
+    StoreList, StorePing, StoreUpdate,
 };
 use crate::domain::{NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId};
 
@@ -20,6 +20,7 @@ pub enum StoreCall {
     Update,
     Delete,
     List,
+    Find,
     Ping,
 }
 
@@ -32,6 +33,7 @@ impl StoreCall {
             StoreCall::Update => "update",
             StoreCall::Delete => "delete",
             StoreCall::List => "list",
+            StoreCall::Find => "find",
             StoreCall::Ping => "ping",
         }
     }
@@ -116,6 +118,17 @@ where
     async fn list(&self, start: PageStart, limit: PageLimit) -> Result<Page, StoreError> {
         self.around(StoreCall::List, self.inner().list(start, limit))
             .await
+    }
+}
+
+#[async_trait]
+impl<L: StoreLayer> StoreFind for L
+where
+    L::Inner: StoreFind,
+{
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let find = self.inner().find_by_email(email);
+        self.around(StoreCall::Find, find).await
     }
 }
 

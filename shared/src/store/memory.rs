@@ -8,8 +8,8 @@ use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use async_trait::async_trait;
 
 use super::{
-    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList,
-    StorePing, StoreUpdate,
+    Created, IdempotentCreate, StoreCreate, StoreDelete, StoreError, StoreFind, StoreGet,
+    StoreList, StorePing, StoreUpdate,
 };
 use crate::domain::{
     NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, email_key,
@@ -55,6 +55,15 @@ impl MemoryStore {
 impl StoreGet for MemoryStore {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError> {
         Ok(self.read().users.get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl StoreFind for MemoryStore {
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let state = self.read();
+        let id = state.ids_by_email.get(&email_key(email));
+        Ok(id.and_then(|id| state.users.get(id)).cloned())
     }
 }
 

@@ -16,6 +16,8 @@
 //! - `update` and `delete` are conditional on the user existing and never leave the user and its
 //!   email claim out of step.
 //! - `list` returns users in ascending id order.
+//! - `find_by_email` answers the user holding the email (in any case) at some moment during the
+//!   call, or `None` if there was a moment when no user held it.
 
 #[cfg(feature = "aws")]
 mod backend;
@@ -126,6 +128,13 @@ pub trait StoreGet: Send + Sync {
     async fn get(&self, id: UserId) -> Result<Option<User>, StoreError>;
 }
 
+/// Finds the user holding an email, compared as uniqueness compares it (in any case): at most
+/// one user holds it, since creates and updates claim it atomically.
+#[async_trait]
+pub trait StoreFind: Send + Sync {
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError>;
+}
+
 /// A create that its client may retry (HTTP's `Idempotency-Key`). The record is written with the
 /// user and its email claim in one atomic step, so a retry finds either nothing (and creates) or
 /// the record (and replays): never a user without its record, or two users for one key.
@@ -224,11 +233,12 @@ pub trait StorePing: Send + Sync {
 
 /// Every capability: what a backend implements and what configuration hands out.
 pub trait UserStore:
-    StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StorePing
+    StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StoreFind + StorePing
 {
 }
 
-impl<T: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StorePing + ?Sized>
-    UserStore for T
+impl<
+    T: StoreGet + StoreCreate + StoreUpdate + StoreDelete + StoreList + StoreFind + StorePing + ?Sized,
+> UserStore for T
 {
 }

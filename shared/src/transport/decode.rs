@@ -7,8 +7,8 @@ use lambda_http::Body;
 use serde::de::{Deserialize, DeserializeOwned, Deserializer};
 
 use super::error::ApiError;
-use crate::contract::decode_cursor;
 use crate::contract::headers;
+use crate::contract::{FindRequest, decode_cursor};
 use crate::domain::{PageLimit, PageStart, UserId};
 use crate::service::{IdempotencyKey, ServiceError, UserInput};
 
@@ -25,6 +25,12 @@ struct UserBody {
     email: Option<String>,
     #[serde(default, deserialize_with = "integer")]
     age: Option<i64>,
+}
+
+/// The email a find asks for, from its body.
+pub(super) fn find_email(body: &Body) -> Result<String, ApiError> {
+    let FindRequest { email } = json(body)?;
+    Ok(email)
 }
 
 /// A JSON integer, written as `36` or, as JSON Schema's `integer` allows (and generated clients

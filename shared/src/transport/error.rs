@@ -43,7 +43,9 @@ impl ApiError {
         match self {
             ApiError::Service(ServiceError::InvalidArgument(_)) => ErrorCode::InvalidArgument,
             ApiError::InvalidJson(_) => ErrorCode::InvalidJson,
-            ApiError::Service(ServiceError::NotFound(_)) => ErrorCode::UserNotFound,
+            ApiError::Service(ServiceError::NotFound(_) | ServiceError::NoUserWithEmail) => {
+                ErrorCode::UserNotFound
+            }
             ApiError::RouteNotFound => ErrorCode::RouteNotFound,
             ApiError::Service(ServiceError::EmailTaken) => ErrorCode::EmailTaken,
             ApiError::Service(ServiceError::PreconditionFailed) => ErrorCode::PreconditionFailed,
@@ -112,6 +114,7 @@ mod tests {
             ApiError::Service(ServiceError::NotFound(
                 crate::domain::UserId::new(1).unwrap(),
             )),
+            ApiError::Service(ServiceError::NoUserWithEmail),
             ApiError::Service(ServiceError::EmailTaken),
             ApiError::Service(ServiceError::PreconditionFailed),
             ApiError::Service(ServiceError::IdempotencyKeyReused),
@@ -131,6 +134,7 @@ mod tests {
                 ApiError::Service(service) => match service {
                     ServiceError::InvalidArgument(_)
                     | ServiceError::NotFound(_)
+                    | ServiceError::NoUserWithEmail
                     | ServiceError::EmailTaken
                     | ServiceError::PreconditionFailed
                     | ServiceError::IdempotencyKeyReused

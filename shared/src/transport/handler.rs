@@ -18,8 +18,8 @@ use crate::contract::headers;
 use crate::domain::UserId;
 use crate::service;
 use crate::store::{
-    DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreGet, StoreList, StorePing,
-    StoreUpdate, Unavailable, UserStore,
+    DEFAULT_RETRY_AFTER, StoreCreate, StoreDelete, StoreError, StoreFind, StoreGet, StoreList,
+    StorePing, StoreUpdate, Unavailable, UserStore,
 };
 
 /// The API over one store: all routes (for `local-api`) or one operation (for a Lambda function,
@@ -51,6 +51,7 @@ enum OperationHandler {
     UpdateUser(Arc<dyn StoreUpdate>),
     DeleteUser(Arc<dyn StoreDelete>),
     ListUsers(Arc<dyn StoreList>),
+    FindUser(Arc<dyn StoreFind>),
 }
 
 impl OperationHandler {
@@ -63,6 +64,7 @@ impl OperationHandler {
             Operation::UpdateUser => OperationHandler::UpdateUser(store),
             Operation::DeleteUser => OperationHandler::DeleteUser(store),
             Operation::ListUsers => OperationHandler::ListUsers(store),
+            Operation::FindUser => OperationHandler::FindUser(store),
         }
     }
 
@@ -73,6 +75,7 @@ impl OperationHandler {
             OperationHandler::UpdateUser(_) => Operation::UpdateUser,
             OperationHandler::DeleteUser(_) => Operation::DeleteUser,
             OperationHandler::ListUsers(_) => Operation::ListUsers,
+            OperationHandler::FindUser(_) => Operation::FindUser,
         }
     }
 
@@ -96,6 +99,7 @@ impl OperationHandler {
                 delete_user(&**store, decode::user_id(id)?, request).await
             }
             OperationHandler::ListUsers(store) => list_users(&**store, request).await,
+            OperationHandler::FindUser(store) => find_user(&**store, request).await,
         }
     }
 }
@@ -130,6 +134,11 @@ impl Api {
     /// `GET /users` alone: the list-users function.
     pub fn list_users<S: StoreList + StorePing + 'static>(store: Arc<S>) -> Self {
         Self::serving(&[OperationHandler::ListUsers(store.clone())], store)
+    }
+
+    /// `POST /users/find` alone: the find-user function.
+    pub fn find_user<S: StoreFind + StorePing + 'static>(store: Arc<S>) -> Self {
+        Self::serving(&[OperationHandler::FindUser(store.clone())], store)
     }
 
     fn serving(handlers: &[OperationHandler], ping: Arc<dyn StorePing>) -> Self {
@@ -335,4 +344,10 @@ async fn list_users(store: &dyn StoreList, request: &Request) -> Result<Response
     let (start, limit) = decode::list_query(request.uri().query())?;
     let page = service::list_users(store, start, limit).await?;
     Ok(encode::page(&page))
+}
+
+async fn find_user(store: &dyn StoreFind, request: &Request) -> Result<Response<Body>, ApiError> {
+    let email = decode::find_email(request.body())?;
+    let user = service::find_user(store, &email).await?;
+    Ok(encode::user(Operation::FindUser.success(), &user))
 }

@@ -5,7 +5,7 @@
 
 use http::Method;
 
-use crate::contract::{Operation, USER_PATH_PATTERN, USERS_PATH};
+use crate::contract::{Operation, USER_PATH_PATTERN};
 
 /// What the handler found a request to be, attached to its response for the request observer
 /// (`middleware::observe`) to log and count: the operation (`None` when no route matched) and the route pattern, never a raw path.
@@ -60,8 +60,14 @@ pub fn match_route<'a>(method: &Method, path: &'a str) -> RouteMatch<'a> {
         Some(trimmed) if !trimmed.is_empty() => trimmed,
         _ => path,
     };
-    let (pattern, id) = if path == USERS_PATH {
-        (USERS_PATH, None)
+    // A path without a variable is matched as it is, before the one with `{id}` (as API
+    // Gateway prefers the most specific route): `/users/find` is never user "find".
+    let literal = Operation::ALL
+        .map(Operation::path)
+        .into_iter()
+        .find(|pattern| !pattern.contains('{') && *pattern == path);
+    let (pattern, id) = if let Some(pattern) = literal {
+        (pattern, None)
     } else if let Some(id) = path.strip_prefix("/users/").filter(|id| !id.contains('/')) {
         (USER_PATH_PATTERN, Some(id))
     } else {
@@ -139,6 +145,12 @@ mod tests {
             match_route(&Method::DELETE, "/users"),
             RouteMatch::MethodNotAllowed {
                 allow: vec![Method::POST, Method::GET]
+            }
+        );
+        assert_eq!(
+            match_route(&Method::GET, "/users/find"),
+            RouteMatch::MethodNotAllowed {
+                allow: vec![Method::POST]
             }
         );
         assert_eq!(

@@ -12,6 +12,7 @@ use crate::{Reply, Target, TestRequest};
 mod conditional;
 mod creating;
 mod deleting;
+mod finding;
 mod idempotency;
 mod listing;
 mod reading;
@@ -20,6 +21,7 @@ mod updating;
 pub use conditional::*;
 pub use creating::*;
 pub use deleting::*;
+pub use finding::*;
 pub use idempotency::*;
 pub use listing::*;
 pub use reading::*;
@@ -75,6 +77,10 @@ macro_rules! contract_tests {
             unknown_routes_are_404,
             wrong_methods_are_405_with_allow,
             ids_increase,
+            find_returns_the_user_and_its_etag_ignoring_case,
+            find_of_an_email_no_one_holds_is_404_and_does_not_repeat_it,
+            find_refuses_bad_bodies_without_repeating_the_address,
+            find_answers_post_only,
         }
     };
     (@tests $make:expr; $($case:ident),* $(,)?) => {

@@ -40,6 +40,7 @@ Exit codes:
 Examples:
   users --endpoint http://127.0.0.1:3000 create --name 'Ada Lovelace' --email ada@example.com --age 36
   users --endpoint http://127.0.0.1:3000 get 1
+  users --endpoint http://127.0.0.1:3000 find --email ADA@example.com
   users --endpoint http://127.0.0.1:3000 update 1 --age 37 --if-match 1
   users --endpoint http://127.0.0.1:3000 list --all --output json
   USERS_API_URL=http://127.0.0.1:3000,http://127.0.0.1:3001 users import people.csv
@@ -131,6 +132,12 @@ enum Command {
         /// Only if the user is still at this version (`*`: only if it still exists).
         #[arg(long, value_name = "VERSION", value_parser = precondition)]
         if_match: Option<Precondition>,
+    },
+    /// Show the user holding an email (in any case). The address goes in the request's body,
+    /// never its URL, so no access log keeps it.
+    Find {
+        #[arg(long)]
+        email: String,
     },
     /// List users in id order.
     List {
@@ -324,6 +331,10 @@ async fn run(cli: Cli) -> Result<(), Failure> {
             client
                 .delete(user_id(&id)?, if_match.unwrap_or_default())
                 .await?;
+        }
+        Command::Find { email } => {
+            let user = client.find_by_email(&email).await?;
+            print_users(output, &[user], true);
         }
         Command::List { limit, cursor, all } => {
             let mut cursor = cursor;

@@ -98,6 +98,10 @@ impl EmailClaim {
     pub fn to_item(&self) -> Result<Item, StoreError> {
         to_item(self).map_err(internal)
     }
+
+    pub fn from_item(item: Item) -> Result<Self, StoreError> {
+        from_item(item).map_err(internal)
+    }
 }
 
 #[derive(Serialize)]

@@ -7,6 +7,7 @@
 //! | operation | calls |
 //! |---|---|
 //! | get | 1 `GetItem` |
+//! | find by email | 2 `GetItem`s, one after the other: the email's claim, then the user it names |
 //! | create | 1 `TransactWriteItems` (user + email claim), plus 1 `UpdateItem` on the counter once per id block |
 //! | update (no new email) | 1 `GetItem` + 1 `TransactWriteItems` (the user alone) |
 //! | update with a new email | 1 `GetItem` + 1 `TransactWriteItems` (user + old claim + new claim) |
@@ -14,9 +15,9 @@
 //! | list by cursor | 1 `Query` per shard, concurrently, of about `limit / shards + 1` items each ([`listing`]) |
 //! | list by `page=P` | the same, key-only, per 1,000 users skipped, then the page's |
 //!
-//! Once per process, before its first update, delete or list, or after its first get that finds no
-//! user, one strongly consistent `GetItem` of the counter checks the table's layout ([`layout`]).
-//! A get that finds its user needs no check.
+//! Once per process, before its first update, delete or list, or after its first get or find that
+//! finds no user, one strongly consistent `GetItem` of the counter checks the table's layout
+//! ([`layout`]). A get or find that finds its user needs no check.
 //!
 //! Every write is a transaction under a request token, conditional on what was read. A write
 //! whose answer is lost after DynamoDB applied it is sent again by the SDK, and DynamoDB answers
@@ -59,11 +60,11 @@ use aws_sdk_dynamodb::Client;
 
 use self::errors::classify;
 use self::ids::IdAllocator;
-use self::items::{Item, UserItem, user_key};
+use self::items::{EmailClaim, Item, UserItem, claim_key, user_key};
 use self::layout::LayoutCheck;
 use self::schema::USER_SHARDS;
-use super::{StoreError, StoreGet, StorePing};
-use crate::domain::{User, UserId};
+use super::{StoreError, StoreFind, StoreGet, StorePing};
+use crate::domain::{User, UserId, email_key};
 
 /// Default ids reserved per counter update; see [`ids`](self::ids) for the trade-off.
 pub const DEFAULT_ID_BLOCK_SIZE: u64 = 50;
@@ -138,6 +139,34 @@ impl DynamoStore {
             .map_err(classify)?;
         output.item.map(UserItem::from_item).transpose()
     }
+
+    /// The claim of `email`, then the user it names. The two are written and removed together,
+    /// in one transaction, but read here one after the other: a user deleted in between is not
+    /// found, and one whose email changed in between no longer holds it. Either answer is one
+    /// the email really had during the call: a claim moves to another user only by being
+    /// removed first, so between the first holder letting it go and the next taking it (if one
+    /// did) there was a moment when no user held it.
+    async fn find(&self, email: &str) -> Result<Option<User>, StoreError> {
+        let key = email_key(email);
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(claim_key(&key)?))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(classify)?;
+        let Some(claim) = output.item.map(EmailClaim::from_item).transpose()? else {
+            return Ok(None);
+        };
+        let id = UserId::new(claim.user_id)
+            .ok_or_else(|| StoreError::Internal("email claim for user 0".into()))?;
+        match self.read(id).await? {
+            Some(item) if item.email_key == key => item.to_user().map(Some),
+            _ => Ok(None),
+        }
+    }
 }
 
 #[async_trait]
@@ -154,6 +183,17 @@ impl StorePing for DynamoStore {
             .verify(&self.client, &self.table)
             .await
             .map(|_| ())
+    }
+}
+
+#[async_trait]
+impl StoreFind for DynamoStore {
+    /// A miss stands, as a get's does, once the table is known to be in this process's layout:
+    /// a claim whose user is not where this layout puts it must not read as "no such user".
+    async fn find_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.layout
+            .after_a_miss(&self.client, &self.table, self.find(email))
+            .await
     }
 }
 
