@@ -14,22 +14,14 @@ use crate::contract::{decode_cursor, encode_cursor};
 use crate::domain::{PageLimit, PageStart, Precondition, User, UserId};
 use crate::service::{
     self, CreateOutcome, DEFAULT_IDEMPOTENCY_TTL, Idempotency, IdempotencyKey, ServiceError,
-    UserInput,
 };
 use crate::store::{Unavailable, UserStore};
 
-/// A user as an operation returns it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub id: UserId,
-    pub name: String,
-    pub email: String,
-    pub age: u8,
-    /// The version to send as `If-Match` (the `ETag`, or a page's `version`); `None` only from a
-    /// server older than listed versions.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub version: Option<u64>,
-}
+pub use crate::contract::{UserFields, UserRecord};
+
+/// The fields to change; absent ones stay as they are: the client API's name for the
+/// [`UserFields`] a change sends.
+pub type UserUpdate = UserFields;
 
 impl From<User> for UserRecord {
     fn from(user: User) -> Self {
@@ -43,7 +35,8 @@ impl From<User> for UserRecord {
     }
 }
 
-/// A user to create, as the caller wrote it: the service validates it.
+/// A user to create, as the caller wrote it: the service validates it. On the wire it is the
+/// [`UserFields`] it converts to.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct CreateUser {
     pub name: String,
@@ -52,15 +45,15 @@ pub struct CreateUser {
     pub age: Option<i64>,
 }
 
-/// The fields to change; absent ones stay as they are.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct UserUpdate {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub email: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub age: Option<i64>,
+/// What a create sends: the fields a create requires, typed so.
+impl From<CreateUser> for UserFields {
+    fn from(user: CreateUser) -> Self {
+        Self {
+            name: Some(user.name),
+            email: Some(user.email),
+            age: user.age,
+        }
+    }
 }
 
 /// One page of a listing.
@@ -234,12 +227,8 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
             caller: &self.caller,
             ttl: self.idempotency_ttl,
         });
-        let input = UserInput {
-            name: Some(user.name),
-            email: Some(user.email),
-            age: user.age,
-        };
-        match service::create_user(self.store.as_ref(), input, idempotency).await? {
+        let fields = UserFields::from(user);
+        match service::create_user(self.store.as_ref(), fields, idempotency).await? {
             CreateOutcome::Created(user) | CreateOutcome::Replayed(user) => {
                 Ok(UserRecord::from(user))
             }
@@ -257,12 +246,7 @@ impl<S: UserStore + 'static> Users for InProcess<S> {
         update: UserUpdate,
         precondition: Precondition,
     ) -> Result<UserRecord, UsersError> {
-        let input = UserInput {
-            name: update.name,
-            email: update.email,
-            age: update.age,
-        };
-        let user = service::update_user(self.store.as_ref(), id, input, precondition).await?;
+        let user = service::update_user(self.store.as_ref(), id, update, precondition).await?;
         Ok(UserRecord::from(user))
     }
 

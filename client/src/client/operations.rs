@@ -5,7 +5,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use shared::contract::{self, FindRequest, Operation};
 use shared::domain::{Precondition, UserId};
-use shared::users::{CreateUser, ErrorKind, UserPage, UserRecord, UserUpdate, Users, UsersError};
+use shared::users::{
+    CreateUser, ErrorKind, UserFields, UserPage, UserRecord, UserUpdate, Users, UsersError,
+};
 
 use super::{Answer, Call, UsersClient};
 use crate::wire;
@@ -69,7 +71,7 @@ impl Users for UsersClient {
             .call(Call {
                 operation: Operation::CreateUser,
                 path: contract::USERS_PATH.into(),
-                body: json(&user),
+                body: json(&UserFields::from(user)),
                 precondition: Precondition::None,
                 idempotency_key: Some(key),
             })

@@ -12,8 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::domain::UserId;
 
 mod operation;
+mod user;
 
 pub use operation::{FIND_PATH, Operation, Route, USER_PATH_PATTERN};
+pub use user::{UserFields, UserRecord};
 
 /// Every error the API answers with: its stable wire name (the body's `code`) and its status.
 /// `openapi.yaml` documents exactly these (tests/api/openapi.rs).

@@ -66,17 +66,17 @@ impl FromStr for UserId {
     }
 }
 
-/// A stored user, as clients see it.
+/// A stored user, valid by construction; on the wire it is a
+/// [`UserRecord`](crate::contract::UserRecord).
 ///
 /// `Debug` hides the name and email so that a stray `?user` in a log line cannot leak them.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct User {
     pub id: UserId,
     pub name: String,
     pub email: String,
     pub age: u8,
-    /// Starts at 1 and grows by one with every change: the user's `ETag`, not part of the body.
-    #[serde(skip)]
+    /// Starts at 1 and grows by one with every change: the user's `ETag`.
     pub version: u64,
 }
 

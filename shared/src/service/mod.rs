@@ -4,6 +4,7 @@
 mod error;
 mod idempotency;
 
+use crate::contract::UserFields;
 use crate::domain::{
     NewUser, Page, PageLimit, PageStart, Precondition, User, UserChanges, UserId, validate_age,
     validate_email, validate_name,
@@ -14,15 +15,6 @@ use crate::store::{
 
 pub use error::ServiceError;
 pub use idempotency::{DEFAULT_IDEMPOTENCY_TTL, IdempotencyKey};
-
-/// A user's fields as the client sent them, not yet validated: for a create, absent fields are
-/// missing (or take their default); for an update, they stay unchanged.
-#[derive(Default)]
-pub struct UserInput {
-    pub name: Option<String>,
-    pub email: Option<String>,
-    pub age: Option<i64>,
-}
 
 /// A create its client may retry: the key it sent, who sent it (the authenticated principal, so
 /// that one caller cannot replay another's create) and how long the key is remembered.
@@ -45,19 +37,19 @@ pub enum CreateOutcome {
 /// `idempotency`, a retry replays the first create instead of creating again.
 pub async fn create_user(
     store: &dyn StoreCreate,
-    input: UserInput,
+    fields: UserFields,
     idempotency: Option<Idempotency<'_>>,
 ) -> Result<CreateOutcome, ServiceError> {
-    let name = input
+    let name = fields
         .name
         .ok_or_else(|| ServiceError::invalid("name is required"))?;
-    let email = input
+    let email = fields
         .email
         .ok_or_else(|| ServiceError::invalid("email is required"))?;
     let new_user = NewUser {
         name: validate_name(&name)?,
         email: validate_email(&email)?,
-        age: input.age.map(validate_age).transpose()?.unwrap_or(0),
+        age: fields.age.map(validate_age).transpose()?.unwrap_or(0),
     };
     let record = idempotency.map(|request| {
         idempotency::record_for(&request.key, request.caller, &new_user, request.ttl)
@@ -91,18 +83,18 @@ pub async fn find_user(store: &dyn StoreFind, email: &str) -> Result<User, Servi
     }
 }
 
-/// Changes the fields present in `input`, leaving the rest as they are, if the user still meets
+/// Changes the fields present in `fields`, leaving the rest as they are, if the user still meets
 /// `precondition` (checked atomically with the write).
 pub async fn update_user(
     store: &dyn StoreUpdate,
     id: UserId,
-    input: UserInput,
+    fields: UserFields,
     precondition: Precondition,
 ) -> Result<User, ServiceError> {
     let changes = UserChanges {
-        name: input.name.as_deref().map(validate_name).transpose()?,
-        email: input.email.as_deref().map(validate_email).transpose()?,
-        age: input.age.map(validate_age).transpose()?,
+        name: fields.name.as_deref().map(validate_name).transpose()?,
+        email: fields.email.as_deref().map(validate_email).transpose()?,
+        age: fields.age.map(validate_age).transpose()?,
     };
     if changes == UserChanges::default() {
         return Err(ServiceError::invalid(

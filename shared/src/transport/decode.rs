@@ -4,77 +4,27 @@
 use std::num::NonZeroU64;
 
 use lambda_http::Body;
-use serde::de::{Deserialize, DeserializeOwned, Deserializer};
+use serde::de::DeserializeOwned;
 
 use super::error::ApiError;
 use crate::contract::headers;
-use crate::contract::{FindRequest, decode_cursor};
+use crate::contract::{FindRequest, UserFields, decode_cursor};
 use crate::domain::{PageLimit, PageStart, UserId};
-use crate::service::{IdempotencyKey, ServiceError, UserInput};
+use crate::service::{IdempotencyKey, ServiceError};
 
 /// Largest request body accepted. A user record is well under 1 KiB; the margin allows for
 /// generous whitespace while keeping a hostile body from costing memory or CPU.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-#[derive(serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct UserBody {
-    #[serde(default, deserialize_with = "non_null")]
-    name: Option<String>,
-    #[serde(default, deserialize_with = "non_null")]
-    email: Option<String>,
-    #[serde(default, deserialize_with = "integer")]
-    age: Option<i64>,
+/// The user fields of a create or update body.
+pub(super) fn user_fields(body: &Body) -> Result<UserFields, ApiError> {
+    json(body)
 }
 
 /// The email a find asks for, from its body.
 pub(super) fn find_email(body: &Body) -> Result<String, ApiError> {
     let FindRequest { email } = json(body)?;
     Ok(email)
-}
-
-/// A JSON integer, written as `36` or, as JSON Schema's `integer` allows (and generated clients
-/// sometimes send), `36.0`. A fraction, a string or a `null` is still a wrong type.
-fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
-    struct Integer;
-    impl serde::de::Visitor<'_> for Integer {
-        type Value = i64;
-        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-            f.write_str("i64")
-        }
-        fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<i64, E> {
-            Ok(value)
-        }
-        fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<i64, E> {
-            i64::try_from(value)
-                .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(value), &self))
-        }
-        fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<i64, E> {
-            // Integral and well inside i64 (validation bounds it far more tightly).
-            if value.fract() == 0.0 && value.abs() < 1e15 {
-                Ok(value as i64)
-            } else {
-                Err(E::invalid_type(serde::de::Unexpected::Float(value), &self))
-            }
-        }
-    }
-    deserializer.deserialize_any(Integer).map(Some)
-}
-
-/// A field that is present must have a value: `null` is refused rather than read as "absent",
-/// so `{"age": null}` cannot silently mean "leave age alone".
-fn non_null<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
-where
-    D: Deserializer<'de>,
-    T: Deserialize<'de>,
-{
-    T::deserialize(deserializer).map(Some)
-}
-
-/// The user fields of a create or update body.
-pub(super) fn user_input(body: &Body) -> Result<UserInput, ApiError> {
-    let UserBody { name, email, age } = json(body)?;
-    Ok(UserInput { name, email, age })
 }
 
 fn json<T: DeserializeOwned>(body: &Body) -> Result<T, ApiError> {
@@ -208,7 +158,7 @@ mod tests {
             "  ",
         ] {
             assert!(
-                matches!(user_input(&body(bad)), Err(ApiError::InvalidJson(_))),
+                matches!(user_fields(&body(bad)), Err(ApiError::InvalidJson(_))),
                 "{bad:?}"
             );
         }
@@ -216,14 +166,14 @@ mod tests {
 
     #[test]
     fn out_of_range_ages_reach_validation_as_integers() {
-        let input = user_input(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
+        let input = user_fields(&body(r#"{"name":"A","email":"a@b.c","age":-4}"#)).unwrap();
         assert_eq!(input.age, Some(-4));
     }
 
     /// Found by schemathesis: JSON Schema's `integer` (the OpenAPI contract) includes `36.0`.
     #[test]
     fn an_integral_age_may_be_written_with_a_fraction_of_zero() {
-        let age = |json: &str| user_input(&body(json)).map(|input| input.age);
+        let age = |json: &str| user_fields(&body(json)).map(|input| input.age);
         assert_eq!(age(r#"{"age": 36.0}"#).unwrap(), Some(36));
         assert_eq!(age(r#"{"age": 36}"#).unwrap(), Some(36));
         for wrong in [
@@ -246,10 +196,10 @@ mod tests {
         let fields = r#"{"name": "A", "email": "a@b.c"}"#;
         let just_fits = format!("{fields}{}", " ".repeat(MAX_BODY_BYTES - fields.len()));
         assert_eq!(just_fits.len(), MAX_BODY_BYTES);
-        assert!(user_input(&body(&just_fits)).is_ok());
+        assert!(user_fields(&body(&just_fits)).is_ok());
         let too_big = Body::Binary(vec![b' '; MAX_BODY_BYTES + 1]);
         assert!(matches!(
-            user_input(&too_big),
+            user_fields(&too_big),
             Err(ApiError::PayloadTooLarge)
         ));
     }

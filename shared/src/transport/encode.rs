@@ -4,7 +4,9 @@ use http::{HeaderValue, StatusCode, header};
 use lambda_http::{Body, Response};
 use serde::Serialize;
 
-use crate::contract::{self, Operation, PageEnvelope, UserEnvelope, encode_cursor, user_path};
+use crate::contract::{
+    self, Operation, PageEnvelope, UserEnvelope, UserRecord, encode_cursor, user_path,
+};
 use crate::domain::{Page, User};
 
 /// A JSON response. Serialising our own plain types cannot fail; if it somehow did, the client
@@ -32,9 +34,24 @@ fn etag(version: u64) -> HeaderValue {
     HeaderValue::from_str(&contract::etag(version)).unwrap_or(HeaderValue::from_static("\"0\""))
 }
 
+/// `user` as the wire shows it, borrowed; with `version` in the body only where the answer
+/// carries it there.
+fn record(user: &User, version: Option<u64>) -> UserRecord<&str> {
+    UserRecord {
+        id: user.id,
+        name: &user.name,
+        email: &user.email,
+        age: user.age,
+        version,
+    }
+}
+
 /// A user, with its version as a strong `ETag`.
 pub(super) fn user(status: StatusCode, user: &User) -> Response<Body> {
-    let mut response = json_response(status, &UserEnvelope { user });
+    let body = UserEnvelope {
+        user: record(user, None),
+    };
+    let mut response = json_response(status, &body);
     response
         .headers_mut()
         .insert(header::ETAG, etag(user.version));
@@ -58,23 +75,13 @@ pub(super) fn created(user: &User) -> Response<Body> {
     response
 }
 
-/// A user in a page: its fields and its version, which a single user's answer carries as its
+/// A page: each user with its version in the body, which a single user's answer carries as its
 /// `ETag` instead, so a client can list and then write with `If-Match` without a `GET` each.
-#[derive(Serialize)]
-struct ListedUser<'a> {
-    #[serde(flatten)]
-    user: &'a User,
-    version: u64,
-}
-
 pub(super) fn page(page: &Page) -> Response<Body> {
     let users = page
         .users
         .iter()
-        .map(|user| ListedUser {
-            user,
-            version: user.version,
-        })
+        .map(|user| record(user, Some(user.version)))
         .collect::<Vec<_>>();
     json_response(
         Operation::ListUsers.success(),

@@ -264,7 +264,7 @@ async fn create_user(
     ttl: Duration,
 ) -> Result<Response<Body>, ApiError> {
     let key = decode::idempotency_key(request.headers())?;
-    let input = decode::user_input(request.body())?;
+    let fields = decode::user_fields(request.body())?;
     let caller = caller(request);
     let idempotency = key.map(|key| service::Idempotency {
         key,
@@ -272,7 +272,7 @@ async fn create_user(
         ttl,
     });
     Ok(
-        match service::create_user(store, input, idempotency).await? {
+        match service::create_user(store, fields, idempotency).await? {
             service::CreateOutcome::Created(user) => encode::created(&user),
             service::CreateOutcome::Replayed(user) => {
                 let mut response = encode::created(&user);
@@ -325,8 +325,8 @@ async fn update_user(
     request: &Request,
 ) -> Result<Response<Body>, ApiError> {
     let precondition = conditional::if_match(request.headers())?;
-    let input = decode::user_input(request.body())?;
-    let user = service::update_user(store, id, input, precondition).await?;
+    let fields = decode::user_fields(request.body())?;
+    let user = service::update_user(store, id, fields, precondition).await?;
     Ok(encode::user(Operation::UpdateUser.success(), &user))
 }
 
