@@ -9,16 +9,24 @@ use integration_tests::faults::{Fault, FaultyStore};
 use integration_tests::lambda_target::LambdaTarget;
 use integration_tests::{Target, TestRequest};
 use serde_json::json;
+use shared::contract::Operation;
 
+/// A valid request of each operation, each of which must reach the store.
 fn every_operation() -> Vec<TestRequest> {
-    let user = json!({"name": "Ann", "email": "ann@example.com"});
-    vec![
-        TestRequest::new(Method::POST, "/users").json(&user),
-        TestRequest::new(Method::GET, "/users/1"),
-        TestRequest::new(Method::PUT, "/users/1").json(&json!({"age": 3})),
-        TestRequest::new(Method::DELETE, "/users/1"),
-        TestRequest::new(Method::GET, "/users"),
-    ]
+    Operation::ALL
+        .map(|operation| {
+            let path = operation.path().replace("{id}", "1");
+            let request = TestRequest::new(operation.method(), path);
+            match operation {
+                Operation::CreateUser => {
+                    request.json(&json!({"name": "Ann", "email": "ann@example.com"}))
+                }
+                Operation::UpdateUser => request.json(&json!({"age": 3})),
+                Operation::FindUser => request.json(&json!({"email": "ann@example.com"})),
+                Operation::GetUser | Operation::DeleteUser | Operation::ListUsers => request,
+            }
+        })
+        .into()
 }
 
 /// A store that is down and one that throttles get the same answer: nothing was written, try
