@@ -91,7 +91,7 @@ impl Operation {
         }
     }
 
-    /// Its path pattern: the collection, or one user.
+    /// Its path pattern: the collection, one user, or the find.
     pub const fn path(self) -> &'static str {
         match self {
             Operation::CreateUser | Operation::ListUsers => USERS_PATH,

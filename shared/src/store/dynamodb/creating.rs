@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 
 use super::DynamoStore;
 use super::attempts::{Attempt, out_of_step, with_retries};
-use super::errors::{classify, internal};
+use super::errors::internal;
 use super::items::{EmailClaim, IdempotencyRecord, UserItem, idempotency_key, value};
 use super::transaction::{Transaction, write_token};
 use crate::domain::{NewUser, User, UserId, email_key};
@@ -66,16 +66,7 @@ impl DynamoStore {
     /// is the same; `IdempotencyKeyReused` if not. A record gone since the transaction (expired
     /// and removed) means the create may simply run again.
     async fn replay(&self, request: &IdempotentCreate) -> Result<Attempt<Created>, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(idempotency_key(&request.key)?))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(item) = output.item else {
+        let Some(item) = self.read_item(idempotency_key(&request.key)?).await? else {
             return Ok(Attempt::Retry);
         };
         let record = IdempotencyRecord::from_item(item)?;

@@ -127,17 +127,23 @@ impl DynamoStore {
         &self.table
     }
 
-    async fn read(&self, id: UserId) -> Result<Option<UserItem>, StoreError> {
+    /// The item at `key`, read strongly consistently (so a client reads its own writes).
+    async fn read_item(&self, key: Item) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .set_key(Some(self.key(id)?))
+            .set_key(Some(key))
             .consistent_read(true)
             .send()
             .await
             .map_err(classify)?;
-        output.item.map(UserItem::from_item).transpose()
+        Ok(output.item)
+    }
+
+    async fn read(&self, id: UserId) -> Result<Option<UserItem>, StoreError> {
+        let item = self.read_item(self.key(id)?).await?;
+        item.map(UserItem::from_item).transpose()
     }
 
     /// The claim of `email`, then the user it names. The two are written and removed together,
@@ -148,16 +154,8 @@ impl DynamoStore {
     /// did) there was a moment when no user held it.
     async fn find(&self, email: &str) -> Result<Option<User>, StoreError> {
         let key = email_key(email);
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(claim_key(&key)?))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(classify)?;
-        let Some(claim) = output.item.map(EmailClaim::from_item).transpose()? else {
+        let claim = self.read_item(claim_key(&key)?).await?;
+        let Some(claim) = claim.map(EmailClaim::from_item).transpose()? else {
             return Ok(None);
         };
         let id = UserId::new(claim.user_id)
