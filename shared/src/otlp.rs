@@ -26,7 +26,6 @@ use bytes::Bytes;
 use http_body_util::BodyExt;
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry::{Context, KeyValue};
-use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_http::{HttpClient, HttpError};
 use opentelemetry_otlp::{RetryPolicy, SpanExporter, WithExportConfig, WithHttpConfig};
 use opentelemetry_sdk::Resource;
@@ -110,7 +109,7 @@ fn tracer(service: &str) -> Option<SdkTracer> {
     let finished = Finished::default();
     let provider = SdkTracerProvider::builder()
         .with_span_processor(finished.clone())
-        .with_id_generator(XrayIdGenerator::default())
+        .with_id_generator(crate::trace::XrayIds::default())
         .with_resource(resource)
         .build();
     let tracer = provider.tracer("users-api");

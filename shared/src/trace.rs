@@ -5,30 +5,51 @@
 //! A trace context is OpenTelemetry's [`SpanContext`]; parsing is OpenTelemetry's own propagators
 //! (W3C Trace Context, and the X-Ray propagator of `opentelemetry-aws`), and so is formatting, but
 //! for `traceparent`, written the way the W3C propagator writes it (a test holds them equal); new
-//! ids come from the X-Ray id generator, whose trace ids X-Ray accepts (their first 4 bytes are
-//! the start time). While a request is answered its span is OpenTelemetry's current context
+//! ids are ones X-Ray accepts ([`XrayIds`]). While a request is answered its span is OpenTelemetry's current context
 //! ([`in_span`]), which is how the DynamoDB client finds it ([`current`]).
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt;
 use opentelemetry::propagation::TextMapPropagator;
 pub use opentelemetry::trace::{SpanContext, SpanId, TraceId};
 use opentelemetry::trace::{TraceContextExt, TraceFlags, TraceState};
-use opentelemetry_aws::trace::XrayIdGenerator;
 use opentelemetry_aws::trace::xray_propagator::{span_context_from_str, span_context_to_string};
 use opentelemetry_sdk::propagation::TraceContextPropagator;
-use opentelemetry_sdk::trace::IdGenerator;
+use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
 use crate::contract::headers;
 
+/// Trace and span ids X-Ray accepts: a trace id's first 4 bytes are the epoch second it began,
+/// the other 12 random; span ids random. The ids opentelemetry-aws's `XrayIdGenerator` makes, but
+/// without its round trip through two formatted strings and a parse for every new trace, which
+/// was ~1% of `local-api`'s CPU per `GET` (docs/benchmarks.md, section 4).
+#[derive(Debug, Default)]
+pub struct XrayIds(RandomIdGenerator);
+
+impl IdGenerator for XrayIds {
+    fn new_trace_id(&self) -> TraceId {
+        let random = u128::from_be_bytes(self.0.new_trace_id().to_bytes());
+        let started = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        let started = u128::from(started as u32) << 96;
+        TraceId::from_bytes((started | random & ((1 << 96) - 1)).to_be_bytes())
+    }
+
+    fn new_span_id(&self) -> SpanId {
+        self.0.new_span_id()
+    }
+}
+
 /// A new span: a child of `parent` (same trace, new span id, the parent's sampling decision), or
 /// the root of a new, sampled trace.
 pub fn new_span(parent: Option<&SpanContext>) -> SpanContext {
-    let ids = XrayIdGenerator::default();
+    let ids = XrayIds::default();
     match parent.filter(|parent| parent.trace_id() != TraceId::INVALID) {
         Some(parent) => SpanContext::new(
             parent.trace_id(),
@@ -84,19 +105,28 @@ pub fn from_traceparent(value: &str) -> Option<SpanContext> {
 
 /// `span` as a W3C `traceparent` value (version `00`), written as OpenTelemetry's propagator
 /// writes it but without its carrier: every response's `traceresponse` is one, and the
-/// propagator's map, context and `tracestate` string were a per-request cost for nothing. An
-/// invalid span is the empty string, as the propagator leaves it.
+/// propagator's map, context and `tracestate` string were a per-request cost for nothing, as was
+/// the formatting machinery (the value is fixed-width hex). An invalid span is the empty string,
+/// as the propagator leaves it.
 pub fn to_traceparent(span: &SpanContext) -> String {
     if !span.is_valid() {
         return String::new();
     }
-    let sampled = span.trace_flags() & TraceFlags::SAMPLED;
-    format!(
-        "00-{}-{}-{:02x}",
-        span.trace_id(),
-        span.span_id(),
-        sampled.to_u8()
-    )
+    let mut value = String::with_capacity(55);
+    value.push_str("00-");
+    push_hex(&mut value, &span.trace_id().to_bytes());
+    value.push('-');
+    push_hex(&mut value, &span.span_id().to_bytes());
+    value.push_str(if span.is_sampled() { "-01" } else { "-00" });
+    value
+}
+
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    for byte in bytes {
+        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
+        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    }
 }
 
 /// An X-Ray trace header (`Root=1-...;Parent=...;Sampled=1`), as API Gateway, Lambda's runtime API
@@ -248,6 +278,15 @@ mod tests {
             .unwrap()
             .as_secs();
         assert!(now.abs_diff(started) < 60, "{started} vs {now}");
+        // The other 12 bytes are random: a thousand new traces share none of them.
+        let randoms: std::collections::HashSet<[u8; 12]> = (0..1000)
+            .map(|_| {
+                new_span(None).trace_id().to_bytes()[4..]
+                    .try_into()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(randoms.len(), 1000);
     }
 
     #[tokio::test]

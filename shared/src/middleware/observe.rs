@@ -27,7 +27,8 @@ use crate::trace::{self, SpanContext};
 use crate::transport::{Routed, operation_label};
 
 /// The id a request's logs are correlated by, put on the request by the runtime's edge: the
-/// Lambda request id (as in the REPORT line) or the id `local-api` assigned.
+/// Lambda request id (as in the REPORT line) or the id `local-api` assigned. The observer takes
+/// it off the request and hands it back as the answer's `x-request-id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
@@ -146,16 +147,16 @@ impl RequestObserver {
     /// completed", records the request's count and latency, and returns its id in
     /// `x-request-id` and its trace in `traceresponse`. While the handler runs, the request's
     /// trace span is OpenTelemetry's current context ([`trace::in_span`]).
-    pub async fn around<B, R, F, Fut>(&self, request: Request<B>, handler: F) -> Response<R>
+    pub async fn around<B, R, F, Fut>(&self, mut request: Request<B>, handler: F) -> Response<R>
     where
         F: FnOnce(Request<B>) -> Fut,
         Fut: Future<Output = Response<R>>,
     {
         let started = Instant::now();
         let request_id = request
-            .extensions()
-            .get::<RequestId>()
-            .map_or_else(String::new, |RequestId(id)| id.clone());
+            .extensions_mut()
+            .remove::<RequestId>()
+            .map_or_else(String::new, |RequestId(id)| id);
         let caller = request.extensions().get::<CallerTrace>();
         let cold_start = take_cold_start();
         let span = tracing::info_span!(
@@ -171,11 +172,16 @@ impl RequestObserver {
             latency_ms = tracing::field::Empty,
         );
         let trace = trace::context_of(&span, caller.map(|CallerTrace(parent)| parent));
-        span.set_attribute("http.request.method", request.method().to_string());
-        span.set_attribute("faas.trigger", "http");
-        span.set_attribute("faas.coldstart", cold_start);
-        if !request_id.is_empty() {
-            span.set_attribute("faas.invocation_id", request_id.clone());
+        // A disabled span (its level filtered out) keeps no attributes: their values are not
+        // even made.
+        let attributed = !span.is_disabled();
+        if attributed {
+            span.set_attribute("http.request.method", request.method().to_string());
+            span.set_attribute("faas.trigger", "http");
+            span.set_attribute("faas.coldstart", cold_start);
+            if !request_id.is_empty() {
+                span.set_attribute("faas.invocation_id", request_id.clone());
+            }
         }
         let handled = span.in_scope(|| handler(request));
         let mut response = trace::in_span(&trace, handled)
@@ -189,11 +195,13 @@ impl RequestObserver {
         let latency = started.elapsed();
         let status = response.status();
         span.record("status", status.as_u16());
-        span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
-        if routed.operation.is_some() {
-            span.set_attribute("http.route", routed.route);
+        if attributed {
+            span.set_attribute("http.response.status_code", i64::from(status.as_u16()));
+            if routed.operation.is_some() {
+                span.set_attribute("http.route", routed.route);
+            }
         }
-        if status.is_server_error() {
+        if attributed && status.is_server_error() {
             span.set_status(opentelemetry::trace::Status::error(
                 ResponseOutcome::of(status).name(),
             ));
@@ -201,11 +209,12 @@ impl RequestObserver {
         span.record("latency_ms", latency.as_secs_f64() * 1000.0);
         span.in_scope(|| tracing::info!("request completed"));
         self.metrics.record(routed.operation, status, latency);
+        // Both values become headers without a copy.
         let answer = response.headers_mut();
-        if let Ok(value) = HeaderValue::from_str(&request_id) {
+        if let Ok(value) = HeaderValue::try_from(request_id) {
             answer.insert(headers::REQUEST_ID, value);
         }
-        if let Ok(value) = HeaderValue::from_str(&trace::to_traceparent(&trace)) {
+        if let Ok(value) = HeaderValue::try_from(trace::to_traceparent(&trace)) {
             answer.insert(headers::TRACERESPONSE, value);
         }
         response
