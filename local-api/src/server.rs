@@ -332,3 +332,24 @@ pub fn shutdown_signal() -> std::io::Result<impl Future<Output = ()>> {
         let _ = tokio::signal::ctrl_c().await;
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_a_process_prefix_and_a_counter_in_hex() {
+        let (first, second) = (new_request_id(), new_request_id());
+        for id in [&first, &second] {
+            let (prefix, count) = id.split_once('-').unwrap();
+            assert_eq!((prefix.len(), count.len()), (8, 8), "{id}");
+            assert!(
+                id.bytes()
+                    .all(|b| b == b'-' || matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            );
+        }
+        assert_eq!(first[..8], second[..8]);
+        let count = |id: &str| u64::from_str_radix(&id[9..], 16).unwrap();
+        assert_eq!(count(&second), count(&first) + 1);
+    }
+}

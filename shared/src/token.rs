@@ -8,7 +8,7 @@
 pub fn random_token() -> Result<String, getrandom::Error> {
     let mut bits = [0u8; 16];
     getrandom::fill(&mut bits)?;
-    Ok(format!("{:032x}", u128::from_be_bytes(bits)))
+    Ok(hex::encode(bits))
 }
 
 #[cfg(test)]

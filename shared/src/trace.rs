@@ -112,20 +112,16 @@ pub fn to_traceparent(span: &SpanContext) -> String {
     if !span.is_valid() {
         return String::new();
     }
-    let mut value = String::with_capacity(55);
-    value.push_str("00-");
-    push_hex(&mut value, &span.trace_id().to_bytes());
-    value.push('-');
-    push_hex(&mut value, &span.span_id().to_bytes());
-    value.push_str(if span.is_sampled() { "-01" } else { "-00" });
-    value
-}
-
-fn push_hex(out: &mut String, bytes: &[u8]) {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    for byte in bytes {
-        out.push(char::from(DIGITS[usize::from(byte >> 4)]));
-        out.push(char::from(DIGITS[usize::from(byte & 0xf)]));
+    let mut value = *b"00-00000000000000000000000000000000-0000000000000000-00";
+    // Each slice is twice its id's length, the one thing `encode_to_slice` checks.
+    let written = hex::encode_to_slice(span.trace_id().to_bytes(), &mut value[3..35])
+        .and_then(|()| hex::encode_to_slice(span.span_id().to_bytes(), &mut value[36..52]));
+    if span.is_sampled() {
+        value[54] = b'1';
+    }
+    match (written, String::from_utf8(value.to_vec())) {
+        (Ok(()), Ok(value)) => value,
+        _ => String::new(),
     }
 }
 
