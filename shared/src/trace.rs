@@ -5,8 +5,9 @@
 //! A trace context is OpenTelemetry's [`SpanContext`]; parsing is OpenTelemetry's own propagators
 //! (W3C Trace Context, and the X-Ray propagator of `opentelemetry-aws`), and so is formatting, but
 //! for `traceparent`, written the way the W3C propagator writes it (a test holds them equal); new
-//! ids are ones X-Ray accepts ([`XrayIds`]). While a request is answered its span is OpenTelemetry's current context
-//! ([`in_span`]), which is how the DynamoDB client finds it ([`current`]).
+//! ids are ones X-Ray accepts ([`XrayIds`]). While a request is answered its span is
+//! OpenTelemetry's current context ([`in_span`]), which is how the DynamoDB client finds it
+//! ([`current`]).
 
 use std::collections::HashMap;
 use std::future::Future;
