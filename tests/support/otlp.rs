@@ -141,16 +141,20 @@ async fn receive(
         {
             spans.push(ReceivedSpan {
                 name: span.name,
-                trace_id: hex(&span.trace_id),
-                span_id: hex(&span.span_id),
-                parent_span_id: hex(&span.parent_span_id),
+                trace_id: hex::encode(&span.trace_id),
+                span_id: hex::encode(&span.span_id),
+                parent_span_id: hex::encode(&span.parent_span_id),
                 attributes: span
                     .attributes
                     .iter()
                     .map(|kv| (kv.key.clone(), display(kv)))
                     .collect(),
                 events: span.events.into_iter().map(|event| event.name).collect(),
-                linked_traces: span.links.iter().map(|link| hex(&link.trace_id)).collect(),
+                linked_traces: span
+                    .links
+                    .iter()
+                    .map(|link| hex::encode(&link.trace_id))
+                    .collect(),
                 service: service.clone(),
             });
         }
@@ -172,8 +176,4 @@ fn display(kv: &KeyValue) -> String {
         Some(other) => format!("{other:?}"),
         None => String::new(),
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
 }

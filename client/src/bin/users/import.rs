@@ -77,8 +77,7 @@ fn row_key(line: u64, row: &Row) -> String {
         hash.update([0x1f]);
     }
     let digest = hash.finalize();
-    let hex: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
-    format!("import-{line}-{hex}")
+    format!("import-{line}-{}", hex::encode(&digest[..12]))
 }
 
 /// The import's progress bar on a terminal's stderr (none elsewhere): rows answered, rate, time
