@@ -76,18 +76,9 @@ end
 "#,
     )
     .unwrap();
-    let mut ceiling = tokio::process::Command::new(binary("ceiling-hyper"))
-        .arg(integration_tests::free_port().to_string())
-        .stdout(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let ceiling_url = {
-        use tokio::io::AsyncBufReadExt;
-        let mut lines = tokio::io::BufReader::new(ceiling.stdout.take().unwrap()).lines();
-        let line = lines.next_line().await.unwrap().unwrap();
-        line.split_whitespace().last().unwrap().to_owned()
-    };
+    let mut ceiling = tokio::process::Command::new(binary("ceiling-hyper"));
+    ceiling.arg(integration_tests::free_port().to_string());
+    let (ceiling, ceiling_url) = spawn_listening(ceiling).await;
     let rss_loaded = status_kib(api.pid(), "VmRSS");
     // The machine's speed drifts over a minute: each round pairs a ceiling run with the GET run
     // right after it, and the ratio is the median of the rounds', so drift cancels within a round.

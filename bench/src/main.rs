@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
-use integration_tests::processes::{ALL_FUNCTIONS, LocalApi, binary};
+use integration_tests::processes::{ALL_FUNCTIONS, LocalApi, binary, spawn_listening};
 use integration_tests::recording::{CallLog, recording_client};
 use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
 use integration_tests::sam::zipped_size;
@@ -30,6 +30,7 @@ mod calls;
 mod capacity;
 mod cold;
 mod http;
+mod instructions;
 mod listing;
 mod managed;
 mod share;
@@ -40,6 +41,7 @@ use calls::*;
 use capacity::*;
 use cold::*;
 use http::*;
+use instructions::*;
 use listing::*;
 use managed::*;
 use share::*;
@@ -81,6 +83,9 @@ async fn main() {
     }
     if wanted("http") {
         report.insert("local_api_http", http_throughput().await);
+    }
+    if wanted("instructions") {
+        report.insert("instructions_per_request", instructions().await);
     }
     if wanted("listing") {
         report.insert("listing", listing().await);

@@ -46,6 +46,32 @@ pub fn binary(name: &str) -> PathBuf {
     path
 }
 
+/// Spawns a server that prints its `http://` address in the first line on stdout (local-api, the
+/// benchmark's HTTP ceiling), killed when the returned child is dropped, and waits for that
+/// address.
+pub async fn spawn_listening(mut command: Command) -> (Child, String) {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = command.spawn().expect("spawn the server");
+    let stdout = child.stdout.take().expect("piped stdout");
+    let mut lines = BufReader::new(stdout).lines();
+    let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+        .await
+        .expect("the server printed no address within 60 s")
+        .expect("read the server's stdout")
+        .expect("the server exited before listening");
+    let url = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    // Keep draining stdout so the child never blocks on a full pipe.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
 /// A running `local-api` on a free loopback port, killed when dropped.
 pub struct LocalApi {
     child: Child,
@@ -97,25 +123,8 @@ impl LocalApi {
             .args(args)
             // Quiet unless a test asks for more: its stderr is the test run's own.
             .env("RUST_LOG", "warn")
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .kill_on_drop(true);
-        let mut child = command.spawn().expect("spawn local-api");
-        let stdout = child.stdout.take().expect("piped stdout");
-        let mut lines = BufReader::new(stdout).lines();
-        let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
-            .await
-            .expect("local-api printed no address within 60 s")
-            .expect("read local-api stdout")
-            .expect("local-api exited before listening");
-        let url = line
-            .split_whitespace()
-            .find(|word| word.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_owned();
-        // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            .envs(env.iter().copied());
+        let (child, url) = spawn_listening(command).await;
         Self {
             child,
             client: HttpClient::new(url),
