@@ -9,7 +9,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use http::{HeaderValue, Method};
 use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
+use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
@@ -19,7 +19,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use shared::contract::headers;
 use shared::middleware::observe::{CallerTrace, RequestId, RequestObserver};
 use shared::otlp;
-use shared::transport::{Api, ApiError, MAX_BODY_BYTES};
+use shared::transport::{Api, ApiError, MAX_BODY_BYTES, Routed};
 use tokio::net::TcpListener;
 use tower::util::BoxCloneSyncService;
 use tower::{BoxError, ServiceBuilder, ServiceExt};
@@ -58,20 +58,16 @@ impl Observed {
     /// Names the request and the trace it came in, then reads its body and answers it inside the
     /// observer's span, so a refused body (413) is logged and counted like any other answer.
     /// The request's spans are exported (if a collector is configured) before it is answered.
-    async fn handle(&self, mut request: hyper::Request<Incoming>) -> Response<Body> {
+    async fn handle(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+        let id = RequestId(new_request_id());
         let caller = CallerTrace::from_headers(request.headers());
-        let extensions = request.extensions_mut();
-        extensions.insert(RequestId(new_request_id()));
-        if let Some(caller) = caller {
-            extensions.insert(caller);
-        }
         let handled = |request| async move {
             match into_lambda_request(request).await {
                 Ok(request) => self.api.handle(request).await,
-                Err(error) => error.into_response(),
+                Err(error) => (error.into_response(), Routed::UNMATCHED),
             }
         };
-        let response = self.observer.around(request, handled).await;
+        let response = self.observer.around(request, id, caller, handled).await;
         otlp::flush().await;
         response
     }
@@ -278,9 +274,12 @@ async fn answer(
 }
 
 /// Reads the body, but never more than [`MAX_BODY_BYTES`] of it, so an oversized upload is
-/// refused without being buffered.
+/// refused without being buffered. A request that says it has none (a `GET`) is not read at all.
 async fn into_lambda_request(request: hyper::Request<Incoming>) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
+    if body.is_end_stream() {
+        return Ok(Request::from_parts(parts, Body::Empty));
+    }
     let bytes = Limited::new(body, MAX_BODY_BYTES)
         .collect()
         .await
@@ -309,7 +308,21 @@ fn new_request_id() -> String {
     static PREFIX: OnceLock<u32> = OnceLock::new();
     static NEXT: AtomicU64 = AtomicU64::new(1);
     let prefix = PREFIX.get_or_init(|| RandomState::new().hash_one(std::process::id()) as u32);
-    format!("{prefix:08x}-{:08x}", NEXT.fetch_add(1, Ordering::Relaxed))
+    request_id(*prefix, NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+/// `format!("{prefix:08x}-{count:08x}")` without the formatting machinery, which was ~5% of a
+/// `GET /users/{id}`'s instructions (docs/benchmarks.md section 4b): both numbers in fixed-width
+/// hex, then the counter's leading zeros beyond its first eight digits dropped.
+fn request_id(prefix: u32, count: u64) -> String {
+    const PREFIX_END: usize = 9;
+    let mut id = [b'-'; PREFIX_END + 16];
+    let written = hex::encode_to_slice(prefix.to_be_bytes(), &mut id[..PREFIX_END - 1])
+        .and_then(|()| hex::encode_to_slice(count.to_be_bytes(), &mut id[PREFIX_END..]));
+    debug_assert!(written.is_ok(), "the slices are exactly twice the bytes");
+    let padding = (count.leading_zeros() as usize / 4).min(8);
+    id.copy_within(PREFIX_END + padding.., PREFIX_END);
+    String::from_utf8_lossy(&id[..id.len() - padding]).into_owned()
 }
 
 /// Completes on Ctrl-C (SIGINT) or SIGTERM, the signals a terminal and a process manager send.
@@ -351,5 +364,22 @@ mod tests {
         assert_eq!(first[..8], second[..8]);
         let count = |id: &str| u64::from_str_radix(&id[9..], 16).unwrap();
         assert_eq!(count(&second), count(&first) + 1);
+    }
+
+    #[test]
+    fn a_request_id_is_the_two_numbers_as_format_writes_them_at_any_width() {
+        for (prefix, count) in [
+            (0, 0),
+            (0xdead_beef, 1),
+            (7, 0xffff_ffff),
+            (u32::MAX, 1 << 32),
+            (0x0102_0304, 0x1_2345_6789),
+            (1, u64::MAX),
+        ] {
+            assert_eq!(
+                request_id(prefix, count),
+                format!("{prefix:08x}-{count:08x}")
+            );
+        }
     }
 }

@@ -67,18 +67,14 @@ pub fn http_service(
 ) -> impl Service<Request, Response = EncodedResponse, Error = Infallible, Future: Send> + Clone {
     let observer = RequestObserver::new(api.backend());
     let served = Arc::new((observer, api));
-    service_fn(move |mut request: Request| {
+    service_fn(move |request: Request| {
         let served = served.clone();
         async move {
             let (observer, api) = &*served;
-            let id = request_id(&request);
+            let id = RequestId(request_id(&request));
             let caller = caller_trace(&request);
-            request.extensions_mut().insert(RequestId(id));
-            if let Some(caller) = caller {
-                request.extensions_mut().insert(caller);
-            }
             let response = observer
-                .around(request, |request| api.handle(request))
+                .around(request, id, caller, |request| api.handle(request))
                 .await;
             otlp::flush().await;
             Ok(EncodedResponse(response))

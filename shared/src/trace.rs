@@ -13,6 +13,7 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use http::HeaderName;
 use opentelemetry::Context;
 use opentelemetry::context::FutureExt;
 use opentelemetry::propagation::TextMapPropagator;
@@ -89,12 +90,17 @@ pub fn context_of(span: &tracing::Span, parent: Option<&SpanContext>) -> SpanCon
 }
 
 /// The trace a request carries: its `traceparent`, else its `X-Amzn-Trace-Id`; `header` looks a
-/// header up by its lower-case name. Malformed values are ignored, as the W3C specification asks.
-pub fn incoming<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<SpanContext> {
-    header(headers::TRACEPARENT)
+/// header up by its name. Malformed values are ignored, as the W3C specification asks.
+pub fn incoming<'a>(header: impl Fn(&HeaderName) -> Option<&'a str>) -> Option<SpanContext> {
+    header(&TRACEPARENT)
         .and_then(from_traceparent)
-        .or_else(|| header(headers::AMZN_TRACE_ID).and_then(from_xray))
+        .or_else(|| header(&AMZN_TRACE_ID).and_then(from_xray))
 }
+
+/// The two names [`incoming`] looks up, made once: a look-up by `&str` parses the name first, on
+/// every request.
+static TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
+static AMZN_TRACE_ID: HeaderName = HeaderName::from_static(headers::AMZN_TRACE_ID);
 
 /// A W3C `traceparent` value.
 pub fn from_traceparent(value: &str) -> Option<SpanContext> {
@@ -211,14 +217,14 @@ mod tests {
     #[test]
     fn traceparent_wins_and_garbage_is_no_trace() {
         let xray = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1";
-        let both = |name: &str| match name {
+        let both = |name: &HeaderName| match name.as_str() {
             "traceparent" => Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"),
             "x-amzn-trace-id" => Some(xray),
             _ => None,
         };
         let trace = incoming(both).unwrap().trace_id().to_string();
         assert_eq!(trace, "0af7651916cd43dd8448eb211c80319c");
-        let only_xray = |name: &str| (name == "x-amzn-trace-id").then_some(xray);
+        let only_xray = |name: &HeaderName| (name == "x-amzn-trace-id").then_some(xray);
         let trace = incoming(only_xray).unwrap().trace_id().to_string();
         assert_eq!(trace, "5759e988bd862e3fe1be46a994272793");
         for garbage in [

@@ -89,7 +89,7 @@ async fn the_breaker_opens_fails_fast_and_recovers_without_a_restart() {
         let request = Request::new(Body::Empty);
         let (mut parts, body) = request.into_parts();
         parts.uri = "/users/1".parse().unwrap();
-        let response = target.api.handle(Request::from_parts(parts, body)).await;
+        let (response, _) = target.api.handle(Request::from_parts(parts, body)).await;
         assert_eq!(response.status(), 503);
         assert_eq!(response.headers()["retry-after"], "1");
     }

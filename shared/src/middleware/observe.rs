@@ -3,8 +3,8 @@
 //! [`RequestObserver::around`].
 //!
 //! It knows `http` requests and responses and nothing of lambda_http or hyper: the edge names
-//! the request ([`RequestId`]) and the trace it came in ([`CallerTrace`]), and the handler says
-//! what it routed ([`Routed`]), all as extensions. Each request is a span of its own in the
+//! the request ([`RequestId`]) and the trace it came in ([`CallerTrace`]), and the handler answers
+//! with what it routed ([`Routed`]) beside the response. Each request is a span of its own in the
 //! caller's trace (or the first of a new one): its trace id is in every log line of the request
 //! and in the `traceresponse` header of the answer. Nothing here sees a request or response
 //! body: the only user data that reaches a log line or a metric is the numeric user id in a path.
@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use enum_map::{Enum, EnumMap};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -26,14 +26,14 @@ use crate::contract::headers;
 use crate::trace::{self, SpanContext};
 use crate::transport::{Routed, operation_label};
 
-/// The id a request's logs are correlated by, put on the request by the runtime's edge: the
-/// Lambda request id (as in the REPORT line) or the id `local-api` assigned. The observer takes
-/// it off the request and hands it back as the answer's `x-request-id`.
+/// The id a request's logs are correlated by, named by the runtime's edge: the Lambda request id
+/// (as in the REPORT line) or the id `local-api` assigned. The observer hands it back as the
+/// answer's `x-request-id`.
 #[derive(Debug, Clone)]
 pub struct RequestId(pub String);
 
-/// The trace the caller's request came in, put on the request by the runtime's edge: the
-/// request's span is a child of it. Without one, the request starts a trace.
+/// The trace the caller's request came in, as the runtime's edge found it: the request's span is
+/// a child of it. Without one, the request starts a trace.
 #[derive(Debug, Clone)]
 pub struct CallerTrace(pub SpanContext);
 
@@ -147,17 +147,22 @@ impl RequestObserver {
     /// completed", records the request's count and latency, and returns its id in
     /// `x-request-id` and its trace in `traceresponse`. While the handler runs, the request's
     /// trace span is OpenTelemetry's current context ([`trace::in_span`]).
-    pub async fn around<B, R, F, Fut>(&self, mut request: Request<B>, handler: F) -> Response<R>
+    ///
+    /// The id and the caller's trace come as arguments and what was routed comes back beside the
+    /// response, not as extensions of either: each extension map costs three allocations, ~1k of
+    /// a `GET /users/{id}`'s instructions in all (docs/benchmarks.md section 4b).
+    pub async fn around<B, R, F, Fut>(
+        &self,
+        request: Request<B>,
+        RequestId(request_id): RequestId,
+        caller: Option<CallerTrace>,
+        handler: F,
+    ) -> Response<R>
     where
         F: FnOnce(Request<B>) -> Fut,
-        Fut: Future<Output = Response<R>>,
+        Fut: Future<Output = (Response<R>, Routed)>,
     {
         let started = Instant::now();
-        let request_id = request
-            .extensions_mut()
-            .remove::<RequestId>()
-            .map_or_else(String::new, |RequestId(id)| id);
-        let caller = request.extensions().get::<CallerTrace>();
         let cold_start = take_cold_start();
         let span = tracing::info_span!(
             "request",
@@ -171,7 +176,7 @@ impl RequestObserver {
             status = tracing::field::Empty,
             latency_ms = tracing::field::Empty,
         );
-        let trace = trace::context_of(&span, caller.map(|CallerTrace(parent)| parent));
+        let trace = trace::context_of(&span, caller.as_ref().map(|CallerTrace(parent)| parent));
         // A disabled span (its level filtered out) keeps no attributes: their values are not
         // even made.
         let attributed = !span.is_disabled();
@@ -184,14 +189,9 @@ impl RequestObserver {
             }
         }
         let handled = span.in_scope(|| handler(request));
-        let mut response = trace::in_span(&trace, handled)
+        let (mut response, routed) = trace::in_span(&trace, handled)
             .instrument(span.clone())
             .await;
-        let routed = response
-            .extensions()
-            .get::<Routed>()
-            .copied()
-            .unwrap_or(Routed::UNMATCHED);
         let latency = started.elapsed();
         let status = response.status();
         span.record("status", status.as_u16());
@@ -200,11 +200,11 @@ impl RequestObserver {
             if routed.operation.is_some() {
                 span.set_attribute("http.route", routed.route);
             }
-        }
-        if attributed && status.is_server_error() {
-            span.set_status(opentelemetry::trace::Status::error(
-                ResponseOutcome::of(status).name(),
-            ));
+            if status.is_server_error() {
+                span.set_status(opentelemetry::trace::Status::error(
+                    ResponseOutcome::of(status).name(),
+                ));
+            }
         }
         span.record("latency_ms", latency.as_secs_f64() * 1000.0);
         span.in_scope(|| tracing::info!("request completed"));
@@ -212,14 +212,19 @@ impl RequestObserver {
         // Both values become headers without a copy.
         let answer = response.headers_mut();
         if let Ok(value) = HeaderValue::try_from(request_id) {
-            answer.insert(headers::REQUEST_ID, value);
+            answer.insert(REQUEST_ID.clone(), value);
         }
         if let Ok(value) = HeaderValue::try_from(trace::to_traceparent(&trace)) {
-            answer.insert(headers::TRACERESPONSE, value);
+            answer.insert(TRACERESPONSE.clone(), value);
         }
         response
     }
 }
+
+/// The names of the two headers every answer gets, made once: an insert by `&str` parses the name
+/// first, on every request. A clone of either copies a pointer.
+static REQUEST_ID: HeaderName = HeaderName::from_static(headers::REQUEST_ID);
+static TRACERESPONSE: HeaderName = HeaderName::from_static(headers::TRACERESPONSE);
 
 /// Describes every metric the service emits (units matter to CloudWatch), once per process.
 pub fn describe_metrics() {
@@ -318,16 +323,12 @@ mod tests {
             routed.record_in_current_span();
             let mut response = Response::new(());
             *response.status_mut() = StatusCode::NO_CONTENT;
-            response.extensions_mut().insert(routed);
-            response
+            (response, routed)
         };
-        let mut request = Request::new(());
-        request
-            .extensions_mut()
-            .insert(RequestId("req-42".to_owned()));
+        let id = RequestId("req-42".to_owned());
         let (response, counters) = recorded(|| async {
             let observer = RequestObserver::new("memory");
-            observer.around(request, handler).await
+            observer.around(Request::new(()), id, None, handler).await
         });
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         assert_eq!(response.headers()["x-request-id"], "req-42");
@@ -341,16 +342,19 @@ mod tests {
     async fn a_request_is_a_span_of_its_callers_trace_current_while_it_is_handled() {
         let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
         let caller = trace::from_traceparent(traceparent).unwrap();
-        let mut request = Request::new(());
-        request.extensions_mut().insert(CallerTrace(caller.clone()));
         let handler = |_request: Request<()>| async {
             let mut response = Response::new(());
             let current = trace::current().expect("the request's span is current");
             response.extensions_mut().insert(current);
-            response
+            (response, Routed::UNMATCHED)
         };
         let response = RequestObserver::new("memory")
-            .around(request, handler)
+            .around(
+                Request::new(()),
+                RequestId("req-7".to_owned()),
+                Some(CallerTrace(caller.clone())),
+                handler,
+            )
             .await;
         let served = response.extensions().get::<SpanContext>().unwrap();
         assert_eq!(served.trace_id(), caller.trace_id());

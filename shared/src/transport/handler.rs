@@ -161,10 +161,10 @@ impl Api {
         self.ping.backend()
     }
 
-    /// Answers one request. Never fails and never panics on input: every error becomes a
-    /// response, which carries what was routed ([`Routed`]) for the observer around the API.
-    /// Internal causes are logged here, once, with their full chain.
-    pub async fn handle(&self, request: Request) -> Response<Body> {
+    /// Answers one request, and says what was routed ([`Routed`]) for the observer around the
+    /// API. Never fails and never panics on input: every error becomes a response. Internal
+    /// causes are logged here, once, with their full chain.
+    pub async fn handle(&self, request: Request) -> (Response<Body>, Routed) {
         let routed = match_route(request.method(), routing_path(&request));
         let seen = match &routed {
             RouteMatch::Found {
@@ -176,7 +176,7 @@ impl Api {
             _ => Routed::UNMATCHED,
         };
         seen.record_in_current_span();
-        let mut response = match self.route(routed, &request).await {
+        let response = match self.route(routed, &request).await {
             Ok(response) => response,
             Err(error) => {
                 if error.status().is_server_error() {
@@ -185,8 +185,7 @@ impl Api {
                 error.into_response()
             }
         };
-        response.extensions_mut().insert(seen);
-        response
+        (response, seen)
     }
 
     /// 200 when the store answers, 503 (with `Retry-After`) when it does not: for load balancers

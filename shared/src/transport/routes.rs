@@ -7,8 +7,9 @@ use http::Method;
 
 use crate::contract::{Operation, USER_PATH_PATTERN};
 
-/// What the handler found a request to be, attached to its response for the request observer
-/// (`middleware::observe`) to log and count: the operation (`None` when no route matched) and the route pattern, never a raw path.
+/// What the handler found a request to be, returned beside its response for the request
+/// observer (`middleware::observe`) to log and count: the operation (`None` when no route
+/// matched) and the route pattern, never a raw path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Routed {
     pub operation: Option<Operation>,
