@@ -60,6 +60,12 @@ async fn main() -> ExitCode {
 /// holds ~2 MiB, and an upkeep costs microseconds.
 const METRICS_UPKEEP_EVERY: Duration = Duration::from_secs(1);
 
+/// Upper bounds, in seconds, of the latency histograms' buckets: from an in-memory read (~0.1 ms)
+/// to the DynamoDB client's retries giving up (seconds).
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+];
+
 /// `install_recorder` leaves upkeep to its caller: without it every latency sample stays queued
 /// until the next scrape of `/metrics`, so a `local-api` that nobody scrapes grows by a few bytes
 /// per request for ever (measured by `./scripts/bench`: local-api memory before and after load).
@@ -87,7 +93,9 @@ async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
             .map_err(|e| format!("cannot create table {table}: {}", ErrorChain(e.as_ref())))?;
         tracing::info!(table = %table, ?outcome, "table ready");
     }
-    let metrics = PrometheusBuilder::new().install_recorder()?;
+    let metrics = PrometheusBuilder::new()
+        .set_buckets(&LATENCY_BUCKETS)?
+        .install_recorder()?;
     spawn_metrics_upkeep(metrics.clone());
     observe::describe_metrics();
     metrics::describe_counter!(

@@ -177,8 +177,22 @@ async fn the_metrics_endpoint_reflects_requests() {
         after.contains(r#"store_calls_total{call="create",outcome="ok"} 3"#),
         "{after}"
     );
-    assert!(after.contains("http_request_duration_seconds"));
-    assert!(after.contains("store_call_duration_seconds"));
+    // Histograms with buckets, not summaries: aggregatable across instances, and cheaper to fold
+    // in than a summary's sketch.
+    for histogram in [
+        "http_request_duration_seconds",
+        "store_call_duration_seconds",
+    ] {
+        assert!(
+            after.contains(&format!("# TYPE {histogram} histogram")),
+            "{after}"
+        );
+        assert!(after.contains(&format!("{histogram}_bucket{{")), "{after}");
+        assert!(
+            !after.contains(&format!("{histogram}{{quantile=")),
+            "{after}"
+        );
+    }
     let reply = contract::get(&api, "/metrics").await;
     assert_eq!(
         reply.header("content-type"),
