@@ -16,7 +16,9 @@ use integration_tests::dynamo;
 use integration_tests::lambda_target::{fixture, with_user_id};
 use integration_tests::processes::{ALL_FUNCTIONS, LocalApi, binary, spawn_listening};
 use integration_tests::recording::{CallLog, recording_client};
-use integration_tests::runtime_api::{RuntimeApi, assert_not_server_error, lambda_command};
+use integration_tests::runtime_api::{
+    RuntimeApi, assert_not_server_error, lambda_command, lambda_command_under,
+};
 use integration_tests::sam::zipped_size;
 use integration_tests::{IN_MEMORY, TestRequest};
 use lambda_http::http::Method;
