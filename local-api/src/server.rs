@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use http::{HeaderValue, Method};
+use http::{HeaderName, HeaderValue, Method, header};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::{Body as _, Incoming};
 use hyper::server::conn::http1;
@@ -21,8 +21,9 @@ use shared::middleware::observe::{CallerTrace, RequestId, RequestObserver};
 use shared::otlp;
 use shared::transport::{Api, ApiError, MAX_BODY_BYTES, Routed};
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 use tower::util::BoxCloneSyncService;
-use tower::{BoxError, ServiceBuilder, ServiceExt};
+use tower::{ServiceBuilder, ServiceExt};
 use tower_http::cors::{Any, CorsLayer};
 
 use crate::reference;
@@ -30,22 +31,36 @@ use crate::reference;
 /// How long in-flight requests get to finish after a shutdown signal.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The users routes, behind tower's concurrency limit and load shedding: a request beyond
-/// `max_in_flight` (its body still being read counts as in flight) is refused with a `503` and
-/// `Retry-After` at once instead of queueing without bound, so a flood costs the clients that
-/// cause it fast refusals, not every client a growing wait and the process its memory.
-type UsersService = BoxCloneSyncService<hyper::Request<Incoming>, Response<Body>, BoxError>;
+/// Everything the server answers with, shared by every connection: one reference count per
+/// request.
+struct Served {
+    api: Arc<Observed>,
+    users: UsersRoutes,
+    metrics: PrometheusHandle,
+}
 
-fn users_service(api: Arc<Observed>, max_in_flight: usize) -> UsersService {
-    BoxCloneSyncService::new(
-        ServiceBuilder::new()
-            .load_shed()
-            .concurrency_limit(max_in_flight)
-            .service_fn(move |request: hyper::Request<Incoming>| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(api.handle(request).await) }
-            }),
-    )
+/// The users routes behind the in-flight limit: a request beyond `max_in_flight` (its body still
+/// being read counts as in flight) is refused with a `503` and `Retry-After` at once instead of
+/// queueing without bound, so a flood costs the clients that cause it fast refusals, not every
+/// client a growing wait and the process its memory.
+///
+/// A semaphore's permit taken without waiting is what tower's load shedding over its concurrency
+/// limit did, without the boxed stack cloned and the boxed future made for every request (~1.1k
+/// of a `GET /users/{id}`'s instructions, docs/benchmarks.md section 4b).
+struct Admission {
+    api: Arc<Observed>,
+    in_flight: Semaphore,
+    limit: usize,
+}
+
+impl Admission {
+    async fn answer(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            metrics::counter!(SHED_METRIC).increment(1);
+            return ApiError::Overloaded { limit: self.limit }.into_response();
+        };
+        self.api.handle(request).await
+    }
 }
 
 /// The shared API inside the request observer: how every users-route request is answered.
@@ -74,28 +89,38 @@ impl Observed {
 }
 
 /// The users routes twice over one in-flight limit: as they are, and inside CORS for requests
-/// from a browser (those carry `Origin`). Other clients skip the CORS layer's work on every
-/// response, which cost local-api ~12% of its `GET /users/{id}` throughput (measured with wrk).
+/// from a browser (those carry `Origin`), so that a browser can read even a refusal. Other
+/// clients skip the CORS layer's work on every response, which cost local-api ~12% of its
+/// `GET /users/{id}` throughput (measured with wrk).
 struct UsersRoutes {
-    direct: UsersService,
-    browser: UsersService,
+    admission: Arc<Admission>,
+    browser: BoxCloneSyncService<hyper::Request<Incoming>, Response<Body>, Infallible>,
 }
 
 impl UsersRoutes {
     fn new(api: Arc<Observed>, max_in_flight: usize) -> Self {
-        let direct = users_service(api, max_in_flight);
-        let browser =
-            BoxCloneSyncService::new(ServiceBuilder::new().layer(cors()).service(direct.clone()));
-        Self { direct, browser }
+        let admission = Arc::new(Admission {
+            api,
+            in_flight: Semaphore::new(max_in_flight),
+            limit: max_in_flight,
+        });
+        let behind_cors = admission.clone();
+        let browser = BoxCloneSyncService::new(ServiceBuilder::new().layer(cors()).service_fn(
+            move |request| {
+                let admission = behind_cors.clone();
+                async move { Ok(admission.answer(request).await) }
+            },
+        ));
+        Self { admission, browser }
     }
 
-    /// The one stack `request` goes through, cloned for it alone: a clone of both (and of the
-    /// CORS layer's header lists) was a per-request cost of every plain request.
-    fn for_request(&self, request: &hyper::Request<Incoming>) -> UsersService {
-        if request.headers().contains_key(http::header::ORIGIN) {
-            self.browser.clone()
-        } else {
-            self.direct.clone()
+    async fn answer(&self, request: hyper::Request<Incoming>) -> Response<Body> {
+        if !request.headers().contains_key(header::ORIGIN) {
+            return self.admission.answer(request).await;
+        }
+        match self.browser.clone().oneshot(request).await {
+            Ok(response) => response,
+            Err(never) => match never {},
         }
     }
 }
@@ -103,19 +128,19 @@ impl UsersRoutes {
 /// Request headers a browser may send and response headers it may read: the same lists as the
 /// `CorsConfiguration` of template.yaml (tests/api/local_api.rs compares them), so a front end that
 /// works against `local-api` works against the deployed API.
-pub const CORS_ALLOW_HEADERS: [&str; 9] = [
-    "content-type",
-    "authorization",
-    "x-amz-date",
-    "x-amz-security-token",
-    "x-amz-content-sha256",
-    "if-match",
-    "if-none-match",
+pub const CORS_ALLOW_HEADERS: [HeaderName; 9] = [
+    header::CONTENT_TYPE,
+    header::AUTHORIZATION,
+    HeaderName::from_static("x-amz-date"),
+    HeaderName::from_static("x-amz-security-token"),
+    HeaderName::from_static("x-amz-content-sha256"),
+    header::IF_MATCH,
+    header::IF_NONE_MATCH,
     headers::IDEMPOTENCY_KEY,
     headers::TRACEPARENT,
 ];
-pub const CORS_EXPOSE_HEADERS: [&str; 4] = [
-    "etag",
+pub const CORS_EXPOSE_HEADERS: [HeaderName; 4] = [
+    header::ETAG,
     headers::IDEMPOTENT_REPLAYED,
     headers::REQUEST_ID,
     headers::TRACERESPONSE,
@@ -133,8 +158,8 @@ fn cors() -> CorsLayer {
             Method::PATCH,
             Method::DELETE,
         ])
-        .allow_headers(CORS_ALLOW_HEADERS.map(http::HeaderName::from_static))
-        .expose_headers(CORS_EXPOSE_HEADERS.map(http::HeaderName::from_static))
+        .allow_headers(CORS_ALLOW_HEADERS)
+        .expose_headers(CORS_EXPOSE_HEADERS)
         .max_age(Duration::from_secs(600))
 }
 
@@ -150,7 +175,11 @@ pub async fn serve(
         observer: RequestObserver::new(api.backend()),
         api,
     });
-    let users = Arc::new(UsersRoutes::new(api.clone(), max_in_flight));
+    let served = Arc::new(Served {
+        users: UsersRoutes::new(api.clone(), max_in_flight),
+        api,
+        metrics,
+    });
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
@@ -166,13 +195,10 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
-        let (api, users, metrics) = (api.clone(), users.clone(), metrics.clone());
+        let served = served.clone();
         let service = service_fn(move |request| {
-            let (api, users, metrics) = (api.clone(), users.clone(), metrics.clone());
-            async move {
-                let response = answer(&api, &users, max_in_flight, &metrics, request).await;
-                Ok::<_, Infallible>(response)
-            }
+            let served = served.clone();
+            async move { Ok::<_, Infallible>(answer(&served, request).await) }
         });
         let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
@@ -214,10 +240,7 @@ pub const SHED_METRIC: &str = "http_requests_shed_total";
 /// `/metrics`, `/health`, `/openapi.json` and the reference at `/docs` stay outside the in-flight
 /// limit, so an operator can still see a flood that the users routes are refusing.
 async fn answer(
-    api: &Observed,
-    users: &UsersRoutes,
-    max_in_flight: usize,
-    metrics: &PrometheusHandle,
+    served: &Served,
     request: hyper::Request<Incoming>,
 ) -> hyper::Response<Full<Bytes>> {
     if request.method() == Method::GET
@@ -227,18 +250,18 @@ async fn answer(
     }
     let response = match (request.method(), request.uri().path()) {
         (&Method::GET, METRICS_PATH) => {
-            let mut response = Response::new(Body::Text(metrics.render()));
+            let mut response = Response::new(Body::Text(served.metrics.render()));
             response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
+                header::CONTENT_TYPE,
                 HeaderValue::from_static("text/plain; version=0.0.4"),
             );
             response
         }
-        (&Method::GET, HEALTH_PATH) => api.api.health().await,
+        (&Method::GET, HEALTH_PATH) => served.api.api.health().await,
         (&Method::GET, OPENAPI_PATH) => {
             let mut response = Response::new(Body::Text(openapi_json().to_owned()));
             response.headers_mut().insert(
-                http::header::CONTENT_TYPE,
+                header::CONTENT_TYPE,
                 HeaderValue::from_static("application/json"),
             );
             response
@@ -248,20 +271,11 @@ async fn answer(
         (&Method::OPTIONS, _)
             if !request
                 .headers()
-                .contains_key(http::header::ACCESS_CONTROL_REQUEST_METHOD) =>
+                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD) =>
         {
-            api.handle(request).await
+            served.api.handle(request).await
         }
-        _ => {
-            let users = users.for_request(&request);
-            users.oneshot(request).await.unwrap_or_else(|_overloaded| {
-                metrics::counter!(SHED_METRIC).increment(1);
-                ApiError::Overloaded {
-                    limit: max_in_flight,
-                }
-                .into_response()
-            })
-        }
+        _ => served.users.answer(request).await,
     };
     let (parts, body) = response.into_parts();
     let bytes = match body {

@@ -92,19 +92,14 @@ pub fn context_of(span: &tracing::Span, parent: Option<&SpanContext>) -> SpanCon
 /// The trace a request carries: its `traceparent`, else its `X-Amzn-Trace-Id`; `header` looks a
 /// header up by its name. Malformed values are ignored, as the W3C specification asks.
 pub fn incoming<'a>(header: impl Fn(&HeaderName) -> Option<&'a str>) -> Option<SpanContext> {
-    header(&TRACEPARENT)
+    header(&headers::TRACEPARENT)
         .and_then(from_traceparent)
-        .or_else(|| header(&AMZN_TRACE_ID).and_then(from_xray))
+        .or_else(|| header(&headers::AMZN_TRACE_ID).and_then(from_xray))
 }
-
-/// The two names [`incoming`] looks up, made once: a look-up by `&str` parses the name first, on
-/// every request.
-static TRACEPARENT: HeaderName = HeaderName::from_static(headers::TRACEPARENT);
-static AMZN_TRACE_ID: HeaderName = HeaderName::from_static(headers::AMZN_TRACE_ID);
 
 /// A W3C `traceparent` value.
 pub fn from_traceparent(value: &str) -> Option<SpanContext> {
-    let carrier = HashMap::from([(headers::TRACEPARENT.to_owned(), value.to_owned())]);
+    let carrier = HashMap::from([(headers::TRACEPARENT.as_str().to_owned(), value.to_owned())]);
     let context = TraceContextPropagator::new().extract(&carrier);
     let span = context.span().span_context().clone();
     span.is_valid().then_some(span)
@@ -193,7 +188,9 @@ mod tests {
             let mut carrier = HashMap::new();
             let context = Context::new().with_remote_span_context(span.clone());
             TraceContextPropagator::new().inject_context(&context, &mut carrier);
-            let propagated = carrier.remove(headers::TRACEPARENT).unwrap_or_default();
+            let propagated = carrier
+                .remove(headers::TRACEPARENT.as_str())
+                .unwrap_or_default();
             assert_eq!(to_traceparent(&span), propagated, "{span:?}");
         }
     }

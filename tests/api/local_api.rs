@@ -137,6 +137,8 @@ async fn a_flood_beyond_max_in_flight_gets_fast_503s_while_admitted_requests_suc
     }
     // A flood while every slot is held: each request is refused at once, not queued (a queued
     // one could only be answered after the held ones, which are still waiting for their bodies).
+    // Every third comes from a browser, which can read its refusal.
+    let from_browser = |i: usize| i.is_multiple_of(3);
     let flood = (0..50).map(|i| {
         let client = api.client.clone();
         async move {
@@ -145,17 +147,33 @@ async fn a_flood_beyond_max_in_flight_gets_fast_503s_while_admitted_requests_suc
             } else {
                 format!("/users/{i}")
             };
-            client.send(TestRequest::new(Method::GET, target)).await
+            let mut request = TestRequest::new(Method::GET, target);
+            if from_browser(i) {
+                request = request.header("Origin", "http://localhost:5173");
+            }
+            client.send(request).await
         }
     });
     let refused = tokio::time::timeout(Duration::from_secs(10), join_all(flood))
         .await
         .expect("the flood was queued instead of refused");
-    for reply in &refused {
+    for (i, reply) in refused.iter().enumerate() {
         assert_eq!(reply.status, 503);
         assert_eq!(reply.header("retry-after"), Some("1"));
         assert_eq!(reply.json()["code"], "unavailable");
+        let readable = from_browser(i).then_some("*");
+        assert_eq!(reply.header("access-control-allow-origin"), readable, "{i}");
     }
+    // A browser's preflight is answered outside the limit.
+    let preflight = api
+        .client
+        .send(
+            TestRequest::new(Method::OPTIONS, "/users")
+                .header("Origin", "http://localhost:5173")
+                .header("Access-Control-Request-Method", "POST"),
+        )
+        .await;
+    assert_eq!(preflight.status, 200);
     // The operator's endpoints stay outside the limit.
     let health = api
         .client

@@ -62,11 +62,12 @@ fn each_route_documents_what_its_operation_is_described_as() {
             }
         }
         assert_eq!(query, operation.query(), "{at}: query parameters");
-        assert_eq!(
-            headers,
-            operation.request_headers(),
-            "{at}: header parameters"
-        );
+        let read: Vec<&str> = operation
+            .request_headers()
+            .iter()
+            .map(|name| name.as_str())
+            .collect();
+        assert_eq!(headers, read, "{at}: header parameters");
         assert_eq!(
             documented.get("requestBody").is_some(),
             operation.takes_body(),

@@ -120,21 +120,25 @@ pub struct PageEnvelope<L> {
     pub next_cursor: Option<String>,
 }
 
-/// Headers of the contract beyond HTTP's own, lower-cased as HTTP/2 sends them.
+/// Headers of the contract beyond HTTP's own, lower-cased as HTTP/2 sends them. As `HeaderName`s,
+/// made at compile time: a header looked up or inserted by `&str` has its name parsed first,
+/// every time.
 pub mod headers {
+    use http::HeaderName;
+
     /// Makes a create safe to retry: the same key replays the first create.
-    pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+    pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key");
     /// On a create's answer: `true` when it replays an earlier create under the same key.
-    pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+    pub const IDEMPOTENT_REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
     /// The request's id, on every answer and in every log line of the request.
-    pub const REQUEST_ID: &str = "x-request-id";
+    pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
     /// The caller's trace and span (W3C Trace Context): the request joins that trace.
-    pub const TRACEPARENT: &str = "traceparent";
+    pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
     /// On every answer: the trace the request was served in and the server's span in it, in
     /// `traceparent`'s format (W3C Trace Context level 2).
-    pub const TRACERESPONSE: &str = "traceresponse";
+    pub const TRACERESPONSE: HeaderName = HeaderName::from_static("traceresponse");
     /// AWS X-Ray's trace header: read when no `traceparent` came, sent to DynamoDB.
-    pub const AMZN_TRACE_ID: &str = "x-amzn-trace-id";
+    pub const AMZN_TRACE_ID: HeaderName = HeaderName::from_static("x-amzn-trace-id");
 }
 
 /// The collection: `POST` creates, `GET` lists.

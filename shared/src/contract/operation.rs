@@ -6,7 +6,8 @@
 //! compiles, and then in `ALL` before the unit test below passes.
 
 use enum_map::Enum;
-use http::{Method, StatusCode};
+use http::header::{IF_MATCH, IF_NONE_MATCH};
+use http::{HeaderName, Method, StatusCode};
 
 use super::{ErrorCode, USERS_PATH, headers};
 
@@ -17,10 +18,6 @@ pub const USER_PATH_PATTERN: &str = "/users/{id}";
 /// access log records, rather than in a path or query string, which API Gateway's do. Never an
 /// id (ids are digits), so no user's path is shadowed.
 pub const FIND_PATH: &str = "/users/find";
-
-/// HTTP's precondition headers, as the operations read them (lower-cased, as HTTP/2 sends them).
-const IF_NONE_MATCH: &str = "if-none-match";
-const IF_MATCH: &str = "if-match";
 
 /// The errors any routed request can meet, whatever its operation.
 const ANY_REQUEST_ERRORS: [ErrorCode; 2] = [ErrorCode::Internal, ErrorCode::Unavailable];
@@ -134,11 +131,14 @@ impl Operation {
 
     /// The request headers of the contract it reads: the idempotency key of a create, the
     /// preconditions of a conditional read (answered `304`) or write (refused `412`).
-    pub const fn request_headers(self) -> &'static [&'static str] {
+    pub fn request_headers(self) -> &'static [HeaderName] {
+        static IDEMPOTENT: [HeaderName; 1] = [headers::IDEMPOTENCY_KEY];
+        static CONDITIONAL_READ: [HeaderName; 1] = [IF_NONE_MATCH];
+        static CONDITIONAL_WRITE: [HeaderName; 1] = [IF_MATCH];
         match self {
-            Operation::CreateUser => &[headers::IDEMPOTENCY_KEY],
-            Operation::GetUser => &[IF_NONE_MATCH],
-            Operation::UpdateUser | Operation::DeleteUser => &[IF_MATCH],
+            Operation::CreateUser => &IDEMPOTENT,
+            Operation::GetUser => &CONDITIONAL_READ,
+            Operation::UpdateUser | Operation::DeleteUser => &CONDITIONAL_WRITE,
             Operation::ListUsers | Operation::FindUser => &[],
         }
     }

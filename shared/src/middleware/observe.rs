@@ -16,7 +16,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use enum_map::{Enum, EnumMap};
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode};
 use metrics::{Counter, Histogram, Unit};
 use tracing::Instrument;
 use tracing_opentelemetry::OpenTelemetrySpanExt;
@@ -212,19 +212,14 @@ impl RequestObserver {
         // Both values become headers without a copy.
         let answer = response.headers_mut();
         if let Ok(value) = HeaderValue::try_from(request_id) {
-            answer.insert(REQUEST_ID.clone(), value);
+            answer.insert(headers::REQUEST_ID, value);
         }
         if let Ok(value) = HeaderValue::try_from(trace::to_traceparent(&trace)) {
-            answer.insert(TRACERESPONSE.clone(), value);
+            answer.insert(headers::TRACERESPONSE, value);
         }
         response
     }
 }
-
-/// The names of the two headers every answer gets, made once: an insert by `&str` parses the name
-/// first, on every request. A clone of either copies a pointer.
-static REQUEST_ID: HeaderName = HeaderName::from_static(headers::REQUEST_ID);
-static TRACERESPONSE: HeaderName = HeaderName::from_static(headers::TRACERESPONSE);
 
 /// Describes every metric the service emits (units matter to CloudWatch), once per process.
 pub fn describe_metrics() {
