@@ -317,12 +317,20 @@ async fn saturated_partitions_throttle_but_never_answer_wrongly_or_half_write() 
     let table = fresh_table("saturated").await;
     let upstream = dynamo::endpoint();
     let upstream = upstream.trim_start_matches("http://");
-    // 5 write units a second per partition key: 2.5 creates a second per shard.
-    let front = CapacityFront::start(upstream, Capacity::scaled(200.0)).await;
+    // 5 write units a second per partition key: 2.5 creates a second per shard. Every update is a
+    // transaction, so the single requests are the reads (a get, and the read before each update):
+    // 3 read units a second per key, a fifth of DynamoDB's ratio, so that they saturate too however
+    // slowly the test server answers (at 15, a test server slowed by the suites beside it was seen
+    // reading ~7.5 a second per shard for the whole minute, and nothing single was throttled).
+    let capacity = Capacity {
+        read_units: 3.0,
+        ..Capacity::scaled(200.0)
+    };
+    let front = CapacityFront::start(upstream, capacity).await;
     let store = Arc::new(DynamoStore::new(client_for(&front.endpoint()), &table, 50));
     let outcomes = Arc::new(Mutex::new(Outcomes::default()));
-    // The load runs until the model has throttled both kinds of write for a while, however slow
-    // the machine: at least 2 s, at most 60 s.
+    // The load runs until the model has throttled both single requests and transactions for a
+    // while, however slow the machine: at least 2 s, at most 60 s.
     let started = Instant::now();
     let saturated = {
         let front = front.clone();
