@@ -82,12 +82,15 @@ fn spawn_metrics_upkeep(metrics: PrometheusHandle) {
 async fn run(args: Args) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let config = Config::from_env()?;
     if args.create_table {
-        let StoreConfig::DynamoDb { table, .. } = &config.store else {
+        let StoreConfig::DynamoDb {
+            table, trust_roots, ..
+        } = &config.store
+        else {
             return Err(
                 "--create-table needs USERS_TABLE: the in-memory store has no table".into(),
             );
         };
-        let client = bootstrap::dynamodb_client(&config).await;
+        let client = bootstrap::dynamodb_client(&config, trust_roots).await;
         let outcome = schema::create_table(&client, table)
             .await
             .map_err(|e| format!("cannot create table {table}: {}", ErrorChain(e.as_ref())))?;

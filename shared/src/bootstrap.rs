@@ -31,8 +31,9 @@ pub async fn store(config: &Config) -> Arc<Store> {
         StoreConfig::DynamoDb {
             table,
             id_block_size,
+            trust_roots,
         } => Backend::DynamoDb(DynamoStore::new(
-            dynamodb_client(config).await,
+            dynamodb_client(config, trust_roots).await,
             table,
             *id_block_size,
         )),
@@ -43,7 +44,7 @@ pub async fn store(config: &Config) -> Arc<Store> {
     ))
 }
 
-/// The DynamoDB client for this configuration.
+/// The DynamoDB client for this configuration, trusting `trust_roots` (the DynamoDB store's).
 ///
 /// TLS is rustls on *ring* rather than the SDK's default aws-lc: smaller binaries and a faster
 /// build, with the same protocol support for DynamoDB endpoints. Retries use the SDK's
@@ -51,11 +52,14 @@ pub async fn store(config: &Config) -> Arc<Store> {
 /// by the process); adaptive mode's client-side rate limiting needs a long-lived, busy client
 /// to learn a rate, which a Lambda instance serving one request at a time is not. The whole
 /// call, retries included, is bounded by the store timeout, each attempt by its share of it.
-pub async fn dynamodb_client(config: &Config) -> aws_sdk_dynamodb::Client {
+pub async fn dynamodb_client(
+    config: &Config,
+    trust_roots: &TrustRoots,
+) -> aws_sdk_dynamodb::Client {
     let endpoint = config::endpoint_override(config::AWS_ENDPOINT_URL_DYNAMODB);
     let sdk_config = sdk_config(
         endpoint.as_deref(),
-        &config.trust_roots,
+        trust_roots,
         config.dynamodb_max_attempts,
         config.resilience.store_timeout,
     )

@@ -58,8 +58,6 @@ pub struct Config {
     pub metrics_namespace: String,
     /// Extra dimensions on every metric a function emits (`stage=prod,team=identity`).
     pub metrics_dimensions: Vec<(String, String)>,
-    /// Which certificate authorities the DynamoDB client trusts.
-    pub trust_roots: TrustRoots,
     /// How long an `Idempotency-Key` on create is remembered.
     pub idempotency_ttl: Duration,
 }
@@ -192,7 +190,6 @@ impl Config {
             dynamodb_max_attempts: parse(DYNAMODB_MAX_ATTEMPTS, 1..=10)?.unwrap_or(3),
             metrics_namespace: metrics_namespace(),
             metrics_dimensions: dimensions()?,
-            trust_roots: TrustRoots::from_env()?,
             idempotency_ttl: parse(IDEMPOTENCY_TTL_SECONDS, 60..=2_592_000)?
                 .map_or(crate::service::DEFAULT_IDEMPOTENCY_TTL, Duration::from_secs),
         })
@@ -379,7 +376,14 @@ pub enum StoreConfig {
     /// Users live in this process only: local development and tests.
     Memory,
     /// Users live in a DynamoDB table: every deployed function, and `local-api` when asked.
-    DynamoDb { table: String, id_block_size: u64 },
+    DynamoDb {
+        table: String,
+        id_block_size: u64,
+        /// Which certificate authorities the DynamoDB client trusts. Read with the table, so
+        /// the in-memory store, which opens no connection, never reads `AWS_CA_BUNDLE` (a
+        /// developer's shell may point it at a bundle of hundreds) nor stops on it.
+        trust_roots: TrustRoots,
+    },
 }
 
 impl StoreConfig {
@@ -405,6 +409,7 @@ impl StoreConfig {
                 table,
                 id_block_size: parse(USER_ID_BLOCK_SIZE, 1..=10_000)?
                     .unwrap_or(DEFAULT_ID_BLOCK_SIZE),
+                trust_roots: TrustRoots::from_env()?,
             }),
             (None, None) if !under_lambda() => Ok(StoreConfig::Memory),
             (Some("dynamodb") | None, None) => Err(ConfigError {

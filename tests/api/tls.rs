@@ -7,10 +7,13 @@
 use std::path::PathBuf;
 use std::process::Stdio;
 
+use http::Method;
+use integration_tests::TestRequest;
 use integration_tests::dynamo::{endpoint, fresh_table};
 use integration_tests::free_port;
 use integration_tests::lambda_target::{fixture, reply_from_gateway_response, with_user_id};
 use integration_tests::otlp::OtlpReceiver;
+use integration_tests::processes::LocalApi;
 use integration_tests::runtime_api::{FunctionProcess, RuntimeApi, lambda_command_under};
 use integration_tests::tls::TlsFront;
 
@@ -162,6 +165,30 @@ async fn a_private_ca_in_aws_ca_bundle_is_trusted_beside_the_root_store_and_only
         let env = [base.as_slice(), &[("AWS_CA_BUNDLE", path)]].concat();
         let stderr = crate::functions::refused_start("get-user", &env).await;
         assert!(stderr.contains("AWS_CA_BUNDLE"), "{path}: {stderr}");
+    }
+}
+
+/// The in-memory store opens no connection, so it reads no trust roots: `AWS_CA_BUNDLE`, which a
+/// developer's shell may set for every AWS tool, does not stop the local API or a function over
+/// memory, even where it names a bundle a DynamoDB-configured one refuses to start with (above).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_in_memory_store_reads_no_aws_ca_bundle() {
+    let garbage = scratch_dir().join("garbage.pem");
+    std::fs::write(
+        &garbage,
+        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    for path in [garbage.to_string_lossy().as_ref(), "/nonexistent/ca.pem"] {
+        let env = [("USERS_STORE", "memory"), ("AWS_CA_BUNDLE", path)];
+        let function = FunctionProcess::start("get-user", &env).await;
+        assert_eq!(get_user(&function).await.status, 404, "{path}");
+        let api = LocalApi::start(&env).await;
+        let health = api
+            .client
+            .send(TestRequest::new(Method::GET, "/health"))
+            .await;
+        assert_eq!(health.status, 200, "{path}");
     }
 }
 
