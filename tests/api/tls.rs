@@ -155,17 +155,26 @@ async fn a_private_ca_in_aws_ca_bundle_is_trusted_beside_the_root_store_and_only
 
     // A bundle the TLS stack could not use stops the process at start-up, naming the variable,
     // rather than panicking on its first store call.
+    for path in &unusable_bundles() {
+        let env = [base.as_slice(), &[("AWS_CA_BUNDLE", path.as_str())]].concat();
+        let stderr = crate::functions::refused_start("get-user", &env).await;
+        assert!(stderr.contains("AWS_CA_BUNDLE"), "{path}: {stderr}");
+    }
+}
+
+/// Two `AWS_CA_BUNDLE`s the TLS stack cannot use: a file whose one certificate is not one, and
+/// a path to nothing.
+fn unusable_bundles() -> [String; 2] {
     let garbage = scratch_dir().join("garbage.pem");
     std::fs::write(
         &garbage,
         "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
     )
     .unwrap();
-    for path in [garbage.to_string_lossy().as_ref(), "/nonexistent/ca.pem"] {
-        let env = [base.as_slice(), &[("AWS_CA_BUNDLE", path)]].concat();
-        let stderr = crate::functions::refused_start("get-user", &env).await;
-        assert!(stderr.contains("AWS_CA_BUNDLE"), "{path}: {stderr}");
-    }
+    [
+        garbage.to_string_lossy().into_owned(),
+        "/nonexistent/ca.pem".to_owned(),
+    ]
 }
 
 /// The in-memory store opens no connection, so it reads no trust roots: `AWS_CA_BUNDLE`, which a
@@ -173,14 +182,8 @@ async fn a_private_ca_in_aws_ca_bundle_is_trusted_beside_the_root_store_and_only
 /// memory, even where it names a bundle a DynamoDB-configured one refuses to start with (above).
 #[tokio::test(flavor = "multi_thread")]
 async fn the_in_memory_store_reads_no_aws_ca_bundle() {
-    let garbage = scratch_dir().join("garbage.pem");
-    std::fs::write(
-        &garbage,
-        "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-    )
-    .unwrap();
-    for path in [garbage.to_string_lossy().as_ref(), "/nonexistent/ca.pem"] {
-        let env = [("USERS_STORE", "memory"), ("AWS_CA_BUNDLE", path)];
+    for path in &unusable_bundles() {
+        let env = [("USERS_STORE", "memory"), ("AWS_CA_BUNDLE", path.as_str())];
         let function = FunctionProcess::start("get-user", &env).await;
         assert_eq!(get_user(&function).await.status, 404, "{path}");
         let api = LocalApi::start(&env).await;
